@@ -46,7 +46,9 @@ func QuantizeChunk(t gguf.Type, src []float32, nrows, nPerRow int, imatrix []flo
 }
 
 // RequiresImatrix reports ggml_quantize_requires_imatrix(t).
-func RequiresImatrix(t gguf.Type) bool { return bool(C.ggml_quantize_requires_imatrix(C.enum_ggml_type(t))) }
+func RequiresImatrix(t gguf.Type) bool {
+	return bool(C.ggml_quantize_requires_imatrix(C.enum_ggml_type(t)))
+}
 
 // Dequantize converts n values of type t to float32 with ggml's to_float.
 func Dequantize(t gguf.Type, data []byte, n int) ([]float32, error) {
