@@ -6,6 +6,7 @@
 #   scripts/llamacpp.sh            install (idempotent, no network when present), print env
 #   eval "$(scripts/llamacpp.sh)"  export CGO_CFLAGS/CGO_LDFLAGS/GGUFY_LLAMACPP_LIB for -tags llamacpp
 #
+# GGUFY_LLAMACPP_VOCAB points at llama.cpp's tokenizer test vocabularies (models/ggml-vocab-*).
 # Everything goes under $GGUFY_LLAMACPP (default: <repo>/.cache/llamacpp, git-ignored).
 set -euo pipefail
 
@@ -31,8 +32,9 @@ if [ ! -f "$libdir/libllama.v0.5.0.so" ] || [ ! -f "$libdir/libggml-base.so" ]; 
 	[ -f "$libdir/libllama.v0.5.0.so" ] || { log "install failed: $libdir/libllama.v0.5.0.so missing"; exit 1; }
 fi
 
-if [ ! -f "$incdir/llama.h" ] || [ ! -f "$incdir/ggml-cpu.h" ]; then
-	log "unpacking the llama.cpp v0.5.0 headers from node-llama-cpp@$NLC_VERSION"
+vocabdir="$home/vocab"
+if [ ! -f "$incdir/llama.h" ] || [ ! -f "$incdir/ggml-cpu.h" ] || [ ! -f "$vocabdir/ggml-vocab-llama-bpe.gguf" ]; then
+	log "unpacking the llama.cpp v0.5.0 headers and tokenizer test vocabularies from node-llama-cpp@$NLC_VERSION"
 	tmp="$(mktemp -d)"
 	trap 'rm -rf "$tmp"' EXIT
 	(cd "$tmp" && npm pack --silent "node-llama-cpp@$NLC_VERSION" >/dev/null &&
@@ -40,6 +42,9 @@ if [ ! -f "$incdir/llama.h" ] || [ ! -f "$incdir/ggml-cpu.h" ]; then
 		git -c advice.detachedHead=false clone -q package/llama/gitRelease.bundle src) >&2
 	mkdir -p "$incdir"
 	cp "$tmp"/src/include/*.h "$tmp"/src/ggml/include/*.h "$incdir/"
+	# llama.cpp's own tokenizer tests: vocab-only GGUFs with input texts and expected token ids.
+	mkdir -p "$vocabdir"
+	cp "$tmp"/src/models/ggml-vocab-* "$vocabdir/"
 	if [ -n "${GGUFY_LLAMACPP_SOURCE:-}" ]; then
 		rm -rf "$home/src" && mv "$tmp/src" "$home/src"
 	fi
@@ -47,6 +52,7 @@ fi
 
 cat <<ENV
 export GGUFY_LLAMACPP_LIB="$libdir"
+export GGUFY_LLAMACPP_VOCAB="$vocabdir"
 export CGO_ENABLED=1
 export CGO_CFLAGS="-I$incdir"
 export CGO_LDFLAGS="-L$libdir -l:libllama.v0.5.0.so -l:libggml.v0.5.0.so -lggml-base -Wl,-rpath,$libdir"
