@@ -1,0 +1,172 @@
+package quantize
+
+// Q3_K: super-blocks of 256 values in 16 groups of 16; 6-bit signed group scales (scaled by the
+// fp16 d), 3-bit quants (2 low bits in qs, high bit in hmask), x = d*(sc-32)*(q-4).
+// Reimplemented from quantize_row_q3_K_ref, quantize_row_q3_K_impl and dequantize_row_q3_K in
+// ggml/src/ggml-quants.c (ggml, MIT license).
+
+import "github.com/ggufy/ggufy/gguf"
+
+const blockQ3K = qkK/8 + qkK/4 + 12 + 2
+
+func init() {
+	register(gguf.TypeQ3_K, &codec{quantizeRow: quantizeRowQ3K, dequantizeRow: dequantizeRowQ3K})
+}
+
+func quantizeRowQ3K(dst []byte, src, imatrix []float32) {
+	for i := 0; i < len(src)/qkK; i++ {
+		x := src[i*qkK : (i+1)*qkK]
+		y := dst[i*blockQ3K : (i+1)*blockQ3K]
+		if imatrix != nil {
+			quantizeBlockQ3KWeighted(y, x, imatrix[i*qkK:(i+1)*qkK])
+		} else {
+			quantizeBlockQ3K(y, x)
+		}
+	}
+}
+
+// putScaleQ3K stores the 6-bit scale l (0..63) of group j in the 12 scale bytes.
+func putScaleQ3K(sc []byte, j int, l int8) {
+	if j < 8 {
+		sc[j] = uint8(l & 0xf)
+	} else {
+		sc[j-8] |= uint8(l&0xf) << 4
+	}
+	l >>= 4
+	sc[j%4+8] |= uint8(l) << (2 * (j / 4))
+}
+
+// scaleQ3K returns the signed scale of group j (-32..31).
+func scaleQ3K(sc []byte, j int) int8 {
+	var s int8
+	if j < 8 {
+		s = int8(sc[j] & 0xf)
+	} else {
+		s = int8(sc[j-8] >> 4)
+	}
+	return (s | int8((sc[8+j%4]>>(2*(j/4))&3)<<4)) - 32
+}
+
+// finishQ3K requantizes with the stored scales and packs the quants (the tail shared by the
+// reference and the weighted quantizer).
+func finishQ3K(y []byte, x []float32, L *[qkK]int8) {
+	sc := y[qkK/8+qkK/4 : qkK/8+qkK/4+12]
+	dAll := getF16(y[blockQ3K-2:])
+	for j := 0; j < qkK/16; j++ {
+		d := dAll * float32(scaleQ3K(sc, j))
+		if d == 0 {
+			continue
+		}
+		for ii := 0; ii < 16; ii++ {
+			l := clampInt(nearestInt(x[16*j+ii]/d), -4, 3)
+			L[16*j+ii] = int8(l + 4)
+		}
+	}
+	hmask := y[:qkK/8]
+	clear(hmask)
+	m, hm := 0, uint8(1)
+	for j := 0; j < qkK; j++ {
+		if L[j] > 3 {
+			hmask[m] |= hm
+			L[j] -= 4
+		}
+		if m++; m == qkK/8 {
+			m, hm = 0, hm<<1
+		}
+	}
+	qs := y[qkK/8 : qkK/8+qkK/4]
+	for j := 0; j < qkK; j += 128 {
+		for l := 0; l < 32; l++ {
+			qs[j/4+l] = uint8(L[j+l] | L[j+l+32]<<2 | L[j+l+64]<<4 | L[j+l+96]<<6)
+		}
+	}
+}
+
+func quantizeBlockQ3K(y []byte, x []float32) {
+	var L [qkK]int8
+	var scales [qkK / 16]float32
+	var maxScale, amax float32
+	for j := 0; j < qkK/16; j++ {
+		scales[j] = makeQ3Quants(x[16*j:16*j+16], 4, L[16*j:16*j+16], true)
+		if s := absf(scales[j]); s > amax {
+			amax, maxScale = s, scales[j]
+		}
+	}
+	sc := y[qkK/8+qkK/4 : qkK/8+qkK/4+12]
+	clear(sc)
+	if maxScale != 0 {
+		iscale := -32 / maxScale
+		for j := 0; j < qkK/16; j++ {
+			l := int8(nearestInt(iscale * scales[j]))
+			l = int8(clampInt(int(l), -32, 31) + 32)
+			putScaleQ3K(sc, j, l)
+		}
+		putF16(y[blockQ3K-2:], 1/iscale)
+	} else {
+		putF16(y[blockQ3K-2:], 0)
+	}
+	finishQ3K(y, x, &L)
+}
+
+func quantizeBlockQ3KWeighted(y []byte, x, qw []float32) {
+	var L [qkK]int8
+	var scales, sw [qkK / 16]float32
+	var weight [16]float32
+	var Ls [qkK / 16]int8
+	var sumX2 float32
+	for _, v := range x {
+		sumX2 += float32(v * v)
+	}
+	sigma2 := 2 * sumX2 / qkK
+	for j := 0; j < qkK/16; j++ {
+		xj := x[16*j : 16*j+16]
+		for l, v := range xj {
+			weight[l] = qw[16*j+l] * sqrtf(sigma2+float32(v*v))
+		}
+		var sumw float32
+		for _, w := range weight {
+			sumw += w
+		}
+		sw[j] = sumw
+		scales[j] = makeQxQuants(xj, 4, L[16*j:16*j+16], 1, weight[:])
+	}
+	sc := y[qkK/8+qkK/4 : qkK/8+qkK/4+12]
+	clear(sc)
+	dBlock := makeQxQuants(scales[:], 32, Ls[:], 1, sw[:])
+	for j := 0; j < qkK/16; j++ {
+		putScaleQ3K(sc, j, Ls[j])
+	}
+	putF16(y[blockQ3K-2:], dBlock)
+	finishQ3K(y, x, &L)
+}
+
+func dequantizeRowQ3K(dst []float32, src []byte) {
+	for i := 0; i < len(dst)/qkK; i++ {
+		x := src[i*blockQ3K : (i+1)*blockQ3K]
+		y := dst[i*qkK : (i+1)*qkK]
+		dAll := getF16(x[blockQ3K-2:])
+		hm := x[:qkK/8]
+		q := x[qkK/8 : qkK/8+qkK/4]
+		sc := x[qkK/8+qkK/4 : qkK/8+qkK/4+12]
+		is, k := 0, 0
+		m := uint8(1)
+		for n := 0; n < qkK; n += 128 {
+			for shift := 0; shift < 8; shift += 2 {
+				for half := 0; half < 32; half += 16 {
+					dl := dAll * float32(int(scaleQ3K(sc, is)))
+					is++
+					for l := half; l < half+16; l++ {
+						v := int(q[l] >> shift & 3)
+						if hm[l]&m == 0 {
+							v -= 4
+						}
+						y[k] = dl * float32(v)
+						k++
+					}
+				}
+				m <<= 1
+			}
+			q = q[32:]
+		}
+	}
+}
