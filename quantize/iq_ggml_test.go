@@ -1,0 +1,134 @@
+//go:build llamacpp
+
+package quantize
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ggufy/ggufy/gguf"
+	"github.com/ggufy/ggufy/internal/llamacpp"
+)
+
+// TestIQGGMLRequiresImatrix checks needsImatrix against ggml_quantize_requires_imatrix.
+func TestIQGGMLRequiresImatrix(t *testing.T) {
+	for _, typ := range iqTypes {
+		if got, want := RequiresImatrix(typ), llamacpp.RequiresImatrix(typ); got != want {
+			t.Errorf("%s: RequiresImatrix = %v, ggml says %v", typ, got, want)
+		}
+	}
+}
+
+// iqFirstDiff names the first block where got and want differ.
+func iqFirstDiff(typ gguf.Type, nPerRow int, got, want []byte) string {
+	bsz := int(typ.TypeSize())
+	blocksPerRow := nPerRow / iqQK
+	for b := 0; b*bsz < len(got); b++ {
+		g, w := got[b*bsz:(b+1)*bsz], want[b*bsz:(b+1)*bsz]
+		if !bytes.Equal(g, w) {
+			for i := range g {
+				if g[i] != w[i] {
+					return fmt.Sprintf("row %d block %d byte %d: got %#02x want %#02x\n got  %x\n want %x",
+						b/blocksPerRow, b%blocksPerRow, i, g[i], w[i], g, w)
+				}
+			}
+		}
+	}
+	return "no difference"
+}
+
+// TestIQGGMLIdentical quantizes every input with ggml_quantize_chunk and with Quantize, with and
+// (where ggml allows it) without importance matrices, and requires identical bytes; then it
+// decodes the bytes with ggml and with Dequantize and requires bit-identical floats.
+func TestIQGGMLIdentical(t *testing.T) {
+	for _, typ := range iqTypes {
+		t.Run(typ.String(), func(t *testing.T) {
+			rows, same, cases := 0, 0, 0
+			for _, in := range iqTestInputs(t) {
+				for _, im := range iqTestImatrices(in.nPerRow) {
+					if im.w == nil && RequiresImatrix(typ) {
+						continue
+					}
+					name := fmt.Sprintf("%s/n=%d/%s", in.name, in.nPerRow, im.name)
+					nrows := len(in.src) / in.nPerRow
+					want, err := llamacpp.QuantizeChunk(typ, in.src, nrows, in.nPerRow, im.w)
+					if err != nil {
+						t.Fatalf("%s: ggml: %v", name, err)
+					}
+					got := make([]byte, len(want))
+					if err := Quantize(typ, got, in.src, in.nPerRow, im.w); err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+					cases++
+					rows += nrows
+					rowSize := len(want) / nrows
+					for r := 0; r < nrows; r++ {
+						if bytes.Equal(got[r*rowSize:(r+1)*rowSize], want[r*rowSize:(r+1)*rowSize]) {
+							same++
+						}
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("%s: encoding differs from ggml: %s", name, iqFirstDiff(typ, in.nPerRow, got, want))
+						continue
+					}
+					iqCheckDecode(t, typ, name, want, len(in.src))
+				}
+			}
+			t.Logf("%s: %d of %d rows identical to ggml (%d cases)", typ, same, rows, cases)
+		})
+	}
+}
+
+// iqCheckDecode decodes data with ggml and with Dequantize and requires bit-identical floats.
+func iqCheckDecode(t *testing.T, typ gguf.Type, name string, data []byte, n int) {
+	t.Helper()
+	want, err := llamacpp.Dequantize(typ, data, n)
+	if err != nil {
+		t.Fatalf("%s: ggml dequantize: %v", name, err)
+	}
+	got := make([]float32, n)
+	if err := Dequantize(typ, got, data); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Errorf("%s: decoded value %d differs: got %g (%#08x) want %g (%#08x)", name, i,
+				got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			return
+		}
+	}
+}
+
+// TestIQGGMLDecodeRandomBytes decodes random blocks (any bit pattern, NaN and Inf scales
+// included) with ggml and with Dequantize.
+func TestIQGGMLDecodeRandomBytes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, typ := range iqTypes {
+		n := 64 * iqQK
+		size, _ := typ.RowSize(int64(n))
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		iqCheckDecode(t, typ, typ.String()+"/random-bytes", data, n)
+	}
+}
+
+// BenchmarkQuantizeIQGGML measures ggml_quantize_chunk on the input of BenchmarkQuantizeIQ, so
+// that one run gives both speeds (MB/s of float32 input).
+func BenchmarkQuantizeIQGGML(b *testing.B) {
+	src, im := iqBenchInput()
+	for _, typ := range iqTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(int64(4 * len(src)))
+			for b.Loop() {
+				if _, err := llamacpp.QuantizeChunk(typ, src, len(src)/iqBenchRow, iqBenchRow, im); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
