@@ -38,7 +38,7 @@ var kvaluesFP4 = [16]int8{0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -1
 // mantissa. Like ggml it is meaningful for |f| <= 4194303 only, and returns the same value as
 // ggml outside that range (NaN and Inf included).
 func nearestInt(f float32) int {
-	v := f + 12582912
+	v := float32(f) + 12582912 // the conversion keeps an inlined caller's product from fusing
 	return int(math.Float32bits(v)&0x007fffff) - 0x00400000
 }
 

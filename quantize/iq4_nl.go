@@ -37,7 +37,7 @@ func quantizeIQ4Impl(x, qw []float32, dh, q4, scalesH, scalesL []byte, ntry int)
 	for _, v := range x {
 		sigma2 += float32(v * v)
 	}
-	sigma2 *= 2 / float32(superBlock)
+	sigma2 = float32(sigma2 * (2 / float32(superBlock)))
 
 	clear(q4[:superBlock/2])
 	putF16(dh, 0)

@@ -46,7 +46,7 @@ func requantizeQ2K(L *[qkK]uint8, x []float32, scales []byte, d, dmin float32) {
 		if dl == 0 {
 			continue
 		}
-		ml := dmin * float32(scales[j]>>4)
+		ml := float32(dmin * float32(scales[j]>>4))
 		for ii := 0; ii < 16; ii++ {
 			L[16*j+ii] = uint8(clampInt(nearestInt((x[16*j+ii]+ml)/dl), 0, 3))
 		}
@@ -107,7 +107,7 @@ func quantizeBlockQ2KWeighted(y []byte, x, qw []float32) {
 	for _, v := range x {
 		sumX2 += float32(v * v)
 	}
-	sigma2 := sumX2 / qkK
+	sigma2 := float32(sumX2 / qkK)
 	for j := 0; j < qkK/16; j++ {
 		xj := x[16*j : 16*j+16]
 		for l, v := range xj {
@@ -144,7 +144,7 @@ func dequantizeRowQ2K(dst []float32, src []byte) {
 				for half := 0; half < 32; half += 16 {
 					sc := scales[is]
 					is++
-					dl, ml := d*float32(sc&0xf), dmin*float32(sc>>4)
+					dl, ml := d*float32(sc&0xf), float32(dmin*float32(sc>>4))
 					for l := 0; l < 16; l++ {
 						y[k] = float32(dl*float32(q[half+l]>>shift&3)) - ml
 						k++

@@ -117,7 +117,7 @@ func quantizeBlockQ3KWeighted(y []byte, x, qw []float32) {
 	for _, v := range x {
 		sumX2 += float32(v * v)
 	}
-	sigma2 := 2 * sumX2 / qkK
+	sigma2 := float32(2 * sumX2 / qkK)
 	for j := 0; j < qkK/16; j++ {
 		xj := x[16*j : 16*j+16]
 		for l, v := range xj {

@@ -50,7 +50,7 @@ func rowSigma2(x []float32) float32 {
 	for _, v := range x {
 		sumX2 += float32(v * v)
 	}
-	return sumX2 / float32(len(x))
+	return float32(sumX2 / float32(len(x)))
 }
 
 func quantizeRowQ4_0Weighted(dst []byte, src, qw []float32) {

@@ -87,7 +87,7 @@ func kScalesWeighted(y []byte, x, qw []float32, L *[qkK]uint8, nmax int, clamp63
 	for _, v := range x {
 		sumX2 += float32(v * v)
 	}
-	sigma2 := 2 * sumX2 / qkK
+	sigma2 := float32(2 * sumX2 / qkK)
 	avX := sqrtf(sigma2)
 	for j := 0; j < qkK/32; j++ {
 		xj := x[32*j : 32*j+32]
@@ -131,7 +131,7 @@ func kRequantize(y []byte, x []float32, L *[qkK]uint8, nmax int) {
 		if dl == 0 {
 			continue
 		}
-		dm := dmin * float32(m)
+		dm := float32(dmin * float32(m))
 		for ii := 0; ii < 32; ii++ {
 			L[32*j+ii] = uint8(clampInt(nearestInt((x[32*j+ii]+dm)/dl), 0, nmax))
 		}
@@ -168,9 +168,9 @@ func dequantizeRowQ4K(dst []float32, src []byte) {
 		is := 0
 		for j := 0; j < qkK; j += 64 {
 			s, m := scaleMinK4(is, sc)
-			d1, m1 := d*float32(s), dmin*float32(m)
+			d1, m1 := d*float32(s), float32(dmin*float32(m))
 			s, m = scaleMinK4(is+1, sc)
-			d2, m2 := d*float32(s), dmin*float32(m)
+			d2, m2 := d*float32(s), float32(dmin*float32(m))
 			for l := 0; l < 32; l++ {
 				y[j+l] = float32(d1*float32(q[l]&0xf)) - m1
 				y[j+32+l] = float32(d2*float32(q[l]>>4)) - m2

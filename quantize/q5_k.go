@@ -58,9 +58,9 @@ func dequantizeRowQ5K(dst []float32, src []byte) {
 		u1, u2 := uint8(1), uint8(2)
 		for j := 0; j < qkK; j += 64 {
 			s, m := scaleMinK4(is, sc)
-			d1, m1 := d*float32(s), dmin*float32(m)
+			d1, m1 := d*float32(s), float32(dmin*float32(m))
 			s, m = scaleMinK4(is+1, sc)
-			d2, m2 := d*float32(s), dmin*float32(m)
+			d2, m2 := d*float32(s), float32(dmin*float32(m))
 			for l := 0; l < 32; l++ {
 				v1, v2 := int(ql[l]&0xf), int(ql[l]>>4)
 				if qh[l]&u1 != 0 {
