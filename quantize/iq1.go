@@ -23,9 +23,15 @@ const (
 	iq1Delta       = 0.125
 )
 
+// The three values of a level with positive (x_p) and negative (x_m) shift.
+const (
+	iq1XP0, iq1XP1, iq1XP2 float32 = -1 + iq1Delta, iq1Delta, 1 + iq1Delta
+	iq1XM0, iq1XM1, iq1XM2 float32 = -1 - iq1Delta, -iq1Delta, 1 - iq1Delta
+)
+
 var (
-	iq1XP = [3]float32{-1 + iq1Delta, iq1Delta, 1 + iq1Delta}  // x_p
-	iq1XM = [3]float32{-1 - iq1Delta, -iq1Delta, 1 - iq1Delta} // x_m
+	iq1XP = [3]float32{iq1XP0, iq1XP1, iq1XP2} // x_p
+	iq1XM = [3]float32{iq1XM0, iq1XM1, iq1XM2} // x_m
 )
 
 // iq1BestNeighbour2 is ggml's iq1_find_best_neighbour2: among the neighbours of the off-grid
@@ -39,15 +45,30 @@ func iq1BestNeighbour2(lat *iqLattice, m int32, xval, weight *[8]float32, scale 
 		*L = [8]int8{}
 		return 0
 	}
+	// ggml computes scale*xg[level] per value; there are only three such products.
+	sq := [4]float32{float32(scale * xg[0]), float32(scale * xg[1]), float32(scale * xg[2])}
+	levels := lat.level8
+	x0, x1, x2, x3, x4, x5, x6, x7 := xval[0], xval[1], xval[2], xval[3], xval[4], xval[5], xval[6], xval[7]
 	best := float32(math.MaxFloat32)
 	gi := -1
 	for _, j := range list {
-		lv := (*[8]int8)(lat.level[8*int(j):])
-		var d2 float32
-		for i := 0; i < 8; i++ {
-			diff := float32(scale*xg[lv[i]]) - xval[i]
-			d2 += float32(weight[i] * diff * diff)
-		}
+		lv := &levels[j]
+		diff := sq[lv[0]&3] - x0
+		d2 := weight[0] * diff * diff
+		diff = sq[lv[1]&3] - x1
+		d2 += float32(weight[1] * diff * diff)
+		diff = sq[lv[2]&3] - x2
+		d2 += float32(weight[2] * diff * diff)
+		diff = sq[lv[3]&3] - x3
+		d2 += float32(weight[3] * diff * diff)
+		diff = sq[lv[4]&3] - x4
+		d2 += float32(weight[4] * diff * diff)
+		diff = sq[lv[5]&3] - x5
+		d2 += float32(weight[5] * diff * diff)
+		diff = sq[lv[6]&3] - x6
+		d2 += float32(weight[6] * diff * diff)
+		diff = sq[lv[7]&3] - x7
+		d2 += float32(weight[7] * diff * diff)
 		if d2 < best {
 			best, gi = d2, int(j)
 		}
@@ -55,7 +76,7 @@ func iq1BestNeighbour2(lat *iqLattice, m int32, xval, weight *[8]float32, scale 
 	if gi < 0 {
 		gi = int(list[0])
 	}
-	*L = *(*[8]int8)(lat.level[8*gi:])
+	*L = levels[gi]
 	return gi
 }
 
@@ -116,19 +137,30 @@ func quantizeRowIQ1S(dst []byte, x, qw []float32) {
 			}
 			bestScore, scale := float32(-math.MaxFloat32), vmax
 			besti1, besti2, bestShift := -1, -1, 0
+			// ggml's sums for the boundaries (i1, i2), with the products that depend on one
+			// boundary only computed once; the float32 operations and their order are ggml's.
+			var cP, cM, wcP, wcM [bs + 1]float32
+			for i2 := 0; i2 <= bs; i2++ {
+				c, wc := sumx[bs]-sumx[i2], sumw[bs]-sumw[i2]
+				cP[i2], cM[i2] = float32(c*iq1XP2), float32(c*iq1XM2)
+				wcP[i2], wcM[i2] = float32(wc*iq1XP2*iq1XP2), float32(wc*iq1XM2*iq1XM2)
+			}
 			for i1 := 0; i1 <= bs; i1++ {
+				a, wa := sumx[i1]-sumx[0], sumw[i1]-sumw[0]
+				aP, aM := float32(a*iq1XP0), float32(a*iq1XM0)
+				waP, waM := float32(wa*iq1XP0*iq1XP0), float32(wa*iq1XM0*iq1XM0)
+				sx1, sw1 := sumx[i1], sumw[i1]
 				for i2 := i1; i2 <= bs; i2++ {
-					a, b, c := sumx[i1]-sumx[0], sumx[i2]-sumx[i1], sumx[bs]-sumx[i2]
-					wa, wb, wc := sumw[i1]-sumw[0], sumw[i2]-sumw[i1], sumw[bs]-sumw[i2]
-					sumqx := float32(a*iq1XP[0]) + float32(b*iq1XP[1]) + float32(c*iq1XP[2])
-					sumq2 := float32(wa*iq1XP[0]*iq1XP[0]) + float32(wb*iq1XP[1]*iq1XP[1]) + float32(wc*iq1XP[2]*iq1XP[2])
+					b, wb := sumx[i2]-sx1, sumw[i2]-sw1
+					sumqx := aP + float32(b*iq1XP1) + cP[i2]
+					sumq2 := waP + float32(wb*iq1XP1*iq1XP1) + wcP[i2]
 					if sumq2 > 0 && sumqx*sumqx > bestScore*sumq2 {
 						scale = sumqx / sumq2
 						bestScore = scale * sumqx
 						besti1, besti2, bestShift = i1, i2, 1
 					}
-					sumqx = float32(a*iq1XM[0]) + float32(b*iq1XM[1]) + float32(c*iq1XM[2])
-					sumq2 = float32(wa*iq1XM[0]*iq1XM[0]) + float32(wb*iq1XM[1]*iq1XM[1]) + float32(wc*iq1XM[2]*iq1XM[2])
+					sumqx = aM + float32(b*iq1XM1) + cM[i2]
+					sumq2 = waM + float32(wb*iq1XM1*iq1XM1) + wcM[i2]
 					if sumq2 > 0 && sumqx*sumqx > bestScore*sumq2 {
 						scale = sumqx / sumq2
 						bestScore = scale * sumqx
@@ -222,7 +254,6 @@ func quantizeRowIQ1M(dst []byte, x, qw []float32) {
 	const bs = 16
 	masks := [4]uint8{0x00, 0x80, 0x08, 0x88}
 	// For both x_p and x_m, v[0]-v[1] = v[1]-v[2] = -1, which ggml's split search relies on.
-	const p2, m2 = 1 + iq1Delta, 1 - iq1Delta
 	cp1 := float32(iq1XP[0]*iq1XP[0]) - float32(iq1XP[1]*iq1XP[1])
 	cp2 := float32(iq1XP[1]*iq1XP[1]) - float32(iq1XP[2]*iq1XP[2])
 	cm1 := float32(iq1XM[0]*iq1XM[0]) - float32(iq1XM[1]*iq1XM[1])
@@ -291,26 +322,51 @@ func quantizeRowIQ1M(dst []byte, x, qw []float32) {
 				pw[h][j+1] = pw[h][j] + weight[i]
 				pw[1-h][j+1] = pw[1-h][j]
 			}
-			txs := [2]float32{px[0][bs], px[1][bs]}
-			tws := [2]float32{pw[0][bs], pw[1][bs]}
+			// ggml's sums for the boundaries (i1, i2) per half h: with T = txs[h], W = tws[h],
+			//   qx = T*v2 - (px[i1] + px[i2]),  q2 = W*v2*v2 + pw[i1]*c1 + pw[i2]*c2,
+			// for v = x_p and x_m. The products are computed once per block or boundary; the
+			// float32 operations and their order are ggml's.
+			var tp, tm, wp, wm [2]float32
+			var p1, p2, m1, m2 [2][bs + 1]float32
+			for h := 0; h < 2; h++ {
+				tp[h], tm[h] = float32(px[h][bs]*iq1XP2), float32(px[h][bs]*iq1XM2)
+				wp[h], wm[h] = float32(pw[h][bs]*iq1XP2*iq1XP2), float32(pw[h][bs]*iq1XM2*iq1XM2)
+				for i := 0; i <= bs; i++ {
+					p1[h][i], p2[h][i] = float32(pw[h][i]*cp1), float32(pw[h][i]*cp2)
+					m1[h][i], m2[h][i] = float32(pw[h][i]*cm1), float32(pw[h][i]*cm2)
+				}
+			}
+			px0, px1 := &px[0], &px[1]
 			for i1 := 0; i1 <= bs; i1++ {
+				a0, a1 := px0[i1], px1[i1]
+				wp0, wp1 := wp[0]+p1[0][i1], wp[1]+p1[1][i1]
+				wm0, wm1 := wm[0]+m1[0][i1], wm[1]+m1[1][i1]
 				for i2 := i1; i2 <= bs; i2++ {
-					var qxp, qxm, q2p, q2m [2]float32
-					for h := 0; h < 2; h++ {
-						sx := px[h][i1] + px[h][i2]
-						qxp[h] = float32(txs[h]*p2) - sx
-						qxm[h] = float32(txs[h]*m2) - sx
-						q2p[h] = float32(tws[h]*p2*p2) + float32(pw[h][i1]*cp1) + float32(pw[h][i2]*cp2)
-						q2m[h] = float32(tws[h]*m2*m2) + float32(pw[h][i1]*cm1) + float32(pw[h][i2]*cm2)
+					sx0, sx1 := a0+px0[i2], a1+px1[i2]
+					qxp0, qxm0 := tp[0]-sx0, tm[0]-sx0
+					qxp1, qxm1 := tp[1]-sx1, tm[1]-sx1
+					q2p0, q2m0 := wp0+p2[0][i2], wm0+m2[0][i2]
+					q2p1, q2m1 := wp1+p2[1][i2], wm1+m2[1][i2]
+					// k: 0 = (x_p, x_p), 1 = (x_p, x_m), 2 = (x_m, x_p), 3 = (x_m, x_m)
+					if sqx, sq2 := qxp0+qxp1, q2p0+q2p1; sq2 > 0 && sqx*sqx > bestScore*sq2 {
+						scale = sqx / sq2
+						bestScore = scale * sqx
+						besti1, besti2, bestK = i1, i2, 0
 					}
-					sumqx := [4]float32{qxp[0] + qxp[1], qxp[0] + qxm[1], qxm[0] + qxp[1], qxm[0] + qxm[1]}
-					sumq2 := [4]float32{q2p[0] + q2p[1], q2p[0] + q2m[1], q2m[0] + q2p[1], q2m[0] + q2m[1]}
-					for k := 0; k < 4; k++ {
-						if sumq2[k] > 0 && sumqx[k]*sumqx[k] > bestScore*sumq2[k] {
-							scale = sumqx[k] / sumq2[k]
-							bestScore = scale * sumqx[k]
-							besti1, besti2, bestK = i1, i2, k
-						}
+					if sqx, sq2 := qxp0+qxm1, q2p0+q2m1; sq2 > 0 && sqx*sqx > bestScore*sq2 {
+						scale = sqx / sq2
+						bestScore = scale * sqx
+						besti1, besti2, bestK = i1, i2, 1
+					}
+					if sqx, sq2 := qxm0+qxp1, q2m0+q2p1; sq2 > 0 && sqx*sqx > bestScore*sq2 {
+						scale = sqx / sq2
+						bestScore = scale * sqx
+						besti1, besti2, bestK = i1, i2, 2
+					}
+					if sqx, sq2 := qxm0+qxm1, q2m0+q2m1; sq2 > 0 && sqx*sqx > bestScore*sq2 {
+						scale = sqx / sq2
+						bestScore = scale * sqx
+						besti1, besti2, bestK = i1, i2, 3
 					}
 				}
 			}

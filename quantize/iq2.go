@@ -36,25 +36,27 @@ func iq2BestNeighbour(lat *iqLattice, m int32, xval, waux *[8]float32, scale flo
 		*L = [8]int8{}
 		return 0
 	}
+	grid := lat.q8
+	x0, x1, x2, x3, x4, x5, x6, x7 := xval[0], xval[1], xval[2], xval[3], xval[4], xval[5], xval[6], xval[7]
 	best := float32(math.MaxFloat32)
 	gi := -1
 	for _, j := range list {
-		q := (*[8]float32)(lat.q[8*int(j):])
-		diff := float32(scale*q[0]) - xval[0]
+		q := &grid[j]
+		diff := float32(scale*q[0]) - x0
 		d2 := waux[0] * diff * diff
-		diff = float32(scale*q[1]) - xval[1]
+		diff = float32(scale*q[1]) - x1
 		d2 += float32(waux[1] * diff * diff)
-		diff = float32(scale*q[2]) - xval[2]
+		diff = float32(scale*q[2]) - x2
 		d2 += float32(waux[2] * diff * diff)
-		diff = float32(scale*q[3]) - xval[3]
+		diff = float32(scale*q[3]) - x3
 		d2 += float32(waux[3] * diff * diff)
-		diff = float32(scale*q[4]) - xval[4]
+		diff = float32(scale*q[4]) - x4
 		d2 += float32(waux[4] * diff * diff)
-		diff = float32(scale*q[5]) - xval[5]
+		diff = float32(scale*q[5]) - x5
 		d2 += float32(waux[5] * diff * diff)
-		diff = float32(scale*q[6]) - xval[6]
+		diff = float32(scale*q[6]) - x6
 		d2 += float32(waux[6] * diff * diff)
-		diff = float32(scale*q[7]) - xval[7]
+		diff = float32(scale*q[7]) - x7
 		d2 += float32(waux[7] * diff * diff)
 		if d2 < best {
 			best, gi = d2, int(j)
@@ -63,7 +65,7 @@ func iq2BestNeighbour(lat *iqLattice, m int32, xval, waux *[8]float32, scale flo
 	if gi < 0 {
 		gi = int(list[0])
 	}
-	*L = *(*[8]int8)(lat.level[8*gi:])
+	*L = lat.level8[gi]
 	return gi
 }
 
@@ -184,7 +186,7 @@ func quantizeRowIQ2XXS(dst []byte, x, qw []float32) {
 					if gi < 0 {
 						gi = int32(iq2BestNeighbour(lat, gi, xv, (*[8]float32)(waux[8*k:]), scale, lk))
 					}
-					*lk = *(*[8]int8)(lat.level[8*int(gi):])
+					*lk = lat.level8[gi]
 				}
 				sumqx, sumq2 := iq2SumQ(weight[:], xval[:], L[:])
 				if sumq2 > 0 {

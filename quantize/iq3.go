@@ -29,18 +29,21 @@ func iq3BestNeighbour(lat *iqLattice, m int32, xval, waux *[4]float32, scale flo
 		*L = [4]int8{}
 		return 0
 	}
+	grid := lat.q4
+	x0, x1, x2, x3 := xval[0], xval[1], xval[2], xval[3]
+	w0, w1, w2, w3 := waux[0], waux[1], waux[2], waux[3]
 	best := float32(math.MaxFloat32)
 	gi := -1
 	for _, j := range list {
-		q := (*[4]float32)(lat.q[4*int(j):])
-		diff := float32(scale*q[0]) - xval[0]
-		d2 := waux[0] * diff * diff
-		diff = float32(scale*q[1]) - xval[1]
-		d2 += float32(waux[1] * diff * diff)
-		diff = float32(scale*q[2]) - xval[2]
-		d2 += float32(waux[2] * diff * diff)
-		diff = float32(scale*q[3]) - xval[3]
-		d2 += float32(waux[3] * diff * diff)
+		q := &grid[j]
+		diff := float32(scale*q[0]) - x0
+		d2 := w0 * diff * diff
+		diff = float32(scale*q[1]) - x1
+		d2 += float32(w1 * diff * diff)
+		diff = float32(scale*q[2]) - x2
+		d2 += float32(w2 * diff * diff)
+		diff = float32(scale*q[3]) - x3
+		d2 += float32(w3 * diff * diff)
 		if d2 < best {
 			best, gi = d2, int(j)
 		}
@@ -48,7 +51,7 @@ func iq3BestNeighbour(lat *iqLattice, m int32, xval, waux *[4]float32, scale flo
 	if gi < 0 {
 		gi = int(list[0])
 	}
-	*L = *(*[4]int8)(lat.level[4*gi:])
+	*L = lat.level4[gi]
 	return gi
 }
 
@@ -172,7 +175,7 @@ func iq3Block(lat *iqLattice, xs bool, xb, qwb *[32]float32, sigma2 float32, gri
 			if gi < 0 {
 				gi = int32(iq3BestNeighbour(lat, gi, xv, (*[4]float32)(waux[4*k:]), scale, lk))
 			}
-			*lk = *(*[4]int8)(lat.level[4*int(gi):])
+			*lk = lat.level4[gi]
 		}
 		sumqx, sumq2 := iq2SumQ(weight[:], xval[:], L[:])
 		if sumq2 > 0 {

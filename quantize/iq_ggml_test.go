@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/ggufy/ggufy/gguf"
 	"github.com/ggufy/ggufy/internal/llamacpp"
@@ -123,12 +124,55 @@ func BenchmarkQuantizeIQGGML(b *testing.B) {
 	src, im := iqBenchInput()
 	for _, typ := range iqTypes {
 		b.Run(typ.String(), func(b *testing.B) {
+			// the first call builds ggml's lattice (ggml_quantize_init)
+			if _, err := llamacpp.QuantizeChunk(typ, src, len(src)/iqBenchRow, iqBenchRow, im); err != nil {
+				b.Fatal(err)
+			}
 			b.SetBytes(int64(4 * len(src)))
+			b.ResetTimer()
 			for b.Loop() {
 				if _, err := llamacpp.QuantizeChunk(typ, src, len(src)/iqBenchRow, iqBenchRow, im); err != nil {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkQuantizeIQVsGGML alternates Quantize and ggml_quantize_chunk on the same input in
+// every iteration and reports both speeds and their ratio, which a busy machine disturbs less
+// than two separate benchmarks.
+func BenchmarkQuantizeIQVsGGML(b *testing.B) {
+	src, im := iqBenchInput()
+	for _, typ := range iqTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			size, _ := typ.RowSize(iqBenchRow)
+			dst := make([]byte, int(size)*len(src)/iqBenchRow)
+			nrows := len(src) / iqBenchRow
+			if _, err := llamacpp.QuantizeChunk(typ, src, nrows, iqBenchRow, im); err != nil {
+				b.Fatal(err)
+			}
+			if err := Quantize(typ, dst, src, iqBenchRow, im); err != nil {
+				b.Fatal(err)
+			}
+			var ours, theirs time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if err := Quantize(typ, dst, src, iqBenchRow, im); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if _, err := llamacpp.QuantizeChunk(typ, src, nrows, iqBenchRow, im); err != nil {
+					b.Fatal(err)
+				}
+				ours += t1.Sub(t0)
+				theirs += time.Since(t1)
+			}
+			mb := float64(4*len(src)*b.N) / 1e6
+			b.ReportMetric(mb/ours.Seconds(), "MB/s")
+			b.ReportMetric(mb/theirs.Seconds(), "ggml-MB/s")
+			b.ReportMetric(theirs.Seconds()/ours.Seconds(), "speedup")
+			b.ReportMetric(0, "ns/op")
 		})
 	}
 }

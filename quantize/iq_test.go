@@ -309,9 +309,36 @@ func TestIQSortPairs(t *testing.T) {
 			}
 			return 0
 		})
+		q := slices.Clone(p)
 		iqSortPairs(p, make([]iqPair, n))
 		if !slices.Equal(p, want) {
 			t.Fatalf("sorted %v, want %v", p, want)
+		}
+		iqMergeSortPairs(q, make([]iqPair, n))
+		if !slices.Equal(q, want) {
+			t.Fatalf("merge sort gives %v, want %v", q, want)
+		}
+	}
+	// With NaN the comparator is inconsistent and glibc's merge order decides; these are the
+	// orders glibc 2.36's qsort gives with ggml's iq1_sort_helper (checked with a C program).
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		v    []float32
+		want []int32
+	}{
+		{[]float32{3, nan, 1, 2}, []int32{2, 3, 0, 1}},
+		{[]float32{5, nan, 1, 4, nan, 2, 2, 0, 3, nan, -1, 7, 6, nan, 1, 0},
+			[]int32{10, 15, 2, 14, 8, 3, 0, 1, 4, 7, 5, 6, 9, 12, 11, 13}},
+	} {
+		p := make([]iqPair, len(c.v))
+		for i, v := range c.v {
+			p[i] = iqPair{v, int32(i)}
+		}
+		iqSortPairs(p, make([]iqPair, len(p)))
+		for i := range p {
+			if p[i].i != c.want[i] {
+				t.Fatalf("NaN order %v, want indices %v", p, c.want)
+			}
 		}
 	}
 }

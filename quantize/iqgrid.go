@@ -25,6 +25,12 @@ type iqLattice struct {
 	q     []float32 // q[dim*j+k] = float32(2*level+1)
 	kmap  []int32
 	neigh []uint16
+
+	// The same points as arrays, for the searches: dim 8 fills level8 and q8, dim 4 the others.
+	level8 [][8]int8
+	q8     [][8]float32
+	level4 [][4]int8
+	q4     [][4]float32
 }
 
 // lookup returns kmap[u], or a negative value with no neighbour list (-1 << 30) when u lies
@@ -69,6 +75,20 @@ func iqNewLattice(kgrid []uint16, dim, bits, kmapSize, nwant int) *iqLattice {
 			l := int(g) >> (bits * k) & mask
 			lat.level[dim*j+k] = int8(l)
 			lat.q[dim*j+k] = float32(2*l + 1)
+		}
+	}
+	switch dim {
+	case 8:
+		lat.level8, lat.q8 = make([][8]int8, n), make([][8]float32, n)
+		for j := range n {
+			lat.level8[j] = [8]int8(lat.level[8*j:])
+			lat.q8[j] = [8]float32(lat.q[8*j:])
+		}
+	case 4:
+		lat.level4, lat.q4 = make([][4]int8, n), make([][4]float32, n)
+		for j := range n {
+			lat.level4[j] = [4]int8(lat.level[4*j:])
+			lat.q4[j] = [4]float32(lat.q[4*j:])
 		}
 	}
 	for i := range lat.kmap {
@@ -325,16 +345,37 @@ type iqPair struct {
 
 // iqSortPairs sorts p by value exactly as glibc's qsort does with ggml's iq1_sort_helper: for
 // arrays this small glibc uses its top-down merge sort (msort_with_tmp), which takes from the
-// left run unless the comparator says left > right. The result is stable, and identical to
-// glibc's even where NaN makes the comparator inconsistent. tmp must be as long as p.
+// left run unless the comparator says left > right. The result is stable. Without NaN the
+// comparator is a consistent order, under which every stable sort gives that result, so an
+// insertion sort does the work; with NaN the merge sort is replayed step by step, giving
+// glibc's result where the comparator is inconsistent. tmp must be as long as p.
 func iqSortPairs(p, tmp []iqPair) {
+	for _, e := range p {
+		if e.v != e.v { // NaN
+			iqMergeSortPairs(p, tmp)
+			return
+		}
+	}
+	for i := 1; i < len(p); i++ {
+		e := p[i]
+		j := i
+		for j > 0 && p[j-1].v > e.v {
+			p[j] = p[j-1]
+			j--
+		}
+		p[j] = e
+	}
+}
+
+// iqMergeSortPairs is glibc's msort_with_tmp for ggml's comparator.
+func iqMergeSortPairs(p, tmp []iqPair) {
 	n := len(p)
 	if n <= 1 {
 		return
 	}
 	n1 := n / 2
-	iqSortPairs(p[:n1], tmp)
-	iqSortPairs(p[n1:], tmp)
+	iqMergeSortPairs(p[:n1], tmp)
+	iqMergeSortPairs(p[n1:], tmp)
 	a, b := p[:n1], p[n1:]
 	k := 0
 	for len(a) > 0 && len(b) > 0 {
