@@ -3,6 +3,7 @@ package archmap
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -184,4 +185,22 @@ func truthy(v any) bool {
 		return len(x) > 0
 	}
 	return true
+}
+
+// loadJSONArray reads a JSON array file (nil, nil if it does not exist).
+func loadJSONArray(path string) ([]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var a []any
+	if err := dec.Decode(&a); err != nil {
+		return nil, fmt.Errorf("archmap: %s: %w", path, err)
+	}
+	return a, nil
 }
