@@ -349,3 +349,12 @@ func (e *encoder) value(v any) {
 		}
 	}
 }
+
+// EncodeValue writes a value's payload as it is stored in a file (without the leading type
+// tag): a scalar's bytes, a string's length and bytes, or an array's element type, count and
+// elements.
+func EncodeValue(w io.Writer, v Value) error {
+	e := encoder{w: w}
+	e.value(v.v)
+	return e.err
+}

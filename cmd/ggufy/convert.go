@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ggufy/ggufy/archmap"
+	"github.com/ggufy/ggufy/convert"
+	"github.com/ggufy/ggufy/gguf"
+	"github.com/urfave/cli/v2"
+)
+
+func convertCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "convert",
+		Usage:     "convert a Hugging Face checkpoint to GGUF exactly as llama.cpp's convert_hf_to_gguf.py does",
+		ArgsUsage: "SRC",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "outfile", Aliases: []string{"o"}, Usage: "output file, or a directory for the conventional name (default: current directory)"},
+			&cli.StringFlag{Name: "outtype", Value: "auto", Usage: "f32, f16, bf16, q8_0, tq1_0, tq2_0 or auto (the checkpoint's 16-bit type)"},
+			&cli.StringFlag{Name: "model-name", Usage: "override general.name"},
+			&cli.StringFlag{Name: "split-max-size", Usage: "split into shards of at most this size (e.g. 50G, 500M)"},
+			&cli.IntFlag{Name: "split-max-tensors", Usage: "split into shards of at most this many tensors"},
+			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "encoding threads (default: all cores)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+		},
+		Action: func(cctx *cli.Context) error {
+			if cctx.NArg() != 1 {
+				return usageError("convert needs one SRC (a checkpoint directory)")
+			}
+			src := cctx.Args().First()
+			ft, err := convert.ParseOutType(cctx.String("outtype"))
+			if err != nil {
+				return usageError("%v", err)
+			}
+			split, err := splitOptions(cctx.String("split-max-size"), cctx.Int("split-max-tensors"))
+			if err != nil {
+				return usageError("%v", err)
+			}
+			plan, err := archmap.Open(src, ft, archmap.Options{ModelName: cctx.String("model-name")})
+			if err != nil {
+				return err
+			}
+			defer plan.Close()
+			for _, w := range plan.Warnings {
+				fmt.Fprintln(os.Stderr, "ggufy: warning:", w)
+			}
+			out, err := outputPath(cctx.String("outfile"), plan)
+			if err != nil {
+				return err
+			}
+			srcs := convert.Sources(plan)
+			var total int64
+			for _, s := range srcs {
+				total += s.Info.Size()
+			}
+			bar := newBar(progressOut(cctx.Bool("quiet")), total, "convert")
+			paths, err := convert.Write(cctx.Context, out, plan.Meta, srcs, convert.Options{Threads: cctx.Int("threads"), Split: split, Progress: barFunc(bar)})
+			if err != nil {
+				return err
+			}
+			for _, p := range paths {
+				fmt.Fprintln(cctx.App.Writer, p)
+			}
+			return nil
+		},
+	}
+}
+
+// outputPath resolves -o: a file name, or a directory (default ".") that gets the GGUF naming
+// convention's name, as the converter does when given a directory.
+func outputPath(o string, p *archmap.Converter) (string, error) {
+	if o == "" {
+		o = "."
+	}
+	if st, err := os.Stat(o); err == nil && st.IsDir() {
+		g := p.General
+		name := archmap.NamingConvention(g.Name, g.Basename, g.Finetune, g.Version, g.SizeLabel, fileTypeLabel(p.FileType))
+		return filepath.Join(o, name+".gguf"), nil
+	}
+	return o, nil
+}
+
+// fileTypeLabel returns the encoding part of a file name (LlamaFileType name after MOSTLY_).
+func fileTypeLabel(ft gguf.FileType) string {
+	switch ft {
+	case gguf.FileTypeAllF32:
+		return "F32"
+	case gguf.FileTypeMostlyF16:
+		return "F16"
+	case gguf.FileTypeMostlyBF16:
+		return "BF16"
+	case gguf.FileTypeMostlyQ8_0:
+		return "Q8_0"
+	case gguf.FileTypeMostlyTQ1_0:
+		return "TQ1_0"
+	case gguf.FileTypeMostlyTQ2_0:
+		return "TQ2_0"
+	}
+	return strings.ToUpper(strings.ReplaceAll(ft.String(), " ", ""))
+}
+
+// splitOptions parses --split-max-size and
+// --split-max-tensors.
+func splitOptions(size string, tensors int) (gguf.SplitOptions, error) {
+	opt := gguf.SplitOptions{MaxTensors: tensors}
+	if size == "" {
+		return opt, nil
+	}
+	n, err := parseSize(size)
+	if err != nil {
+		return opt, err
+	}
+	opt.MaxBytes = n
+	return opt, nil
+}
+
+// parseSize parses sizes like 50G, 500M, 4096K or a byte count, in the units llama.cpp's
+// gguf-split uses (powers of 1000, as its split_str_to_n_bytes).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("empty size")
+	}
+	mult := int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1000
+	case "M":
+		mult = 1000 * 1000
+	case "G":
+		mult = 1000 * 1000 * 1000
+	case "T":
+		mult = 1000 * 1000 * 1000 * 1000
+	}
+	num := s
+	if mult != 1 {
+		num = s[:len(s)-1]
+	}
+	var n int64
+	if _, err := fmt.Sscanf(num, "%d", &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 50G, 500M)", s)
+	}
+	return n * mult, nil
+}
