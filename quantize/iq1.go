@@ -45,36 +45,33 @@ func iq1BestNeighbour2(lat *iqLattice, m int32, xval, weight *[8]float32, scale 
 		*L = [8]int8{}
 		return 0
 	}
-	// ggml computes scale*xg[level] per value; there are only three such products.
-	sq := [4]float32{float32(scale * xg[0]), float32(scale * xg[1]), float32(scale * xg[2])}
+	// ggml computes w·(scale·xg[level] - x)² per value; that term depends only on the
+	// coordinate and its level (three per coordinate), so the terms are computed once, each
+	// with ggml's operations, and every point adds up its eight in ggml's order.
+	var t [8][4]float32
+	for l := 0; l < 3; l++ {
+		sq := float32(scale * xg[l])
+		for k := 0; k < 8; k++ {
+			diff := sq - xval[k]
+			t[k][l] = float32(weight[k] * diff * diff)
+		}
+	}
 	levels := lat.level8
-	x0, x1, x2, x3, x4, x5, x6, x7 := xval[0], xval[1], xval[2], xval[3], xval[4], xval[5], xval[6], xval[7]
 	best := float32(math.MaxFloat32)
-	gi := -1
+	gi := int(list[0])
 	for _, j := range list {
 		lv := &levels[j]
-		diff := sq[lv[0]&3] - x0
-		d2 := weight[0] * diff * diff
-		diff = sq[lv[1]&3] - x1
-		d2 += float32(weight[1] * diff * diff)
-		diff = sq[lv[2]&3] - x2
-		d2 += float32(weight[2] * diff * diff)
-		diff = sq[lv[3]&3] - x3
-		d2 += float32(weight[3] * diff * diff)
-		diff = sq[lv[4]&3] - x4
-		d2 += float32(weight[4] * diff * diff)
-		diff = sq[lv[5]&3] - x5
-		d2 += float32(weight[5] * diff * diff)
-		diff = sq[lv[6]&3] - x6
-		d2 += float32(weight[6] * diff * diff)
-		diff = sq[lv[7]&3] - x7
-		d2 += float32(weight[7] * diff * diff)
+		d2 := t[0][lv[0]&3]
+		d2 += t[1][lv[1]&3]
+		d2 += t[2][lv[2]&3]
+		d2 += t[3][lv[3]&3]
+		d2 += t[4][lv[4]&3]
+		d2 += t[5][lv[5]&3]
+		d2 += t[6][lv[6]&3]
+		d2 += t[7][lv[7]&3]
 		if d2 < best {
 			best, gi = d2, int(j)
 		}
-	}
-	if gi < 0 {
-		gi = int(list[0])
 	}
 	*L = levels[gi]
 	return gi

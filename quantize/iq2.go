@@ -36,36 +36,77 @@ func iq2BestNeighbour(lat *iqLattice, m int32, xval, waux *[8]float32, scale flo
 		*L = [8]int8{}
 		return 0
 	}
-	grid := lat.q8
+	var gi int
+	if len(list) < 8 {
+		gi = iq2ScanDirect(lat.level8, list, xval, waux, scale)
+	} else {
+		gi = iq2ScanTable(lat.level8, list, xval, waux, scale)
+	}
+	*L = lat.level8[gi]
+	return gi
+}
+
+// iq2ScanDirect returns the first point of list with the smallest Σ waux·(scale·q - x)², summed
+// in ggml's order; list[0] where no distance is below FLT_MAX (ggml aborts there). The three
+// products scale·q, q = 2l+1, are computed once.
+func iq2ScanDirect(levels [][8]int8, list []uint16, xval, waux *[8]float32, scale float32) int {
+	sq := [4]float32{float32(scale * 1), float32(scale * 3), float32(scale * 5)}
 	x0, x1, x2, x3, x4, x5, x6, x7 := xval[0], xval[1], xval[2], xval[3], xval[4], xval[5], xval[6], xval[7]
 	best := float32(math.MaxFloat32)
-	gi := -1
+	gi := int(list[0])
 	for _, j := range list {
-		q := &grid[j]
-		diff := float32(scale*q[0]) - x0
+		lv := &levels[j]
+		diff := sq[lv[0]&3] - x0
 		d2 := waux[0] * diff * diff
-		diff = float32(scale*q[1]) - x1
+		diff = sq[lv[1]&3] - x1
 		d2 += float32(waux[1] * diff * diff)
-		diff = float32(scale*q[2]) - x2
+		diff = sq[lv[2]&3] - x2
 		d2 += float32(waux[2] * diff * diff)
-		diff = float32(scale*q[3]) - x3
+		diff = sq[lv[3]&3] - x3
 		d2 += float32(waux[3] * diff * diff)
-		diff = float32(scale*q[4]) - x4
+		diff = sq[lv[4]&3] - x4
 		d2 += float32(waux[4] * diff * diff)
-		diff = float32(scale*q[5]) - x5
+		diff = sq[lv[5]&3] - x5
 		d2 += float32(waux[5] * diff * diff)
-		diff = float32(scale*q[6]) - x6
+		diff = sq[lv[6]&3] - x6
 		d2 += float32(waux[6] * diff * diff)
-		diff = float32(scale*q[7]) - x7
+		diff = sq[lv[7]&3] - x7
 		d2 += float32(waux[7] * diff * diff)
 		if d2 < best {
 			best, gi = d2, int(j)
 		}
 	}
-	if gi < 0 {
-		gi = int(list[0])
+	return gi
+}
+
+// iq2ScanTable is iq2ScanDirect for long lists: a term waux·(scale·q - x)² depends only on the
+// coordinate and its level (three per coordinate), so the terms are computed once, each with
+// ggml's operations, and every point adds up its eight in ggml's order.
+func iq2ScanTable(levels [][8]int8, list []uint16, xval, waux *[8]float32, scale float32) int {
+	var t [8][4]float32
+	for l := 0; l < 3; l++ {
+		sq := float32(scale * float32(2*l+1))
+		for k := 0; k < 8; k++ {
+			diff := sq - xval[k]
+			t[k][l] = float32(waux[k] * diff * diff)
+		}
 	}
-	*L = lat.level8[gi]
+	best := float32(math.MaxFloat32)
+	gi := int(list[0])
+	for _, j := range list {
+		lv := &levels[j]
+		d2 := t[0][lv[0]&3]
+		d2 += t[1][lv[1]&3]
+		d2 += t[2][lv[2]&3]
+		d2 += t[3][lv[3]&3]
+		d2 += t[4][lv[4]&3]
+		d2 += t[5][lv[5]&3]
+		d2 += t[6][lv[6]&3]
+		d2 += t[7][lv[7]&3]
+		if d2 < best {
+			best, gi = d2, int(j)
+		}
+	}
 	return gi
 }
 

@@ -29,29 +29,38 @@ func iq3BestNeighbour(lat *iqLattice, m int32, xval, waux *[4]float32, scale flo
 		*L = [4]int8{}
 		return 0
 	}
-	grid := lat.q4
+	gi := iq3Scan(lat.level4, list, xval, waux, scale)
+	*L = lat.level4[gi]
+	return gi
+}
+
+// iq3Scan returns the first point of list with the smallest Σ waux·(scale·q - x)², summed in
+// ggml's order; list[0] where no distance is below FLT_MAX (ggml aborts there). The eight
+// products scale·q, q = 2l+1, are computed once. (The lists are short here: a table of all
+// terms, as iq2ScanTable builds, does not pay off.)
+func iq3Scan(levels [][4]int8, list []uint16, xval, waux *[4]float32, scale float32) int {
+	var sq [8]float32
+	for l := range sq {
+		sq[l] = float32(scale * float32(2*l+1))
+	}
 	x0, x1, x2, x3 := xval[0], xval[1], xval[2], xval[3]
 	w0, w1, w2, w3 := waux[0], waux[1], waux[2], waux[3]
 	best := float32(math.MaxFloat32)
-	gi := -1
+	gi := int(list[0])
 	for _, j := range list {
-		q := &grid[j]
-		diff := float32(scale*q[0]) - x0
+		lv := &levels[j]
+		diff := sq[lv[0]&7] - x0
 		d2 := w0 * diff * diff
-		diff = float32(scale*q[1]) - x1
+		diff = sq[lv[1]&7] - x1
 		d2 += float32(w1 * diff * diff)
-		diff = float32(scale*q[2]) - x2
+		diff = sq[lv[2]&7] - x2
 		d2 += float32(w2 * diff * diff)
-		diff = float32(scale*q[3]) - x3
+		diff = sq[lv[3]&7] - x3
 		d2 += float32(w3 * diff * diff)
 		if d2 < best {
 			best, gi = d2, int(j)
 		}
 	}
-	if gi < 0 {
-		gi = int(list[0])
-	}
-	*L = lat.level4[gi]
 	return gi
 }
 

@@ -21,16 +21,13 @@ const iqQK = 256 // QK_K: values per super-block of every i-quant here
 // points and the indices follow, closest first, ties by index.
 type iqLattice struct {
 	dim   int
-	level []int8    // level[dim*j+k]: level of coordinate k of point j
-	q     []float32 // q[dim*j+k] = float32(2*level+1)
+	level []int8 // level[dim*j+k]: level of coordinate k of point j
 	kmap  []int32
 	neigh []uint16
 
-	// The same points as arrays, for the searches: dim 8 fills level8 and q8, dim 4 the others.
+	// The same points as arrays, for the searches: dim 8 fills level8, dim 4 level4.
 	level8 [][8]int8
-	q8     [][8]float32
 	level4 [][4]int8
-	q4     [][4]float32
 }
 
 // lookup returns kmap[u], or a negative value with no neighbour list (-1 << 30) when u lies
@@ -69,26 +66,23 @@ var (
 func iqNewLattice(kgrid []uint16, dim, bits, kmapSize, nwant int) *iqLattice {
 	n := len(kgrid)
 	mask := 1<<bits - 1
-	lat := &iqLattice{dim: dim, level: make([]int8, n*dim), q: make([]float32, n*dim), kmap: make([]int32, kmapSize)}
+	lat := &iqLattice{dim: dim, level: make([]int8, n*dim), kmap: make([]int32, kmapSize)}
 	for j, g := range kgrid {
 		for k := 0; k < dim; k++ {
 			l := int(g) >> (bits * k) & mask
 			lat.level[dim*j+k] = int8(l)
-			lat.q[dim*j+k] = float32(2*l + 1)
 		}
 	}
 	switch dim {
 	case 8:
-		lat.level8, lat.q8 = make([][8]int8, n), make([][8]float32, n)
+		lat.level8 = make([][8]int8, n)
 		for j := range n {
 			lat.level8[j] = [8]int8(lat.level[8*j:])
-			lat.q8[j] = [8]float32(lat.q[8*j:])
 		}
 	case 4:
-		lat.level4, lat.q4 = make([][4]int8, n), make([][4]float32, n)
+		lat.level4 = make([][4]int8, n)
 		for j := range n {
 			lat.level4[j] = [4]int8(lat.level[4*j:])
-			lat.q4[j] = [4]float32(lat.q[4*j:])
 		}
 	}
 	for i := range lat.kmap {
