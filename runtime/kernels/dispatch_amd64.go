@@ -2,11 +2,18 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/ggufy/ggufy/gguf"
+	"github.com/ggufy/ggufy/internal/half"
+	"golang.org/x/sys/cpu"
+)
 
 // Assembly dispatch for amd64: the avo-generated kernels (kernels_amd64.s, stubs in
-// kernels_amd64.go) run when the CPU has AVX2, FMA and F16C. The pure-Go build of this file is
-// dispatch_other.go.
+// kernels_amd64.go, generator in _gen) run when the CPU has AVX2, FMA and F16C. The pure-Go
+// build of this file is dispatch_other.go.
 
 // haveAsm reports whether the CPU can run the assembly kernels.
 var haveAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
@@ -15,6 +22,113 @@ var haveAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
 // force the pure-Go fallback and compare the two.
 var useAsm = haveAsm
 
-func quantizeRowQ8_0(dst []byte, src []float32) { quantizeRowQ8_0Generic(dst, src) }
-func quantizeRowQ8K(dst []byte, src []float32)  { quantizeRowQ8KGeneric(dst, src) }
-func quantizeRowF16(dst []byte, src []float32)  { quantizeRowF16Generic(dst, src) }
+func init() {
+	if !haveAsm {
+		return
+	}
+	type blockAsm struct {
+		one  func(nb int, w, a *byte) float32
+		four func(nb int, w, a *byte, stride int, out *[4]float32)
+	}
+	for t, f := range map[gguf.Type]blockAsm{
+		gguf.TypeQ8_0:   {dotQ8_0AVX2, dot4Q8_0AVX2},
+		gguf.TypeQ4_0:   {dotQ4_0AVX2, dot4Q4_0AVX2},
+		gguf.TypeQ5_0:   {dotQ5_0AVX2, dot4Q5_0AVX2},
+		gguf.TypeQ4_1:   {dotQ4_1AVX2, dot4Q4_1AVX2},
+		gguf.TypeQ5_1:   {dotQ5_1AVX2, dot4Q5_1AVX2},
+		gguf.TypeIQ4_NL: {dotIQ4NLAVX2, dot4IQ4NLAVX2},
+		gguf.TypeQ2_K:   {dotQ2KAVX2, dot4Q2KAVX2},
+		gguf.TypeQ3_K:   {dotQ3KAVX2, dot4Q3KAVX2},
+		gguf.TypeQ4_K:   {dotQ4KAVX2, dot4Q4KAVX2},
+		gguf.TypeQ5_K:   {dotQ5KAVX2, dot4Q5KAVX2},
+		gguf.TypeQ6_K:   {dotQ6KAVX2, dot4Q6KAVX2},
+		gguf.TypeIQ4_XS: {dotIQ4XSAVX2, dot4IQ4XSAVX2},
+	} {
+		k := kernelTable[t]
+		one, four, bl := f.one, f.four, k.block
+		k.fast = func(n int, w, a []byte) float32 { return one(n/bl, &w[0], &a[0]) }
+		k.fast4 = func(n int, w, a []byte, stride int, out *[4]float32) {
+			_ = a[3*stride] // the fourth column starts inside a
+			four(n/bl, &w[0], &a[0], stride, out)
+		}
+	}
+	setFloat(gguf.TypeF32, dotF32AVX2, dot4F32AVX2, tailF32)
+	setFloat(gguf.TypeF16, dotF16AVX2, dot4F16AVX2, tailWide(half.F16ToF32))
+	setFloat(gguf.TypeBF16, dotBF16AVX2, dot4BF16AVX2, tailWide(half.BF16ToF32))
+}
+
+// setFloat installs the kernels of a plain float type: the assembly covers steps of 32 values,
+// tail adds the rest the way ggml's scalar loop does.
+func setFloat(t gguf.Type, one func(nb int, w, a *byte) float32,
+	four func(nb int, w, a *byte, stride int, out *[4]float32),
+	tail func(s float32, w, a []byte, from, to int) float32) {
+	k := kernelTable[t]
+	k.fast = func(n int, w, a []byte) float32 {
+		var s float32
+		if n >= 32 {
+			s = one(n/32, &w[0], &a[0])
+		}
+		return tail(s, w, a, n/32*32, n)
+	}
+	fast := k.fast
+	k.fast4 = func(n int, w, a []byte, stride int, out *[4]float32) {
+		if n%32 != 0 {
+			for c := range out {
+				out[c] = fast(n, w, a[c*stride:])
+			}
+			return
+		}
+		_ = a[3*stride]
+		four(n/32, &w[0], &a[0], stride, out)
+	}
+}
+
+// tailF32 is ggml_vec_dot_f32's leftover loop: sumf += x*y in float32, fused.
+func tailF32(s float32, w, a []byte, from, to int) float32 {
+	for i := from; i < to; i++ {
+		x := math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:]))
+		y := math.Float32frombits(binary.LittleEndian.Uint32(a[4*i:]))
+		s = float32(math.FMA(float64(x), float64(y), float64(s)))
+	}
+	return s
+}
+
+// tailWide is the leftover loop of ggml_vec_dot_f16/_bf16: products summed in double.
+func tailWide(conv func(uint16) float32) func(s float32, w, a []byte, from, to int) float32 {
+	return func(s float32, w, a []byte, from, to int) float32 {
+		if from == to {
+			return s
+		}
+		sum := float64(s)
+		for i := from; i < to; i++ {
+			sum += float64(float32(conv(binary.LittleEndian.Uint16(w[2*i:])) * conv(binary.LittleEndian.Uint16(a[2*i:]))))
+		}
+		return float32(sum)
+	}
+}
+
+func quantizeRowQ8_0(dst []byte, src []float32) {
+	if useAsm && len(src) >= qk32 {
+		quantizeQ8_0AVX2(len(src)/qk32, &src[0], &dst[0])
+		return
+	}
+	quantizeRowQ8_0Generic(dst, src)
+}
+
+func quantizeRowQ8K(dst []byte, src []float32) {
+	if useAsm && len(src) >= qkK {
+		quantizeQ8KAVX2(len(src)/qkK, &src[0], &dst[0])
+		return
+	}
+	quantizeRowQ8KGeneric(dst, src)
+}
+
+func quantizeRowF16(dst []byte, src []float32) {
+	n8 := len(src) / 8
+	if useAsm && n8 > 0 {
+		quantizeF16AVX2(n8, &src[0], &dst[0])
+		quantizeRowF16Generic(dst[16*n8:], src[8*n8:])
+		return
+	}
+	quantizeRowF16Generic(dst, src)
+}

@@ -50,6 +50,11 @@ func actInputs(r *rand.Rand, n int) map[string][]float32 {
 		huge[i] = float32(r.NormFloat64()) * 1e30
 	}
 	in["huge"] = huge
+	sub := make([]float32, n)
+	for i := range sub {
+		sub[i] = float32(r.NormFloat64()) * 1e-39 // subnormal: 127/amax overflows
+	}
+	in["subnormal"] = sub
 	mixed := make([]float32, n)
 	for i := range mixed {
 		mixed[i] = float32(r.NormFloat64() * math.Exp(r.NormFloat64()*8))

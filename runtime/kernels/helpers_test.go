@@ -25,8 +25,8 @@ var scaleFields = map[gguf.Type][]int{
 type scaleMode int
 
 const (
-	scaleNormal scaleMode = iota // ±[1e-4, 1e-1]
-	scaleExtreme                 // zero, subnormal, max, negative, tiny normal, mixed
+	scaleNormal  scaleMode = iota // ±[1e-4, 1e-1]
+	scaleExtreme                  // zero, subnormal, max, negative, tiny normal, mixed
 )
 
 // randScale returns an fp16 scale.
