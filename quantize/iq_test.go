@@ -616,3 +616,27 @@ func BenchmarkDequantizeIQ(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIQLattice measures building each lattice (kmap and neighbour lists), which happens
+// once per process on the first use of a type.
+func BenchmarkIQLattice(b *testing.B) {
+	for _, c := range []struct {
+		name                   string
+		kgrid                  []uint16
+		dim, bits, size, nwant int
+	}{
+		{"iq2xxs", iqKGrid2bit256[:], 8, 2, 43692, 2},
+		{"iq2xs", iqKGrid2bit512[:], 8, 2, 43692, 2},
+		{"iq2s", iqKGrid2bit1024[:], 8, 2, 43692, 1},
+		{"iq1", iqKGrid1bit2048[:], 8, 2, 43692, 3},
+		{"iq3xxs", iqKGrid3bit256[:], 4, 3, 4096, 2},
+		{"iq3s", iqKGrid3bit512[:], 4, 3, 4096, 3},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				iqNewLattice(c.kgrid, c.dim, c.bits, c.size, c.nwant)
+			}
+		})
+	}
+}

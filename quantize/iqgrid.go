@@ -9,6 +9,7 @@ package quantize
 
 import (
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -127,49 +128,56 @@ func iqNewLattice(kgrid []uint16, dim, bits, kmapSize, nwant int) *iqLattice {
 		high[key] = part(key, lowCoords, dim)
 	}
 
+	// For each off-grid key: mark the distances that occur (stamping with the key, so that the
+	// marks need no clearing), take the nwant smallest, then list the points at those distances,
+	// by distance and then by index.
+	maxD := 0
+	for _, t := range [][][]uint16{low, high} {
+		m := 0
+		for _, row := range t {
+			m = max(m, int(slices.Max(row)))
+		}
+		maxD += m
+	}
+	mark := make([]int32, maxD+1)
 	d2 := make([]uint16, n)
-	var lists [3][]uint16
+	var near []uint16
 	for i := 0; i < kmapSize; i++ {
 		if lat.kmap[i] >= 0 {
 			continue
 		}
+		stamp := int32(i + 1)
 		lo, hi := low[i&(nLow-1)], high[i>>lowBits]
-		// The nwant smallest distinct distances, ascending; 0xffff marks "none".
-		best := [3]uint16{0xffff, 0xffff, 0xffff}
+		lo, hi = lo[:len(d2)], hi[:len(d2)]
 		for j := range d2 {
 			d := lo[j] + hi[j]
 			d2[j] = d
-			for w := 0; w < nwant; w++ {
-				if d == best[w] {
-					break
-				}
-				if d < best[w] {
-					copy(best[w+1:nwant], best[w:nwant-1])
-					best[w] = d
-					break
-				}
+			mark[d] = stamp
+		}
+		var want [3]uint16
+		nw := 0
+		for d := 0; d <= maxD && nw < nwant; d++ {
+			if mark[d] == stamp {
+				want[nw] = uint16(d)
+				nw++
 			}
 		}
-		for w := range lists {
-			lists[w] = lists[w][:0]
-		}
+		limit := want[nw-1]
+		near = near[:0]
 		for j, d := range d2 {
-			for w := 0; w < nwant; w++ {
-				if d == best[w] {
-					lists[w] = append(lists[w], uint16(j))
-					break
-				}
+			if d <= limit {
+				near = append(near, uint16(j))
 			}
 		}
 		off := len(lat.neigh)
 		lat.kmap[i] = -int32(off + 1)
-		count := 0
-		for w := 0; w < nwant; w++ {
-			count += len(lists[w])
-		}
-		lat.neigh = append(lat.neigh, uint16(count))
-		for w := 0; w < nwant; w++ {
-			lat.neigh = append(lat.neigh, lists[w]...)
+		lat.neigh = append(lat.neigh, uint16(len(near)))
+		for _, d := range want[:nw] {
+			for _, j := range near {
+				if d2[j] == d {
+					lat.neigh = append(lat.neigh, j)
+				}
+			}
 		}
 	}
 	return lat
