@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ggufy/ggufy/gguf"
@@ -211,6 +212,14 @@ func TestLoadImatrixGGUF(t *testing.T) {
 		t.Errorf("entries_count after excluding ffn_ and attn_q: %d, want 15", n)
 	}
 
+	// a damaged GGUF is reported as such, not reparsed as a legacy file
+	p := filepath.Join(dir, "damaged.gguf")
+	if err := os.WriteFile(p, []byte("GGUF\x03\x00\x00\x00\xff"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadImatrix(p); err == nil || !strings.Contains(err.Error(), "gguf") {
+		t.Errorf("damaged GGUF imatrix: %v", err)
+	}
 	for name, meta := range map[string]*gguf.Metadata{
 		"no datasets":        imatrixMeta(nil, gguf.Uint32(1), gguf.Uint32(1)),
 		"no chunk size":      imatrixMeta([]string{"x"}, gguf.Uint32(1), gguf.Value{}),

@@ -28,6 +28,7 @@ static void ggufy_kvo_int(struct llama_model_kv_override *o, const char *key, in
 import "C"
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -304,16 +305,19 @@ type ImatrixData struct {
 	Legacy     bool // the file is the legacy .dat format
 }
 
-// LoadImatrix reads a GGUF imatrix (tensors NAME.in_sum2 and NAME.counts) or, when the file is
-// not GGUF, a legacy .dat file, and normalises it as llama-quantize does.
+// LoadImatrix reads a GGUF imatrix (tensors NAME.in_sum2 and NAME.counts) or, when the file does
+// not start with the GGUF magic, a legacy .dat file, and normalises it as llama-quantize does.
 func LoadImatrix(path string) (*ImatrixData, error) {
-	if f, err := gguf.Open(path); err == nil {
-		defer f.Close()
-		return imatrixGGUF(f)
-	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("llamacpp: imatrix: %w", err)
+	}
+	if strings.HasPrefix(string(b[:min(len(b), 4)]), gguf.Magic) {
+		f, err := gguf.NewReader(bytes.NewReader(b), int64(len(b)), path)
+		if err != nil {
+			return nil, fmt.Errorf("llamacpp: imatrix: %w", err)
+		}
+		return imatrixGGUF(f)
 	}
 	d, err := ParseLegacyImatrix(b)
 	if err != nil {

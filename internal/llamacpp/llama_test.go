@@ -39,6 +39,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "FAIL: llamacpp.Init:", err)
 		os.Exit(1)
 	}
+	if v := os.Getenv("GGUFY_LLAMACPP_CPU"); v != "" && v != DefaultCPUVariant {
+		fmt.Fprintf(os.Stderr, "note: GGUFY_LLAMACPP_CPU=%s; the evaluation goldens were made with %s and will differ at ~1e-4\n",
+			v, DefaultCPUVariant)
+	}
 	os.Exit(m.Run())
 }
 
