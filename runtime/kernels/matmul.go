@@ -20,12 +20,13 @@ type Matrix struct {
 // kernel, n is not a multiple of t's block size, or a row is shorter than n values need: these
 // are caller bugs, as with an index out of range. Check Supported and RowSizes on untrusted input.
 func VecDot(t gguf.Type, n int, w, a []byte) float32 {
-	k := kernelTable[t]
+	k := lookup(t)
 	if k == nil {
 		panic("kernels: VecDot: unsupported weight type " + t.String())
 	}
-	ws, as, err := RowSizes(t, n)
-	if err != nil || n <= 0 || len(w) < ws || len(a) < as {
+	nb := n / k.block
+	ws, as := nb*k.wbytes, nb*k.abytes
+	if n <= 0 || n%k.block != 0 || len(w) < ws || len(a) < as {
 		panic(fmt.Sprintf("kernels: VecDot %s: %d values with %d weight and %d activation bytes", t, n, len(w), len(a)))
 	}
 	if k.fast != nil && useAsm {
@@ -39,7 +40,7 @@ func VecDot(t gguf.Type, n int, w, a []byte) float32 {
 // quantized with QuantizeActivations for w.Type (ActivationRowSize(w.Type, w.Cols) bytes). The
 // rows of w are split into contiguous blocks, one per pool worker; pool may be nil (one thread).
 func MatMul(pool *Pool, dst []float32, w Matrix, act []byte, ncols int) error {
-	k := kernelTable[w.Type]
+	k := lookup(w.Type)
 	if k == nil {
 		return fmt.Errorf("%w: %s", ErrUnsupported, w.Type)
 	}

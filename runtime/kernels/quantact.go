@@ -20,7 +20,7 @@ func QuantizeActivations(t gguf.Type, dst []byte, src []float32) error {
 	if len(dst) != as {
 		return fmt.Errorf("%w: %d activation bytes for %d values of %s, want %d", ErrShape, len(dst), len(src), t, as)
 	}
-	quantizeAct(kernelTable[t].act, dst, src)
+	quantizeAct(lookup(t).act, dst, src)
 	return nil
 }
 
@@ -158,4 +158,29 @@ func quantizeRowQ8KGeneric(dst []byte, src []float32) {
 		}
 		binary.LittleEndian.PutUint32(b, math.Float32bits(1/iscale))
 	}
+}
+
+// QuantizeBatch quantizes ncols activation rows (src holds them back to back, each
+// len(src)/ncols values) for weights of type t into dst (ncols rows of ActivationRowSize
+// bytes), splitting the rows over the pool (which may be nil).
+func QuantizeBatch(pool *Pool, t gguf.Type, dst []byte, src []float32, ncols int) error {
+	if ncols <= 0 || len(src)%ncols != 0 {
+		return fmt.Errorf("%w: %d values are not %d whole rows", ErrShape, len(src), ncols)
+	}
+	n := len(src) / ncols
+	_, as, err := RowSizes(t, n)
+	if err != nil {
+		return err
+	}
+	if len(dst) != as*ncols {
+		return fmt.Errorf("%w: %d activation bytes for %d rows of %d", ErrShape, len(dst), ncols, as)
+	}
+	act := lookup(t).act
+	parts := min(pool.Size(), ncols)
+	pool.Run(parts, func(part int) {
+		for c := ncols * part / parts; c < ncols*(part+1)/parts; c++ {
+			quantizeAct(act, dst[c*as:(c+1)*as], src[c*n:(c+1)*n])
+		}
+	})
+	return nil
 }

@@ -56,16 +56,27 @@ type dot4Func func(n int, w, a []byte, stride int, out *[4]float32)
 
 // kernel describes the kernels of one weight type.
 type kernel struct {
-	act   gguf.Type // vec_dot_type: the activation format (type_traits_cpu[t].vec_dot_type)
-	block int       // values per weight block (the row length must be a multiple)
-	ref   dotFunc   // pure-Go reference, always present
-	fast  dotFunc   // assembly, nil when there is none (set by the amd64 dispatch file)
-	fast4 dot4Func  // assembly for four activation columns, nil when there is none
+	act    gguf.Type // vec_dot_type: the activation format (type_traits_cpu[t].vec_dot_type)
+	block  int       // values per weight block (the row length must be a multiple)
+	wbytes int       // bytes of one weight block
+	abytes int       // bytes of the activations of one weight block
+	ref    dotFunc   // pure-Go reference, always present
+	fast   dotFunc   // assembly, nil when there is none (set by the amd64 dispatch file)
+	fast4  dot4Func  // assembly for four activation columns, nil when there is none
 }
 
-// kernelTable maps each supported weight type to its kernels. The pure-Go entries are filled
-// here; setupAsm (amd64) adds the assembly ones.
-var kernelTable = map[gguf.Type]*kernel{
+// kernelTable holds the kernels of each supported weight type, nil for the others. The pure-Go
+// entries are filled here; the amd64 dispatch file adds the assembly ones.
+var kernelTable = func() (tab [gguf.TypeCount]*kernel) {
+	for t, k := range kernelList {
+		k.wbytes = t.TypeSize()
+		k.abytes = k.act.TypeSize() * k.block / k.act.BlockSize()
+		tab[t] = k
+	}
+	return tab
+}()
+
+var kernelList = map[gguf.Type]*kernel{
 	gguf.TypeF32:     {act: gguf.TypeF32, block: 1, ref: dotF32},
 	gguf.TypeF16:     {act: gguf.TypeF16, block: 1, ref: dotF16},
 	gguf.TypeBF16:    {act: gguf.TypeBF16, block: 1, ref: dotBF16},
@@ -97,20 +108,28 @@ var kernelTable = map[gguf.Type]*kernel{
 func Types() []gguf.Type {
 	var ts []gguf.Type
 	for _, t := range gguf.Types() {
-		if kernelTable[t] != nil {
+		if lookup(t) != nil {
 			ts = append(ts, t)
 		}
 	}
 	return ts
 }
 
+// lookup returns the kernels of t, or nil.
+func lookup(t gguf.Type) *kernel {
+	if t >= gguf.TypeCount {
+		return nil
+	}
+	return kernelTable[t]
+}
+
 // Supported reports whether weights of type t can be multiplied.
-func Supported(t gguf.Type) bool { return kernelTable[t] != nil }
+func Supported(t gguf.Type) bool { return lookup(t) != nil }
 
 // ActivationType returns the format activations take for a product with weights of type t
 // (ggml's vec_dot_type): f32, f16, bf16, q8_0, q8_1 or q8_K.
 func ActivationType(t gguf.Type) (gguf.Type, error) {
-	k := kernelTable[t]
+	k := lookup(t)
 	if k == nil {
 		return 0, fmt.Errorf("%w: %s", ErrUnsupported, t)
 	}
@@ -120,7 +139,7 @@ func ActivationType(t gguf.Type) (gguf.Type, error) {
 // RowSizes returns the bytes one row of n values takes as weights of type t and as the matching
 // activations, or an error if t has no kernel or n is not a whole number of blocks of both.
 func RowSizes(t gguf.Type, n int) (weight, act int, err error) {
-	k := kernelTable[t]
+	k := lookup(t)
 	if k == nil {
 		return 0, 0, fmt.Errorf("%w: %s", ErrUnsupported, t)
 	}
