@@ -2,7 +2,6 @@ package convert
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,7 +65,6 @@ func TestFixturesMatchLlamaCpp(t *testing.T) {
 			if st, _ := os.Stat(out); st != nil && st.Size() != want.FileSize {
 				t.Logf("file size %d, llama.cpp's %d", st.Size(), want.FileSize)
 			}
-			fmt.Sprint()
 		})
 	}
 }

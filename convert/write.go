@@ -21,8 +21,10 @@ type Source struct {
 	Info gguf.TensorInfo
 	// Rows writes rows [r0, r0+n) into dst.
 	Rows func(dst []float32, r0, n int) error
-	// Imatrix, when set, holds Dims[0] importance weights for quantization.
-	Imatrix []float32
+	// Imatrix, when set, holds the importance weights for quantization: Dims[0] values, or
+	// Dims[0] per expert for 3-D tensors, each expert covering RowsPerImatrix rows.
+	Imatrix        []float32
+	RowsPerImatrix int
 	// Raw, when set, returns the tensor's bytes as stored (already in Info.Type); Rows is then
 	// unused.
 	Raw func() ([]byte, error)
@@ -191,8 +193,27 @@ func encode(j *job, bufs *sync.Pool) ([]byte, error) {
 		return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
 	}
 	out := make([]byte, int(rowSize)*j.n)
-	if err := quantize.Quantize(t, out, f, s.rowLen(), s.Imatrix); err != nil {
-		return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
+	rowLen := s.rowLen()
+	if s.Imatrix == nil || s.RowsPerImatrix <= 0 || len(s.Imatrix) == rowLen {
+		im := s.Imatrix
+		if im != nil {
+			im = im[:rowLen]
+		}
+		if err := quantize.Quantize(t, out, f, rowLen, im); err != nil {
+			return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
+		}
+		return out, nil
+	}
+	// 3-D (expert) tensors: each expert's rows use that expert's importance weights.
+	for r := 0; r < j.n; {
+		g := j.r0 + r
+		e := g / s.RowsPerImatrix
+		k := min(j.n-r, (e+1)*s.RowsPerImatrix-g)
+		im := s.Imatrix[e*rowLen : (e+1)*rowLen]
+		if err := quantize.Quantize(t, out[r*int(rowSize):(r+k)*int(rowSize)], f[r*rowLen:(r+k)*rowLen], rowLen, im); err != nil {
+			return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
+		}
+		r += k
 	}
 	return out, nil
 }
