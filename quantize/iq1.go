@@ -484,11 +484,13 @@ func dequantizeRowIQ1S(y []float32, src []byte) {
 	}
 }
 
-// iq1Put writes dl*(g[j]+delta) for the 8 signed bytes of grid point g.
+// iq1Put writes dl*(g[j]+delta) for the 8 signed bytes (-1, 0 or 1) of grid point g. The sums
+// g[j]+delta are exact, so there are three products, computed once each as ggml computes them.
 func iq1Put(y []float32, dl, delta float32, g uint64) {
 	y = y[:8]
+	c := [4]float32{dl * (-1 + delta), dl * (0 + delta), dl * (1 + delta)}
 	for j := 0; j < 8; j++ {
-		y[j] = dl * (float32(int8(g>>(8*j))) + delta)
+		y[j] = c[(int8(g>>(8*j))+1)&3]
 	}
 }
 

@@ -176,3 +176,36 @@ func BenchmarkQuantizeIQVsGGML(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDequantizeIQVsGGML alternates Dequantize and ggml's to_float on the same blocks and
+// reports both speeds (MB/s of float32 output) and their ratio.
+func BenchmarkDequantizeIQVsGGML(b *testing.B) {
+	src, im := iqBenchInput()
+	for _, typ := range iqTypes {
+		b.Run(typ.String(), func(b *testing.B) {
+			q, err := llamacpp.QuantizeChunk(typ, src, len(src)/iqBenchRow, iqBenchRow, im)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out := make([]float32, len(src))
+			var ours, theirs time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if err := Dequantize(typ, out, q); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if _, err := llamacpp.Dequantize(typ, q, len(src)); err != nil {
+					b.Fatal(err)
+				}
+				ours += t1.Sub(t0)
+				theirs += time.Since(t1)
+			}
+			mb := float64(4*len(src)*b.N) / 1e6
+			b.ReportMetric(mb/ours.Seconds(), "MB/s")
+			b.ReportMetric(mb/theirs.Seconds(), "ggml-MB/s")
+			b.ReportMetric(theirs.Seconds()/ours.Seconds(), "speedup")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

@@ -545,15 +545,21 @@ func FuzzIQ(f *testing.F) {
 		if !finite || !positive {
 			return
 		}
-		var num, den float64
+		var num, den, xmax, ymax float64
 		for i := range src {
 			d := float64(back[i]) - float64(src[i])
 			num += d * d
 			den += float64(src[i]) * float64(src[i])
+			xmax = max(xmax, math.Abs(float64(src[i])))
+			ymax = max(ymax, math.Abs(float64(back[i])))
 		}
-		// Any row: the error stays within the signal (IQ1's delta shift and the grid may add
-		// a little); denormal and tiny rows may be zeroed entirely.
-		if num > 4*den+1e-20 {
+		// Any row: no decoded value far beyond the largest input. IQ1 decodes every level with
+		// a ±1/8 shift, and even an all-zero block to -7/8 of the super-block scale, so only
+		// the other types also keep the error within the signal.
+		if ymax > 8*xmax || math.IsNaN(ymax) {
+			t.Fatalf("%s: decoded values up to %g for inputs up to %g", typ, ymax, xmax)
+		}
+		if typ != gguf.TypeIQ1_S && typ != gguf.TypeIQ1_M && num > 4*den+1e-20 {
 			t.Fatalf("%s: error %g for signal %g", typ, num, den)
 		}
 	})
