@@ -128,6 +128,12 @@ static int64_t ggufy_mulmat_run(struct ggufy_mulmat *m, int nthreads, int reps) 
 	return (int64_t)(b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec);
 }
 
+static int64_t ggufy_thread_cpu_ns(void) {
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 static const float *ggufy_mulmat_out(struct ggufy_mulmat *m) { return (const float *)m->out->data; }
 
 static void ggufy_mulmat_free(struct ggufy_mulmat *m) {
@@ -289,6 +295,11 @@ func (m *MulMat) Run(nthreads, reps int) (time.Duration, error) {
 	}
 	return time.Duration(ns), nil
 }
+
+// ThreadCPUTime returns the CPU time the calling OS thread has used (CLOCK_THREAD_CPUTIME_ID).
+// With runtime.LockOSThread it times single-threaded work without the time other tenants of a
+// shared machine take from it.
+func ThreadCPUTime() time.Duration { return time.Duration(C.ggufy_thread_cpu_ns()) }
 
 // Out returns a copy of the result, laid out [col][row].
 func (m *MulMat) Out() []float32 {

@@ -52,6 +52,23 @@ func init() {
 			four(n/bl, &w[0], &a[0], stride, out)
 		}
 	}
+	for t, f := range map[gguf.Type]func(nb int, w, a *byte, out *[4]float32){
+		gguf.TypeQ8_0:   dot4pQ8_0AVX2,
+		gguf.TypeQ4_0:   dot4pQ4_0AVX2,
+		gguf.TypeQ5_0:   dot4pQ5_0AVX2,
+		gguf.TypeQ4_1:   dot4pQ4_1AVX2,
+		gguf.TypeQ5_1:   dot4pQ5_1AVX2,
+		gguf.TypeIQ4_NL: dot4pIQ4NLAVX2,
+	} {
+		k := kernelTable[t]
+		pb := panelBlockSize(k.act)
+		kern := f
+		k.panel4 = func(nb int, w, p []byte, out *[4]float32) {
+			_ = w[nb*k.wbytes-1]
+			_ = p[nb*pb-1]
+			kern(nb, &w[0], &p[0], out)
+		}
+	}
 	setFloat(gguf.TypeF32, dotF32AVX2, dot4F32AVX2, tailF32)
 	setFloat(gguf.TypeF16, dotF16AVX2, dot4F16AVX2, tailWide(half.F16ToF32))
 	setFloat(gguf.TypeBF16, dotBF16AVX2, dot4BF16AVX2, tailWide(half.BF16ToF32))

@@ -94,6 +94,36 @@ func dotIQ4NLAVX2(nb int, w *byte, a *byte) float32
 //go:noescape
 func dot4IQ4NLAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
+// q8_0 x four q8_0 columns in a panel
+//
+//go:noescape
+func dot4pQ8_0AVX2(nb int, w *byte, a *byte, out *[4]float32)
+
+// q4_0 x four q8_0 columns in a panel
+//
+//go:noescape
+func dot4pQ4_0AVX2(nb int, w *byte, a *byte, out *[4]float32)
+
+// q5_0 x four q8_0 columns in a panel
+//
+//go:noescape
+func dot4pQ5_0AVX2(nb int, w *byte, a *byte, out *[4]float32)
+
+// q4_1 x four q8_1 columns in a panel
+//
+//go:noescape
+func dot4pQ4_1AVX2(nb int, w *byte, a *byte, out *[4]float32)
+
+// q5_1 x four q8_1 columns in a panel
+//
+//go:noescape
+func dot4pQ5_1AVX2(nb int, w *byte, a *byte, out *[4]float32)
+
+// iq4_nl x four q8_0 columns in a panel
+//
+//go:noescape
+func dot4pIQ4NLAVX2(nb int, w *byte, a *byte, out *[4]float32)
+
 // q2_K x q8_K (ggml_vec_dot_q2_K_q8_K)
 //
 //go:noescape

@@ -61,6 +61,21 @@ func MatMul(pool *Pool, dst []float32, w Matrix, act []byte, ncols int) error {
 		return fmt.Errorf("%w: destination has %d values, want %d", ErrShape, len(dst), w.Rows*ncols)
 	}
 	m := mulMat{k: k, fast: useAsm, dst: dst, w: w.Data, act: act, rows: w.Rows, n: w.Cols, ws: ws, as: as, ncols: ncols}
+	if m.fast && k.panel4 != nil && ncols >= 4 {
+		// interleave the activations four columns at a time (panel.go), in parallel
+		groups := ncols / 4
+		nb := w.Cols / k.block
+		m.pbytes = nb * panelBlockSize(k.act)
+		buf := getPanelBuf(groups * m.pbytes)
+		defer panelBufs.Put(buf)
+		m.panels = *buf
+		parts := min(pool.Size(), groups)
+		pool.Run(parts, func(part int) {
+			for g := groups * part / parts; g < groups*(part+1)/parts; g++ {
+				buildPanel(k.act, m.panels[g*m.pbytes:(g+1)*m.pbytes], act[4*g*as:], as, nb)
+			}
+		})
+	}
 	parts := pool.Size()
 	// Too little work to be worth a hand-off: a few rows per worker at least.
 	parts = min(parts, max(1, w.Rows/minRowsPerPart))
@@ -84,6 +99,8 @@ type mulMat struct {
 	rows, n int
 	ws, as  int
 	ncols   int
+	panels  []byte // four-column activation panels, when the type has panel kernels
+	pbytes  int    // bytes of one panel
 }
 
 // rowRange computes the outputs of weight rows [r0, r1) for all columns. Each weight row is
@@ -99,9 +116,19 @@ func (m *mulMat) rowRange(r0, r1 int) {
 		dot4 = m.k.fast4
 	}
 	var out [4]float32
+	nb := m.n / m.k.block
 	for r := r0; r < r1; r++ {
 		wr := m.w[r*m.ws : (r+1)*m.ws]
 		c := 0
+		if m.panels != nil {
+			for ; c+4 <= m.ncols; c += 4 {
+				m.k.panel4(nb, wr, m.panels[c/4*m.pbytes:(c/4+1)*m.pbytes], &out)
+				m.dst[c*m.rows+r] = out[0]
+				m.dst[(c+1)*m.rows+r] = out[1]
+				m.dst[(c+2)*m.rows+r] = out[2]
+				m.dst[(c+3)*m.rows+r] = out[3]
+			}
+		}
 		if dot4 != nil {
 			for ; c+4 <= m.ncols; c += 4 {
 				dot4(m.n, wr, m.act[c*m.as:(c+4)*m.as], m.as, &out)

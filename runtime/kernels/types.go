@@ -54,6 +54,10 @@ type dotFunc func(n int, w, a []byte) float32
 // a[stride:], a[2*stride:] and a[3*stride:], into out.
 type dot4Func func(n int, w, a []byte, stride int, out *[4]float32)
 
+// panelFunc computes four dot products of one weight row of nb blocks against a panel of four
+// interleaved activation rows (see buildPanel) into out.
+type panelFunc func(nb int, w, p []byte, out *[4]float32)
+
 // kernel describes the kernels of one weight type.
 type kernel struct {
 	act    gguf.Type // vec_dot_type: the activation format (type_traits_cpu[t].vec_dot_type)
@@ -63,6 +67,7 @@ type kernel struct {
 	ref    dotFunc   // pure-Go reference, always present
 	fast   dotFunc   // assembly, nil when there is none (set by the amd64 dispatch file)
 	fast4  dot4Func  // assembly for four activation columns, nil when there is none
+	panel4 panelFunc // assembly for four activation columns interleaved in a panel (panel.go)
 }
 
 // kernelTable holds the kernels of each supported weight type, nil for the others. The pure-Go

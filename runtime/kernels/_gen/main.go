@@ -31,6 +31,7 @@ func main() {
 	genQ4_1()
 	genQ5_1()
 	genIQ4NL()
+	genPanels()
 	genQ2K()
 	genQ3K()
 	genQ4K()
@@ -71,6 +72,7 @@ type kern struct {
 	s, s3  Register // stride and 3*stride (four columns only)
 	name   string
 	single bool
+	panel  bool // four columns interleaved in one panel (see q0.go), no stride
 }
 
 // begin opens a kernel. The one-column form is func(nb int, w, a *byte) float32, the
@@ -95,8 +97,24 @@ func begin(name string, cols int, doc ...string) *kern {
 	return k
 }
 
+// beginPanel opens a four-column kernel over an activation panel:
+// func(nb int, w, a *byte, out *[4]float32).
+func beginPanel(name string, doc ...string) *kern {
+	k := &kern{cols: 4, name: name, panel: true}
+	TEXT(name, NOSPLIT, "func(nb int, w, a *byte, out *[4]float32)")
+	Pragma("noescape")
+	Doc(doc...)
+	k.nb = Load(Param("nb"), GP64())
+	k.w = Load(Param("w"), GP64())
+	k.a = Load(Param("a"), GP64())
+	return k
+}
+
 // act returns the memory operand at byte disp of column c's current activation block.
 func (k *kern) act(c, disp int) Mem {
+	if k.panel {
+		panic("act on a panel kernel")
+	}
 	switch c {
 	case 0:
 		return Mem{Base: k.a, Disp: disp}
