@@ -718,9 +718,10 @@ func (s *specialVocab) addTo(c *Converter) error {
 		if def != nil {
 			c.AddString("tokenizer.chat_template", *def)
 		}
-	case nil:
-		c.Meta.Delete("tokenizer.chat_template")
 	}
+	// A nil template writes nothing: add_to_gguf only calls add_chat_template for a template
+	// that is not None, so a template written earlier stays (GemmaModel's second special
+	// vocabulary sets chat_template = None "to not add it twice").
 	if s.lowercase != nil {
 		c.AddBool("tokenizer.ggml.normalizer.lowercase", *s.lowercase)
 	}
