@@ -275,6 +275,7 @@ type request struct {
 	url    string
 	header http.Header
 	body   func() (io.Reader, error) // fresh body per attempt; nil for none
+	length int64                     // body length (Content-Length), when body is set
 	what   what
 	// noRetry disables retries (used where the caller has its own policy).
 	noRetry bool
@@ -361,6 +362,12 @@ func (c *Client) once(ctx context.Context, r request) (*http.Response, redirectI
 		req, err := http.NewRequestWithContext(ctx, r.method, target, body)
 		if err != nil {
 			return nil, info, err
+		}
+		if body != nil {
+			req.ContentLength = r.length
+			if r.length == 0 {
+				req.Body = http.NoBody
+			}
 		}
 		for k, v := range r.header {
 			req.Header[k] = v

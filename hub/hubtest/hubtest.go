@@ -51,8 +51,11 @@ type Server struct {
 	lfs     map[string][]byte
 	parts   map[string]map[int][]byte // multipart uploads in progress, by oid
 	faults  []*Fault
-	log     []Request
 	counter int
+
+	logMu  sync.Mutex // the request log has its own lock: handlers log while holding mu
+	log    []Request
+	logGen int
 }
 
 type user struct {
@@ -426,8 +429,8 @@ func (s *Server) checkSig(r *http.Request, method string) bool {
 
 // Requests returns the requests answered so far.
 func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
 	return append([]Request(nil), s.log...)
 }
 
@@ -444,7 +447,8 @@ func (s *Server) Count(method, substr string) int {
 
 // ResetLog forgets the requests answered so far.
 func (s *Server) ResetLog() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.logGen++
 	s.log = nil
 }

@@ -115,17 +115,18 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (s *Server) logged(host string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Logged before answering, so a client that got its answer finds it in the log.
-		s.mu.Lock()
+		s.logMu.Lock()
 		i := len(s.log)
 		s.log = append(s.log, Request{Host: host, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 			Range: r.Header.Get("Range"), Auth: r.Header.Get("Authorization") != ""})
-		s.mu.Unlock()
+		gen := s.logGen
+		s.logMu.Unlock()
 		rec := &recorder{ResponseWriter: w, onStatus: func(code int) {
-			s.mu.Lock()
-			if i < len(s.log) {
+			s.logMu.Lock()
+			if gen == s.logGen && i < len(s.log) {
 				s.log[i].Status = code
 			}
-			s.mu.Unlock()
+			s.logMu.Unlock()
 		}}
 		w.Header().Set("X-Request-Id", "Root="+randHex(8))
 		h.ServeHTTP(rec, r)
