@@ -482,6 +482,56 @@ func TestIQGolden(t *testing.T) {
 	}
 }
 
+// TestIQNonFinite quantizes rows with NaN, ±Inf and values near the float32 limit, with
+// importance matrices holding NaN, Inf, negative and zero weights. ggml aborts on many of these
+// (its asserts fire); here every one must be encoded without a panic and decode to something.
+func TestIQNonFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	r := rand.New(rand.NewPCG(21, 22))
+	rows := [][]float32{}
+	for _, special := range []float32{nan, inf, -inf, math.MaxFloat32, -math.MaxFloat32, 1e30} {
+		x := iqNormal(r, iqQK, 1)
+		for i := 0; i < iqQK; i += 37 {
+			x[i] = special
+		}
+		rows = append(rows, x)
+		all := make([]float32, iqQK)
+		for i := range all {
+			all[i] = special
+		}
+		rows = append(rows, all)
+	}
+	ims := [][]float32{nil}
+	for _, special := range []float32{nan, inf, -1, 0, 1e-38} {
+		w := make([]float32, iqQK)
+		for i := range w {
+			w[i] = float32(r.Float64())
+			if i%5 == 0 {
+				w[i] = special
+			}
+		}
+		ims = append(ims, w)
+	}
+	for _, typ := range iqTypes {
+		size, _ := typ.RowSize(iqQK)
+		q := make([]byte, size)
+		back := make([]float32, iqQK)
+		for ri, x := range rows {
+			for wi, w := range ims {
+				if w == nil && RequiresImatrix(typ) {
+					continue
+				}
+				if err := Quantize(typ, q, x, iqQK, w); err != nil {
+					t.Fatalf("%s row %d imatrix %d: %v", typ, ri, wi, err)
+				}
+				if err := Dequantize(typ, back, q); err != nil {
+					t.Fatalf("%s row %d imatrix %d: %v", typ, ri, wi, err)
+				}
+			}
+		}
+	}
+}
+
 // FuzzIQ quantizes fuzzed rows (NaN, Inf and zeros included) with fuzzed importance weights:
 // no panics, and finite input with positive weights must round-trip within the type's bound.
 func FuzzIQ(f *testing.F) {
