@@ -146,10 +146,3 @@ func TestAgainstLlamaCpp(t *testing.T) {
 		})
 	}
 }
-
-func head(ids []int32) []int32 {
-	if len(ids) > 40 {
-		return ids[:40]
-	}
-	return ids
-}

@@ -127,15 +127,3 @@ func TestVocabSuites(t *testing.T) {
 		})
 	}
 }
-
-func equalIDs(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
