@@ -42,16 +42,6 @@ func nearestInt(f float32) int {
 	return int(math.Float32bits(v)&0x007fffff) - 0x00400000
 }
 
-// cInt32 is C's (int)f as compiled for x86-64 (cvttss2si): truncation toward zero, and the
-// "integer indefinite" value math.MinInt32 for NaN and out-of-range values. Narrower C integer
-// conversions ((int8_t)f, (uint8_t)f) take the low bits of this value.
-func cInt32(f float32) int32 {
-	if f >= -2147483648 && f < 2147483648 {
-		return int32(f)
-	}
-	return math.MinInt32
-}
-
 // roundf is C's roundf: round half away from zero, exact for every float32.
 func roundf(f float32) float32 { return float32(math.Round(float64(f))) }
 
@@ -70,12 +60,27 @@ func sqrtf(f float32) float32 { return float32(math.Sqrt(float64(f))) }
 // absf is fabsf.
 func absf(f float32) float32 { return math.Float32frombits(math.Float32bits(f) &^ (1 << 31)) }
 
-// f32ToF16 is GGML_FP32_TO_FP16: round to nearest even; every NaN becomes 0x7e00 with its sign.
+// f32ToF16 is ggml_compute_fp32_to_fp16 (GGML_FP32_TO_FP16): round to nearest even by float
+// arithmetic; every NaN becomes 0x7e00 with its sign. It equals half.F32ToF16 on every non-NaN
+// float32 (checked exhaustively) and is branch-free.
 func f32ToF16(f float32) uint16 {
-	if f != f {
-		return uint16(math.Float32bits(f)>>16)&0x8000 | 0x7e00
+	const scaleToInf = 0x1.0p+112
+	const scaleToZero = 0x1.0p-110
+	base := float32(float32(absf(f)*scaleToInf) * scaleToZero)
+	w := math.Float32bits(f)
+	shl1 := w + w
+	sign := w & 0x80000000
+	bias := shl1 & 0xff000000
+	if bias < 0x71000000 {
+		bias = 0x71000000
 	}
-	return half.F32ToF16(f)
+	base = math.Float32frombits(bias>>1+0x07800000) + base
+	bits := math.Float32bits(base)
+	nonsign := bits>>13&0x7c00 + bits&0x0fff
+	if shl1 > 0xff000000 {
+		nonsign = 0x7e00
+	}
+	return uint16(sign>>16 | nonsign)
 }
 
 // f16ToF32 is GGML_FP16_TO_FP32: exact, except that ggml's arithmetic conversion quiets
@@ -142,9 +147,11 @@ const maxBlockScratch = 32
 // makeQxQuants is ggml's make_qx_quants: symmetric quantization of x to integers in
 // [-nmax, nmax-1], stored in L offset by nmax; it returns the scale. rmseType selects the
 // weighting when qw is nil (1: x², 2: 1, 3: |x|, else sqrt|x|); 0 rounds once without search;
-// negative values return after the first weighted fit.
+// negative values return after the first weighted fit. The weights and w*x are computed once
+// (the same float32 values ggml recomputes per candidate).
 func makeQxQuants(x []float32, nmax int, L []int8, rmseType int, qw []float32) float32 {
 	n := len(x)
+	L = L[:n]
 	var max, amax float32
 	for _, v := range x {
 		if ax := absf(v); ax > amax {
@@ -152,7 +159,7 @@ func makeQxQuants(x []float32, nmax int, L []int8, rmseType int, qw []float32) f
 		}
 	}
 	if amax < groupMaxEps {
-		for i := range L[:n] {
+		for i := range L {
 			L[i] = 0
 		}
 		return 0
@@ -170,12 +177,12 @@ func makeQxQuants(x []float32, nmax int, L []int8, rmseType int, qw []float32) f
 		rmseType = -rmseType
 		returnEarly = true
 	}
-	var wbuf [maxBlockScratch]float32
-	w := wbuf[:]
+	var wbuf, wxbuf [maxBlockScratch]float32
+	w, wx := wbuf[:], wxbuf[:]
 	if n > len(wbuf) {
-		w = make([]float32, n)
+		w, wx = make([]float32, n), make([]float32, n)
 	}
-	w = w[:n]
+	w, wx = w[:n], wx[:n]
 	for i, v := range x {
 		switch {
 		case qw != nil:
@@ -189,14 +196,15 @@ func makeQxQuants(x []float32, nmax int, L []int8, rmseType int, qw []float32) f
 		default:
 			w[i] = sqrtf(absf(v))
 		}
+		wx[i] = w[i] * v
 	}
 	var sumlx, suml2 float32
 	for i, v := range x {
 		l := clampInt(nearestInt(iscale*v), -nmax, nmax-1)
 		L[i] = int8(l + nmax)
 		fl := float32(l)
-		sumlx += float32(w[i] * v * fl)
-		suml2 += float32(w[i] * fl * fl)
+		sumlx += float32(wx[i] * fl)
+		suml2 += float32(float32(w[i]*fl) * fl)
 	}
 	var scale float32
 	if suml2 != 0 {
@@ -216,9 +224,16 @@ func makeQxQuants(x []float32, nmax int, L []int8, rmseType int, qw []float32) f
 		iscale = -(float32(nmax) + float32(0.1*float32(is))) / max
 		sumlx, suml2 = 0, 0
 		for i, v := range x {
-			fl := float32(clampInt(nearestInt(iscale*v), -nmax, nmax-1))
-			sumlx += float32(w[i] * v * fl)
-			suml2 += float32(w[i] * fl * fl)
+			l := nearestInt(iscale * v)
+			if l > nmax-1 {
+				l = nmax - 1
+			}
+			if l < -nmax {
+				l = -nmax
+			}
+			fl := float32(l)
+			sumlx += float32(wx[i] * fl)
+			suml2 += float32(float32(w[i]*fl) * fl)
 		}
 		if suml2 > 0 && sumlx*sumlx > best*suml2 {
 			for i, v := range x {
@@ -301,7 +316,35 @@ func makeQ3Quants(x []float32, nmax int, L []int8, doRMSE bool) float32 {
 // len(x)), stores the negated minimum in *theMin and returns the scale.
 func makeQkx2Quants(x []float32, nmax int, weights []float32, L, Laux []uint8, theMin *float32,
 	rmin, rdelta float32, nstep int, useMAD bool) float32 {
+	return makeQkxQuants(x, nmax, weights, L, Laux, theMin, rmin, rdelta, nstep, useMAD)
+}
+
+// makeQkx3Quants is ggml's make_qkx3_quants, the variant of makeQkx2Quants used with importance
+// weights (nil weights mean x²). It differs from make_qkx2_quants only in testing max <= min
+// instead of max == min, which agree (max < min cannot happen).
+func makeQkx3Quants(x []float32, nmax int, weights []float32, L, Laux []uint8, theMin *float32,
+	rmin, rdelta float32, nstep int, useMAD bool) float32 {
+	if weights == nil {
+		var wbuf [maxBlockScratch]float32
+		w := wbuf[:]
+		if len(x) > len(wbuf) {
+			w = make([]float32, len(x))
+		}
+		weights = w[:len(x)]
+		for i, v := range x {
+			weights[i] = v * v
+		}
+	}
+	return makeQkxQuants(x, nmax, weights, L, Laux, theMin, rmin, rdelta, nstep, useMAD)
+}
+
+// makeQkxQuants is the shared body of make_qkx2_quants and make_qkx3_quants. x - min is kept
+// in xm (recomputed when the minimum moves) instead of recomputed per candidate; every float32
+// operation is otherwise ggml's, in ggml's order.
+func makeQkxQuants(x []float32, nmax int, weights []float32, L, Laux []uint8, theMin *float32,
+	rmin, rdelta float32, nstep int, useMAD bool) float32 {
 	n := len(x)
+	weights, L, Laux = weights[:n], L[:n], Laux[:n]
 	min, max := x[0], x[0]
 	sumW := weights[0]
 	sumX := sumW * x[0]
@@ -320,18 +363,27 @@ func makeQkx2Quants(x []float32, nmax int, weights []float32, L, Laux []uint8, t
 		min = 0
 	}
 	if max == min {
-		for i := range L[:n] {
+		for i := range L {
 			L[i] = 0
 		}
 		*theMin = -min
 		return 0
+	}
+	var xmbuf [maxBlockScratch]float32
+	xm := xmbuf[:]
+	if n > len(xmbuf) {
+		xm = make([]float32, n)
+	}
+	xm = xm[:n]
+	for i, v := range x {
+		xm[i] = v - min
 	}
 	fnmax := float32(nmax)
 	iscale := fnmax / (max - min)
 	scale := 1 / iscale
 	var bestError float32
 	for i, v := range x {
-		l := clampInt(nearestInt(iscale*(v-min)), 0, nmax)
+		l := clampInt(nearestInt(iscale*xm[i]), 0, nmax)
 		L[i] = uint8(l)
 		diff := float32(scale*float32(l)) + min - v
 		if useMAD {
@@ -348,134 +400,49 @@ func makeQkx2Quants(x []float32, nmax int, weights []float32, L, Laux []uint8, t
 	for is := 0; is <= nstep; is++ {
 		iscale = (rmin + float32(rdelta*float32(is)) + fnmax) / (max - min)
 		var sumL, sumL2, sumXL float32
-		for i, v := range x {
-			l := clampInt(nearestInt(iscale*(v-min)), 0, nmax)
+		for i, m := range xm {
+			l := nearestInt(iscale * m)
+			if l > nmax {
+				l = nmax
+			}
+			if l < 0 {
+				l = 0
+			}
 			Laux[i] = uint8(l)
-			w := weights[i]
 			fl := float32(l)
-			sumL += float32(w * fl)
-			sumL2 += float32(w * fl * fl)
-			sumXL += float32(w * fl * v)
+			wl := float32(weights[i] * fl)
+			sumL += wl
+			sumL2 += float32(wl * fl)
+			sumXL += float32(wl * x[i])
 		}
 		D := float32(sumW*sumL2) - float32(sumL*sumL)
-		if D > 0 {
-			thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
-			thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
-			if thisMin > 0 {
-				thisMin = 0
-				thisScale = sumXL / sumL2
-			}
-			var curError float32
-			for i, v := range x {
-				diff := float32(thisScale*float32(Laux[i])) + thisMin - v
-				if useMAD {
-					diff = absf(diff)
-				} else {
-					diff = diff * diff
-				}
-				curError += float32(weights[i] * diff)
-			}
-			if curError < bestError {
-				copy(L[:n], Laux[:n])
-				bestError = curError
-				scale = thisScale
-				min = thisMin
-			}
+		if !(D > 0) {
+			continue
 		}
-	}
-	*theMin = -min
-	return scale
-}
-
-// makeQkx3Quants is ggml's make_qkx3_quants, the variant of makeQkx2Quants used with importance
-// weights (nil weights mean x²).
-func makeQkx3Quants(x []float32, nmax int, weights []float32, L, Laux []uint8, theMin *float32,
-	rmin, rdelta float32, nstep int, useMAD bool) float32 {
-	n := len(x)
-	weight := func(i int) float32 {
-		if weights != nil {
-			return weights[i]
+		thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
+		thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
+		if thisMin > 0 {
+			thisMin = 0
+			thisScale = sumXL / sumL2
 		}
-		return x[i] * x[i]
-	}
-	min, max := x[0], x[0]
-	sumW := weight(0)
-	sumX := sumW * x[0]
-	for i := 1; i < n; i++ {
-		if x[i] < min {
-			min = x[i]
-		}
-		if x[i] > max {
-			max = x[i]
-		}
-		w := weight(i)
-		sumW += w
-		sumX += float32(w * x[i])
-	}
-	if min > 0 {
-		min = 0
-	}
-	if max <= min {
-		for i := range L[:n] {
-			L[i] = 0
-		}
-		*theMin = -min
-		return 0
-	}
-	fnmax := float32(nmax)
-	iscale := fnmax / (max - min)
-	scale := 1 / iscale
-	var bestMAD float32
-	for i, v := range x {
-		l := clampInt(nearestInt(iscale*(v-min)), 0, nmax)
-		L[i] = uint8(l)
-		diff := float32(scale*float32(l)) + min - v
+		var curError float32
 		if useMAD {
-			diff = absf(diff)
-		} else {
-			diff = diff * diff
-		}
-		bestMAD += float32(weight(i) * diff)
-	}
-	if nstep < 1 {
-		*theMin = -min
-		return scale
-	}
-	for is := 0; is <= nstep; is++ {
-		iscale = (rmin + float32(rdelta*float32(is)) + fnmax) / (max - min)
-		var sumL, sumL2, sumXL float32
-		for i, v := range x {
-			l := clampInt(nearestInt(iscale*(v-min)), 0, nmax)
-			Laux[i] = uint8(l)
-			w := weight(i)
-			fl := float32(l)
-			sumL += float32(w * fl)
-			sumL2 += float32(w * fl * fl)
-			sumXL += float32(w * fl * v)
-		}
-		D := float32(sumW*sumL2) - float32(sumL*sumL)
-		if D > 0 {
-			thisScale := (float32(sumW*sumXL) - float32(sumX*sumL)) / D
-			thisMin := (float32(sumL2*sumX) - float32(sumL*sumXL)) / D
-			if thisMin > 0 {
-				thisMin = 0
-				thisScale = sumXL / sumL2
+			for i, v := range x {
+				curError += float32(weights[i] * absf(float32(thisScale*float32(Laux[i]))+thisMin-v))
 			}
-			var mad float32
+		} else {
 			for i, v := range x {
 				diff := float32(thisScale*float32(Laux[i])) + thisMin - v
-				if useMAD {
-					diff = absf(diff)
-				} else {
-					diff = diff * diff
-				}
-				mad += float32(weight(i) * diff)
+				curError += float32(weights[i] * float32(diff*diff))
 			}
-			if mad < bestMAD {
-				copy(L[:n], Laux[:n])
-				bestMAD = mad
-				scale = thisScale
-				min = thisMin
+		}
+		if curError < bestError {
+			copy(L, Laux)
+			bestError = curError
+			scale = thisScale
+			min = thisMin
+			for i, v := range x {
+				xm[i] = v - min
 			}
 		}
 	}

@@ -21,6 +21,30 @@ func init() {
 	register(gguf.TypeIQ4_NL, &codec{quantizeRow: quantizeRowIQ4NL, dequantizeRow: dequantizeRowIQ4NL})
 }
 
+// kvaluesIQ4NLf is kvaluesIQ4NL as float32.
+var kvaluesIQ4NLf = func() (v [16]float32) {
+	for i, k := range kvaluesIQ4NL {
+		v[i] = float32(k)
+	}
+	return v
+}()
+
+// bestIndexIQ4 is bestIndexInt8(kvaluesIQ4NL[:], x) without branches: a four-step bisection
+// finds the largest grid value <= x (the interval ggml's bisection ends in), then the nearer of
+// the two neighbours, the upper one on a tie, exactly as ggml compares them.
+func bestIndexIQ4(x float32) int {
+	v := &kvaluesIQ4NLf
+	if x != x {
+		return 15 // where ggml's bisection ends for NaN
+	}
+	b := 8 * b2i(v[8] <= x)
+	b += 4 * b2i(v[b+4] <= x)
+	b += 2 * b2i(v[b+2] <= x)
+	b += b2i(v[b+1] <= x)
+	b = min(b, 14)
+	return b + 1 - b2i(x-v[b] < v[b+1]-x)
+}
+
 // quantizeIQ4Impl is ggml's quantize_row_iq4_nl_impl for one super-block x of 32 (IQ4_NL) or 256
 // (IQ4_XS) values in groups of 32: it writes the fp16 scale to dh, the packed indices to q4 and,
 // for 256, the 6-bit group scales to scalesH (2 bytes) and scalesL (4 bytes). qw may be nil.
@@ -75,9 +99,9 @@ func quantizeIQ4Impl(x, qw []float32, dh, q4, scalesH, scalesL []byte, ntry int)
 		id := 1 / d
 		var sumqx, sumq2 float32
 		for j, v := range xb {
-			l := bestIndexInt8(values, id*v)
+			l := bestIndexIQ4(id * v)
 			Lb[j] = uint8(l)
-			q := float32(values[l])
+			q := kvaluesIQ4NLf[l]
 			w := weight[j]
 			sumqx += float32(w * q * v)
 			sumq2 += float32(w * q * q)
@@ -91,7 +115,7 @@ func quantizeIQ4Impl(x, qw []float32, dh, q4, scalesH, scalesL []byte, ntry int)
 			id = float32(itry+int(values[0])) / max
 			sumqx, sumq2 = 0, 0
 			for j, v := range xb {
-				q := float32(values[bestIndexInt8(values, id*v)])
+				q := kvaluesIQ4NLf[bestIndexIQ4(id*v)]
 				w := weight[j]
 				sumqx += float32(w * q * v)
 				sumq2 += float32(w * q * q)
@@ -125,7 +149,7 @@ func quantizeIQ4Impl(x, qw []float32, dh, q4, scalesH, scalesL []byte, ntry int)
 			xb := x[ib*blockSize : (ib+1)*blockSize]
 			Lb := L[ib*blockSize : (ib+1)*blockSize]
 			for j, v := range xb {
-				Lb[j] = uint8(bestIndexInt8(values, idl*v))
+				Lb[j] = uint8(bestIndexIQ4(idl * v))
 			}
 			l += 32
 			lLow, lHigh := uint8(l&0xf), uint16(l>>4)
@@ -145,7 +169,7 @@ func quantizeIQ4Impl(x, qw []float32, dh, q4, scalesH, scalesL []byte, ntry int)
 				id = 1 / scales[0]
 			}
 			for j, v := range x {
-				L[j] = uint8(bestIndexInt8(values, id*v))
+				L[j] = uint8(bestIndexIQ4(id * v))
 			}
 		}
 	}

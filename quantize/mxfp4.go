@@ -28,8 +28,62 @@ func e8m0Half(e uint8) float32 {
 	return math.Float32frombits(uint32(e-1) << 23)
 }
 
-// bestIndexFP4 is ggml's best_index_mxfp4: the first grid index whose value times e is nearest x.
-func bestIndexFP4(x, e float32) uint8 {
+// b2i is 1 for true (compiled to SETcc, no branch).
+func b2i(b bool) int {
+	var i int
+	if b {
+		i = 1
+	}
+	return i
+}
+
+// bestIndexFP4 is ggml's best_index_mxfp4: the first index i of kvalues_fp4 minimizing
+// |kvalues_fp4[i]*e - x| as computed in float32.
+//
+// ggml scans all 16 entries; this finds the same index from the non-negative half: the grid is
+// symmetric, so for x < 0 the answer is the mirror (i+8) of the answer for |x| unless that is
+// 0, which comes first. On the sorted half the rounded errors fall, then rise: the minimum is
+// at the grid points around |x|, and equal errors before it (which ggml would pick first) are
+// found by walking back.
+func bestIndexFP4(x float32, g *fp4Grid) uint8 {
+	a := absf(x)
+	p := &g.p // p[0] = -Inf, then the grid values from p[1]
+	j := b2i(p[2] <= a) + b2i(p[3] <= a) + b2i(p[4] <= a) + b2i(p[5] <= a) + b2i(p[6] <= a) +
+		b2i(p[7] <= a) + b2i(p[8] <= a)
+	errJ := absf(p[j+1] - a)
+	errNext := absf(p[j+2] - a) // p[9] = +Inf never wins
+	errPrev := absf(p[j] - a)   // p[0] = -Inf never ties
+	if errJ != errJ {           // NaN input, or inf - inf with scales no finite block produces
+		return bestIndexFP4Scan(x, g.e)
+	}
+	c := j + b2i(errNext < errJ)
+	if b2i(errPrev == errJ)&b2i(c == j) != 0 { // a plateau: ggml keeps the first of equal errors
+		for c > 0 && absf(p[c]-a) == errJ {
+			c--
+		}
+	}
+	c += 8 * (b2i(x < 0) & b2i(c != 0))
+	return uint8(c)
+}
+
+// fp4Grid is the non-negative half of kvalues_fp4 times a block scale e, between -Inf and +Inf.
+type fp4Grid struct {
+	e float32
+	p [10]float32
+}
+
+func newFP4Grid(e float32) (g fp4Grid) {
+	g.e = e
+	g.p[0] = float32(math.Inf(-1))
+	for i := 0; i < 8; i++ {
+		g.p[i+1] = float32(kvaluesFP4[i]) * e
+	}
+	g.p[9] = float32(math.Inf(1))
+	return g
+}
+
+// bestIndexFP4Scan is best_index_mxfp4 as ggml writes it: a scan of all 16 entries.
+func bestIndexFP4Scan(x, e float32) uint8 {
 	best := 0
 	bestErr := absf(float32(float32(kvaluesFP4[0])*e) - x)
 	for i := 1; i < 16; i++ {
@@ -57,10 +111,10 @@ func quantizeRowMXFP4(dst []byte, src, _ []float32) {
 		if amax > 0 {
 			e = uint8(cInt32(float32(math.Floor(float64(log2f(amax)))) - 2 + 127))
 		}
-		d := e8m0Half(e)
+		g := newFP4Grid(e8m0Half(e))
 		y[0] = e
 		for j := 0; j < qkMXFP4/2; j++ {
-			y[1+j] = bestIndexFP4(x[j], d) | bestIndexFP4(x[j+qkMXFP4/2], d)<<4
+			y[1+j] = bestIndexFP4(x[j], &g) | bestIndexFP4(x[j+qkMXFP4/2], &g)<<4
 		}
 	}
 }

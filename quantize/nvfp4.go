@@ -85,10 +85,10 @@ func quantizeRowNVFP4(dst []byte, src, _ []float32) {
 			}
 			ue := toUE4M3(amax / 6)
 			y[s] = ue
-			d := ue4m3Half[ue]
+			g := newFP4Grid(ue4m3Half[ue])
 			qs := y[4+s*qkNVFP4Sub/2:]
 			for j := 0; j < qkNVFP4Sub/2; j++ {
-				qs[j] = bestIndexFP4(xb[j], d) | bestIndexFP4(xb[qkNVFP4Sub/2+j], d)<<4
+				qs[j] = bestIndexFP4(xb[j], &g) | bestIndexFP4(xb[qkNVFP4Sub/2+j], &g)<<4
 			}
 		}
 	}

@@ -1,0 +1,110 @@
+package quantize
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ggufy/ggufy/internal/half"
+)
+
+func TestCInt32(t *testing.T) {
+	for _, c := range []struct {
+		f    float32
+		want int32
+	}{
+		{0, 0}, {1.9, 1}, {-1.9, -1}, {8.5, 8}, {2147483520, 2147483520}, {-2147483648, math.MinInt32},
+		{2147483648, math.MinInt32}, {-2147483904, math.MinInt32}, {1e30, math.MinInt32},
+		{float32(math.Inf(1)), math.MinInt32}, {float32(math.Inf(-1)), math.MinInt32},
+		{float32(math.NaN()), math.MinInt32},
+	} {
+		if got := cInt32(c.f); got != c.want {
+			t.Errorf("cInt32(%g) = %d, want %d", c.f, got, c.want)
+		}
+	}
+}
+
+func TestNearestInt(t *testing.T) {
+	for _, c := range []struct {
+		f    float32
+		want int
+	}{{0.5, 0}, {1.5, 2}, {2.5, 2}, {-0.5, 0}, {-1.5, -2}, {-2.5, -2}, {0.49999997, 0}, {4194303, 4194303}, {-7.25, -7}} {
+		if got := nearestInt(c.f); got != c.want {
+			t.Errorf("nearestInt(%g) = %d, want %d", c.f, got, c.want)
+		}
+	}
+}
+
+// TestF32ToF16 compares the branch-free ggml conversion with internal/half on random bit patterns
+// and the edges (the exhaustive comparison of all 2^32 inputs takes a minute; it was run once).
+func TestF32ToF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	check := func(u uint32) {
+		f := math.Float32frombits(u)
+		got := f32ToF16(f)
+		if f != f {
+			if want := uint16(u>>16)&0x8000 | 0x7e00; got != want {
+				t.Fatalf("f32ToF16(%#08x) = %#04x, want %#04x", u, got, want)
+			}
+			return
+		}
+		if want := half.F32ToF16(f); got != want {
+			t.Fatalf("f32ToF16(%#08x) = %#04x, want %#04x", u, got, want)
+		}
+	}
+	for _, u := range []uint32{0, 0x80000000, 0x7f800000, 0xff800000, 0x7f800001, 0xffc00000, 0x477fefff,
+		0x477ff000, 0x33000000, 0x33000001, 0x387fc000, 0x38800000, 0x7f7fffff, 1} {
+		check(u)
+	}
+	for i := 0; i < 1<<20; i++ {
+		check(r.Uint32())
+	}
+	for u := uint32(0x33000000); u < 0x47800000; u += 97 { // every fp16 range, densely
+		check(u)
+		check(u | 0x80000000)
+	}
+}
+
+func TestBestIndexFP4(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var scales []float32
+	for e := 0; e < 256; e++ {
+		scales = append(scales, e8m0Half(uint8(e)))
+	}
+	scales = append(scales, ue4m3Half[:]...)
+	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)),
+		float32(math.Inf(-1)), math.MaxFloat32, math.SmallestNonzeroFloat32}
+	for _, e := range scales {
+		g := newFP4Grid(e)
+		xs := append([]float32(nil), specials...)
+		for k := -12; k <= 12; k++ {
+			g := float32(k) * e
+			xs = append(xs, g, float32(k)*e+e/2, float32(k)*e-e/2, math.Nextafter32(g, 1e38), math.Nextafter32(g, -1e38))
+		}
+		for i := 0; i < 64; i++ {
+			xs = append(xs, float32(r.NormFloat64())*e*6, float32(r.NormFloat64()*math.Ldexp(1, r.IntN(300)-150)))
+		}
+		for _, x := range xs {
+			if got, want := bestIndexFP4(x, &g), bestIndexFP4Scan(x, e); got != want {
+				t.Fatalf("bestIndexFP4(%g, %g) = %d, want %d", x, e, got, want)
+			}
+		}
+	}
+}
+
+func TestBestIndexIQ4(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	xs := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0,
+		float32(math.Copysign(0, -1)), 1e30, -1e30}
+	for k := -130; k <= 130; k++ {
+		xs = append(xs, float32(k), float32(k)+0.5, float32(k)-0.5, math.Nextafter32(float32(k)+0.5, 1e9))
+	}
+	for i := 0; i < 100000; i++ {
+		xs = append(xs, float32(r.NormFloat64()*80))
+	}
+	for _, x := range xs {
+		if got, want := bestIndexIQ4(x), bestIndexInt8(kvaluesIQ4NL[:], x); got != want {
+			t.Fatalf("bestIndexIQ4(%g) = %d, want %d", x, got, want)
+		}
+	}
+}
