@@ -276,4 +276,3 @@ func makeQkx3QuantsRef(x []float32, nmax int, weights []float32, L, Laux []uint8
 	*theMin = -min
 	return scale
 }
-
