@@ -56,6 +56,7 @@ type gemmaSpec struct {
 	DType          string   `json:"dtype"`
 	Shards         int      `json:"shards"`
 	VocabRows      int64    `json:"vocab_rows"`      // embedding rows when config.json has no vocab_size
+	LMHead         bool     `json:"lm_head"`         // save an untied lm_head.weight
 	TokenizerModel string   `json:"tokenizer_model"` // relative to the repository root
 	TokenizerNote  string   `json:"tokenizer_note"`
 	Files          []string `json:"files"` // copied from the spec's directory
@@ -178,6 +179,9 @@ func gemmaTensors(cfg map[string]any, spec *gemmaSpec) ([]gemmaTensor, error) {
 	}
 	add(prefix+"embed_tokens.weight", false, rows, hidden)
 	add(prefix+"norm.weight", true, hidden)
+	if spec.LMHead {
+		add(strings.TrimSuffix(prefix, "model.")+"lm_head.weight", false, rows, hidden)
+	}
 	for b := int64(0); b < layers; b++ {
 		p := fmt.Sprintf("%slayers.%d.", prefix, b)
 		add(p+"self_attn.q_proj.weight", false, heads*hd, hidden)
