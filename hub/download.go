@@ -295,6 +295,9 @@ func (c *Client) downloadCached(repo, rev string, opts DownloadOptions, cause er
 				missing = append(missing, p)
 			}
 		}
+		if len(missing) > 0 {
+			return "", incomplete(missing)
+		}
 	}
 	if !opts.All && len(opts.Include) == 0 {
 		plan := planWeights(local)
