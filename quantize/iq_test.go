@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/ggufy/ggufy/gguf"
@@ -478,6 +479,32 @@ func TestIQGolden(t *testing.T) {
 	for name, h := range got {
 		if want[name] != h {
 			t.Errorf("%s: sha256 %s, golden %s", name, h, want[name])
+		}
+	}
+}
+
+// TestIQConcurrent quantizes from several goroutines at once, the first uses of the lattices
+// included (run it with -race): the results must equal a sequential run.
+func TestIQConcurrent(t *testing.T) {
+	src, im := iqGoldenInput()
+	src = src[:2*iqQK]
+	encode := func(typ gguf.Type) []byte {
+		size, _ := typ.RowSize(iqQK)
+		q := make([]byte, 2*int(size))
+		if err := Quantize(typ, q, src, iqQK, im); err != nil {
+			t.Error(err)
+		}
+		return q
+	}
+	got := make([][]byte, 2*len(iqTypes))
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() { got[i] = encode(iqTypes[i%len(iqTypes)]) })
+	}
+	wg.Wait()
+	for i, q := range got {
+		if want := encode(iqTypes[i%len(iqTypes)]); !bytes.Equal(q, want) {
+			t.Errorf("%s: concurrent encoding differs", iqTypes[i%len(iqTypes)])
 		}
 	}
 }

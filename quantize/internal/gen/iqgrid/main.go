@@ -2,9 +2,11 @@
 // (IQ1_S/IQ1_M, IQ2_XXS/XS/S, IQ3_XXS/S), read from a llama.cpp source tree. The tables are data
 // from ggml (ggml/src/ggml-common.h and ggml/src/ggml-quants.c, MIT license).
 //
-// Usage (from the quantize directory, see the go:generate line in iqgrid.go):
+// Usage, from the quantize directory, with LLAMACPP_SRC naming a llama.cpp source tree (the
+// pinned one; see scripts/llamacpp.sh, GGUFY_LLAMACPP_SOURCE):
 //
-//	go run ./internal/gen/iqgrid -src ~/.cache/llama-oracle/llama.cpp -out iqgrid_data.go
+//	LLAMACPP_SRC=/path/to/llama.cpp go generate ./iqgrid.go
+//	go run ./internal/gen/iqgrid -src /path/to/llama.cpp -out iqgrid_data.go   (the same)
 package main
 
 import (
