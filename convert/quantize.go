@@ -36,8 +36,8 @@ type InputTensor struct {
 	Type gguf.Type
 	// Rows decodes rows [r0, r0+n) to float32.
 	Rows func(dst []float32, r0, n int) error
-	// Raw returns the stored bytes.
-	Raw func() ([]byte, error)
+	// RawRows returns the stored bytes of rows [r0, r0+n).
+	RawRows func(r0, n int) ([]byte, error)
 }
 
 func (t *InputTensor) info() gguf.TensorInfo {
@@ -59,13 +59,18 @@ func OpenGGUFInput(path string) (*Input, error) {
 			m.Close()
 			return nil, err
 		}
-		it.Raw = func() ([]byte, error) { return m.TensorData(i) }
-		it.Rows = func(dst []float32, r0, n int) error {
+		it.RawRows = func(r0, n int) ([]byte, error) {
 			data, err := m.TensorData(i)
+			if err != nil {
+				return nil, err
+			}
+			return data[int64(r0)*rowSize : int64(r0+n)*rowSize], nil
+		}
+		it.Rows = func(dst []float32, r0, n int) error {
+			src, err := it.RawRows(r0, n)
 			if err != nil {
 				return err
 			}
-			src := data[int64(r0)*rowSize : int64(r0+n)*rowSize]
 			return quantize.Dequantize(t.Type, dst, src)
 		}
 		in.Tensors = append(in.Tensors, it)
@@ -88,13 +93,13 @@ func PlanInput(p *archmap.Converter) *Input {
 			}
 			return roundTo(typ, dst, rowLen)
 		}
-		it.Raw = func() ([]byte, error) {
-			f := make([]float32, t.NumElements())
-			if err := t.ReadRows(f, 0, t.NumRows()); err != nil {
+		it.RawRows = func(r0, n int) ([]byte, error) {
+			f := make([]float32, n*rowLen)
+			if err := t.ReadRows(f, r0, n); err != nil {
 				return nil, err
 			}
 			size, _ := typ.RowSize(int64(rowLen))
-			out := make([]byte, int(size)*t.NumRows())
+			out := make([]byte, int(size)*n)
 			if err := quantize.Quantize(typ, out, f, rowLen, nil); err != nil {
 				return nil, err
 			}
@@ -204,7 +209,7 @@ func PlanQuantize(in *Input, opts QuantizeOptions) (*QuantPlan, error) {
 		t, c := byName[n], choices[i]
 		src := &Source{Info: gguf.TensorInfo{Name: n, Dims: t.Dims, Type: c.Type}}
 		if !c.Quantize {
-			src.Raw = t.Raw
+			src.RawRows = t.RawRows
 			plan.Sources = append(plan.Sources, src)
 			continue
 		}

@@ -1,6 +1,7 @@
 // Package convert runs conversions: it takes a plan (metadata and output tensors that produce
 // their rows on demand), encodes every tensor to its output type in parallel, and streams the
-// result into GGUF files in order, with bounded memory.
+// result into GGUF files in order, with bounded memory. Several outputs (quantization variants)
+// can be written in one pass, each source row being read once.
 package convert
 
 import (
@@ -15,19 +16,19 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Source is one tensor to write: its GGUF info (name, dims in ggml order, output type) and a
-// function producing float32 rows (a row is Dims[0] values).
+// Source is one tensor to write: its GGUF info (name, dims in ggml order, output type) and
+// how to get its data: Rows produces float32 rows (a row is Dims[0] values) to encode, or,
+// when the output type is the stored type, RawRows returns the stored bytes of rows.
 type Source struct {
 	Info gguf.TensorInfo
 	// Rows writes rows [r0, r0+n) into dst.
 	Rows func(dst []float32, r0, n int) error
+	// RawRows, when set, returns the bytes of rows [r0, r0+n) already in Info.Type.
+	RawRows func(r0, n int) ([]byte, error)
 	// Imatrix, when set, holds the importance weights for quantization: Dims[0] values, or
 	// Dims[0] per expert for 3-D tensors, each expert covering RowsPerImatrix rows.
 	Imatrix        []float32
 	RowsPerImatrix int
-	// Raw, when set, returns the tensor's bytes as stored (already in Info.Type); Rows is then
-	// unused.
-	Raw func() ([]byte, error)
 }
 
 func (s *Source) rowLen() int { return int(s.Info.Dims[0]) }
@@ -44,47 +45,101 @@ func (s *Source) numRows() int {
 type Options struct {
 	Threads int               // encoding goroutines (default: GOMAXPROCS)
 	Split   gguf.SplitOptions // shard limits
-	// Progress, if set, is called after each chunk with the bytes written so far.
+	// Progress, if set, is called after each chunk with the bytes written so far (all outputs).
 	Progress func(done, total int64)
+}
+
+// Output is one file (or set of shards) to write: its path, metadata and sources.
+type Output struct {
+	Path    string
+	Meta    *gguf.Metadata
+	Sources []*Source
+	Split   gguf.SplitOptions
 }
 
 // chunkValues bounds the float32 values one job handles (16 MiB of input).
 const chunkValues = 4 << 20
 
 type job struct {
-	src     *Source
-	r0, n   int
-	out     []byte
-	err     error
-	done    chan struct{}
-	rawPart bool
+	t     int // tensor index (same in every output)
+	r0, n int
+	out   [][]byte // per output
+	err   error
+	done  chan struct{}
 }
 
 // Write encodes every source and writes the model to path (or to shards), atomically: on any
 // error or cancellation no output file is left behind. It returns the paths written.
 func Write(ctx context.Context, path string, meta *gguf.Metadata, srcs []*Source, opts Options) ([]string, error) {
-	infos := make([]gguf.TensorInfo, len(srcs))
-	var total int64
-	for i, s := range srcs {
-		infos[i] = s.Info
-		total += s.Info.Size()
-	}
-	fw, err := gguf.Create(path, meta, infos, opts.Split)
+	paths, err := WriteOutputs(ctx, []Output{{Path: path, Meta: meta, Sources: srcs, Split: opts.Split}}, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := stream(ctx, fw, srcs, opts, total); err != nil {
-		fw.Abort()
-		return nil, err
-	}
-	if err := fw.Close(); err != nil {
-		return nil, err
-	}
-	return fw.Paths(), nil
+	return paths[0], nil
 }
 
-// stream encodes the sources in parallel and writes the results to w in order.
-func stream(ctx context.Context, w io.Writer, srcs []*Source, opts Options, total int64) error {
+// WriteOutputs writes several outputs of the same tensors (in the same order) in one pass:
+// each chunk of source rows is produced once and encoded for every output. Memory is bounded by
+// the chunks in flight, whatever the model size and the number of outputs. Files appear only
+// when every output is complete.
+func WriteOutputs(ctx context.Context, outs []Output, opts Options) ([][]string, error) {
+	if len(outs) == 0 {
+		return nil, nil
+	}
+	n := len(outs[0].Sources)
+	for _, o := range outs[1:] {
+		if len(o.Sources) != n {
+			return nil, fmt.Errorf("convert: outputs have %d and %d tensors", n, len(o.Sources))
+		}
+		for i, s := range o.Sources {
+			if s.Info.Name != outs[0].Sources[i].Info.Name {
+				return nil, fmt.Errorf("convert: outputs differ at tensor %d (%s, %s)", i, outs[0].Sources[i].Info.Name, s.Info.Name)
+			}
+		}
+	}
+	var total int64
+	writers := make([]*gguf.FileWriter, len(outs))
+	abort := func() {
+		for _, w := range writers {
+			if w != nil {
+				w.Abort()
+			}
+		}
+	}
+	for k, o := range outs {
+		infos := make([]gguf.TensorInfo, n)
+		for i, s := range o.Sources {
+			infos[i] = s.Info
+			total += s.Info.Size()
+		}
+		w, err := gguf.Create(o.Path, o.Meta, infos, o.Split)
+		if err != nil {
+			abort()
+			return nil, err
+		}
+		writers[k] = w
+	}
+	ws := make([]io.Writer, len(writers))
+	for i, w := range writers {
+		ws[i] = w
+	}
+	if err := stream(ctx, ws, outs, opts, total); err != nil {
+		abort()
+		return nil, err
+	}
+	var paths [][]string
+	for _, w := range writers {
+		if err := w.Close(); err != nil {
+			abort()
+			return nil, err
+		}
+		paths = append(paths, w.Paths())
+	}
+	return paths, nil
+}
+
+// stream encodes the sources in parallel and writes the results to each output in order.
+func stream(ctx context.Context, ws []io.Writer, outs []Output, opts Options, total int64) error {
 	threads := opts.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
@@ -96,25 +151,11 @@ func stream(ctx context.Context, w io.Writer, srcs []*Source, opts Options, tota
 	g.Go(func() error {
 		defer close(jobs)
 		defer close(inflight)
-		for _, s := range srcs {
-			if s.Raw != nil {
-				j := &job{src: s, done: make(chan struct{}), rawPart: true}
-				select {
-				case inflight <- j:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				select {
-				case jobs <- j:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				continue
-			}
+		for t, s := range outs[0].Sources {
 			rows := s.numRows()
 			per := max(1, chunkValues/max(1, s.rowLen()))
 			for r0 := 0; r0 < rows; r0 += per {
-				j := &job{src: s, r0: r0, n: min(per, rows-r0), done: make(chan struct{})}
+				j := &job{t: t, r0: r0, n: min(per, rows-r0), done: make(chan struct{})}
 				select {
 				case inflight <- j:
 				case <-ctx.Done():
@@ -133,7 +174,7 @@ func stream(ctx context.Context, w io.Writer, srcs []*Source, opts Options, tota
 	for range threads {
 		g.Go(func() error {
 			for j := range jobs {
-				j.out, j.err = encode(j, &bufs)
+				j.out, j.err = encode(j, outs, &bufs)
 				close(j.done)
 			}
 			return nil
@@ -150,10 +191,12 @@ func stream(ctx context.Context, w io.Writer, srcs []*Source, opts Options, tota
 			if j.err != nil {
 				return j.err
 			}
-			if _, err := w.Write(j.out); err != nil {
-				return err
+			for k, b := range j.out {
+				if _, err := ws[k].Write(b); err != nil {
+					return err
+				}
+				written += int64(len(b))
 			}
-			written += int64(len(j.out))
 			if opts.Progress != nil {
 				opts.Progress(written, total)
 			}
@@ -164,36 +207,51 @@ func stream(ctx context.Context, w io.Writer, srcs []*Source, opts Options, tota
 	return g.Wait()
 }
 
-func encode(j *job, bufs *sync.Pool) ([]byte, error) {
-	s := j.src
-	if j.rawPart {
-		b, err := s.Raw()
-		if err != nil {
-			return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
-		}
-		if int64(len(b)) != s.Info.Size() {
-			return nil, fmt.Errorf("convert: tensor %q: %d bytes, want %d", s.Info.Name, len(b), s.Info.Size())
-		}
-		return b, nil
-	}
-	n := j.n * s.rowLen()
+// encode produces one chunk of rows of tensor j.t for every output, reading the source rows
+// once.
+func encode(j *job, outs []Output, bufs *sync.Pool) ([][]byte, error) {
+	res := make([][]byte, len(outs))
 	var f []float32
-	if p, ok := bufs.Get().(*[]float32); ok && cap(*p) >= n {
-		f = (*p)[:n]
-	} else {
-		f = make([]float32, n)
+	for k, o := range outs {
+		s := o.Sources[j.t]
+		if s.RawRows != nil {
+			b, err := s.RawRows(j.r0, j.n)
+			if err != nil {
+				return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
+			}
+			res[k] = b
+			continue
+		}
+		if f == nil {
+			n := j.n * s.rowLen()
+			if p, ok := bufs.Get().(*[]float32); ok && cap(*p) >= n {
+				f = (*p)[:n]
+			} else {
+				f = make([]float32, n)
+			}
+			defer bufs.Put(&f)
+			if err := s.Rows(f, j.r0, j.n); err != nil {
+				return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
+			}
+		}
+		b, err := quantizeRows(s, f, j.r0, j.n)
+		if err != nil {
+			return nil, err
+		}
+		res[k] = b
 	}
-	defer bufs.Put(&f)
-	if err := s.Rows(f, j.r0, j.n); err != nil {
-		return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
-	}
+	return res, nil
+}
+
+// quantizeRows encodes n rows (starting at row r0 of the tensor) to the source's type.
+func quantizeRows(s *Source, f []float32, r0, n int) ([]byte, error) {
 	t := s.Info.Type
-	rowSize, err := t.RowSize(int64(s.rowLen()))
+	rowLen := s.rowLen()
+	rowSize, err := t.RowSize(int64(rowLen))
 	if err != nil {
 		return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
 	}
-	out := make([]byte, int(rowSize)*j.n)
-	rowLen := s.rowLen()
+	out := make([]byte, int(rowSize)*n)
 	if s.Imatrix == nil || s.RowsPerImatrix <= 0 || len(s.Imatrix) == rowLen {
 		im := s.Imatrix
 		if im != nil {
@@ -205,10 +263,10 @@ func encode(j *job, bufs *sync.Pool) ([]byte, error) {
 		return out, nil
 	}
 	// 3-D (expert) tensors: each expert's rows use that expert's importance weights.
-	for r := 0; r < j.n; {
-		g := j.r0 + r
+	for r := 0; r < n; {
+		g := r0 + r
 		e := g / s.RowsPerImatrix
-		k := min(j.n-r, (e+1)*s.RowsPerImatrix-g)
+		k := min(n-r, (e+1)*s.RowsPerImatrix-g)
 		im := s.Imatrix[e*rowLen : (e+1)*rowLen]
 		if err := quantize.Quantize(t, out[r*int(rowSize):(r+k)*int(rowSize)], f[r*rowLen:(r+k)*rowLen], rowLen, im); err != nil {
 			return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)

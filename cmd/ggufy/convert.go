@@ -9,6 +9,7 @@ import (
 	"github.com/ggufy/ggufy/archmap"
 	"github.com/ggufy/ggufy/convert"
 	"github.com/ggufy/ggufy/gguf"
+	"github.com/ggufy/ggufy/quantize"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,15 +18,16 @@ func convertCommand() *cli.Command {
 		Name:      "convert",
 		Usage:     "convert a Hugging Face checkpoint to GGUF exactly as llama.cpp's convert_hf_to_gguf.py does",
 		ArgsUsage: "SRC",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "outfile", Aliases: []string{"o"}, Usage: "output file, or a directory for the conventional name (default: current directory)"},
 			&cli.StringFlag{Name: "outtype", Value: "auto", Usage: "f32, f16, bf16, q8_0, tq1_0, tq2_0 or auto (the checkpoint's 16-bit type)"},
 			&cli.StringFlag{Name: "model-name", Usage: "override general.name"},
 			&cli.StringFlag{Name: "split-max-size", Usage: "split into shards of at most this size (e.g. 50G, 500M)"},
 			&cli.IntFlag{Name: "split-max-tensors", Usage: "split into shards of at most this many tensors"},
+			&cli.StringFlag{Name: "quant", Aliases: []string{"q"}, Usage: "also write these llama-quantize variants in the same pass, e.g. Q4_K_M,Q5_K_M,Q8_0 (-o is then a directory)"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "encoding threads (default: all cores)"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
-		},
+			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
+		}, quantizeFlags()...),
 		Action: func(cctx *cli.Context) error {
 			if cctx.NArg() != 1 {
 				return usageError("convert needs one SRC (a checkpoint directory)")
@@ -46,6 +48,9 @@ func convertCommand() *cli.Command {
 			defer plan.Close()
 			for _, w := range plan.Warnings {
 				fmt.Fprintln(os.Stderr, "ggufy: warning:", w)
+			}
+			if q := cctx.String("quant"); q != "" {
+				return convertVariants(cctx, plan, q, split)
 			}
 			out, err := outputPath(cctx.String("outfile"), plan)
 			if err != nil {
@@ -144,4 +149,54 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q (want e.g. 50G, 500M)", s)
 	}
 	return n * mult, nil
+}
+
+// convertVariants writes the requested llama-quantize variants of a checkpoint in one pass over
+// its tensors: each is byte-identical to converting (at the plan's outtype) and then running
+// llama-quantize.
+func convertVariants(cctx *cli.Context, plan *archmap.Converter, list string, split gguf.SplitOptions) error {
+	dir := cctx.String("outfile")
+	if dir == "" {
+		dir = "."
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	in := convert.PlanInput(plan)
+	var outs []convert.Output
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		ft, err := quantize.ParseFileType(name)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		opts, err := quantizeOptions(cctx, ft)
+		if err != nil {
+			return err
+		}
+		qp, err := convert.PlanQuantize(in, opts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		g := plan.General
+		file := archmap.NamingConvention(g.Name, g.Basename, g.Finetune, g.Version, g.SizeLabel, quantize.FileTypeName(ft)) + ".gguf"
+		outs = append(outs, convert.Output{Path: filepath.Join(dir, file), Meta: qp.Meta, Sources: qp.Sources, Split: split})
+	}
+	var total int64
+	for _, o := range outs {
+		for _, s := range o.Sources {
+			total += s.Info.Size()
+		}
+	}
+	bar := newBar(progressOut(cctx.Bool("quiet")), total, "quantize")
+	paths, err := convert.WriteOutputs(cctx.Context, outs, convert.Options{Threads: cctx.Int("threads"), Progress: barFunc(bar)})
+	if err != nil {
+		return err
+	}
+	for _, ps := range paths {
+		for _, p := range ps {
+			fmt.Fprintln(cctx.App.Writer, p)
+		}
+	}
+	return nil
 }

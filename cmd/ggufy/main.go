@@ -35,6 +35,7 @@ func newApp() *cli.App {
 		EnableBashCompletion: true,
 		Commands: []*cli.Command{
 			convertCommand(),
+			quantizeCommand(),
 			inspectCommand(),
 		},
 	}
