@@ -15,9 +15,18 @@ func BenchmarkGGMLQuantize(b *testing.B) {
 	x, imatrix := benchInput()
 	for _, c := range benchCases(imatrix) {
 		b.Run(c.name, func(b *testing.B) {
+			size, _ := c.typ.RowSize(int64(len(x)))
+			dst := make([]byte, size)
 			b.SetBytes(int64(4 * len(x)))
 			for b.Loop() {
-				if _, err := ggmlQuantize(c.typ, x, benchRow, c.w); err != nil {
+				var err error
+				switch c.typ {
+				case gguf.TypeQ8_1, gguf.TypeQ8_K:
+					err = llamacpp.QuantizeRowRefTo(c.typ, dst, x)
+				default:
+					err = llamacpp.QuantizeChunkTo(c.typ, dst, x, len(x)/benchRow, benchRow, c.w)
+				}
+				if err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -45,11 +45,36 @@ func nearestInt(f float32) int {
 // roundf is C's roundf: round half away from zero, exact for every float32.
 func roundf(f float32) float32 { return float32(math.Round(float64(f))) }
 
+// roundInt32 is C's (int)roundf(f) on x86-64: round half away from zero, then cvttss2si
+// (math.MinInt32 for NaN and out-of-range values). The truncated value's remainder v - t is
+// exact, so adding the carry equals rounding first.
+func roundInt32(f float32) int32 {
+	i := cInt32(f)
+	d := f - float32(i)
+	carry := int32(b2i(d >= 0.5) - b2i(d <= -0.5))
+	if i == math.MinInt32 { // NaN, out of range, or exactly -2^31: roundf changes nothing
+		carry = 0
+	}
+	return i + carry
+}
+
+// b2i is 1 for true (compiled to SETcc, no branch).
+func b2i(b bool) int {
+	var i int
+	if b {
+		i = 1
+	}
+	return i
+}
+
 // lroundf is glibc's lroundf on x86-64: round half away from zero, math.MinInt64 for NaN and
 // values out of range.
 func lroundf(f float32) int64 {
+	if f > -2147483648 && f < 2147483648 {
+		return int64(roundInt32(f))
+	}
 	if f > -9223372036854775808 && f < 9223372036854775808 {
-		return int64(math.Round(float64(f)))
+		return int64(f) // already an integer
 	}
 	return math.MinInt64
 }

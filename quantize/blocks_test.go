@@ -108,3 +108,81 @@ func TestBestIndexIQ4(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundInt32(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	check := func(f float32) {
+		if got, want := roundInt32(f), cInt32(roundf(f)); got != want {
+			t.Fatalf("roundInt32(%g) = %d, want %d", f, got, want)
+		}
+	}
+	for _, f := range []float32{0, 0.5, -0.5, 1.5, -1.5, 2.5, 0.49999997, -0.49999997, 127.5, -128.5,
+		8388607.5, 8388608, 2147483520, 2147483648, -2147483648, -2147483904, 1e30,
+		float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.SmallestNonzeroFloat32} {
+		check(f)
+		check(-f)
+	}
+	for i := 0; i < 1<<20; i++ {
+		check(math.Float32frombits(r.Uint32()))
+		check(float32(r.NormFloat64() * 100))
+	}
+}
+
+func TestLroundf(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	ref := func(f float32) int64 {
+		if f > -9223372036854775808 && f < 9223372036854775808 {
+			return int64(math.Round(float64(f)))
+		}
+		return math.MinInt64
+	}
+	for _, f := range []float32{0, 0.5, -0.5, 2.5, 0.49999997, 2147483520, 2147483648, -2147483648,
+		1e18, 9.2233715e18, 1e30, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		for _, v := range []float32{f, -f} {
+			if got, want := lroundf(v), ref(v); got != want {
+				t.Fatalf("lroundf(%g) = %d, want %d", v, got, want)
+			}
+		}
+	}
+	for i := 0; i < 1<<18; i++ {
+		v := math.Float32frombits(r.Uint32())
+		if got, want := lroundf(v), ref(v); got != want {
+			t.Fatalf("lroundf(%g) = %d, want %d", v, got, want)
+		}
+	}
+}
+
+func TestAbsMax(t *testing.T) {
+	ref := func(x []float32) float32 {
+		var amax float32
+		for _, v := range x {
+			amax = func(a, b float32) float32 {
+				if a > b {
+					return a
+				}
+				return b
+			}(amax, absf(v))
+		}
+		return amax
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for k := 0; k < 20000; k++ {
+		x := make([]float32, 1+r.IntN(40))
+		for i := range x {
+			switch r.IntN(12) {
+			case 0:
+				x[i] = nan
+			case 1:
+				x[i] = -inf
+			case 2:
+				x[i] = float32(math.Copysign(0, -1))
+			default:
+				x[i] = float32(r.NormFloat64())
+			}
+		}
+		if got, want := absMax(x), ref(x); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("absMax(%v) = %g, want %g", x, got, want)
+		}
+	}
+}

@@ -28,15 +28,6 @@ func e8m0Half(e uint8) float32 {
 	return math.Float32frombits(uint32(e-1) << 23)
 }
 
-// b2i is 1 for true (compiled to SETcc, no branch).
-func b2i(b bool) int {
-	var i int
-	if b {
-		i = 1
-	}
-	return i
-}
-
 // bestIndexFP4 is ggml's best_index_mxfp4: the first index i of kvalues_fp4 minimizing
 // |kvalues_fp4[i]*e - x| as computed in float32.
 //

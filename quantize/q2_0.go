@@ -35,7 +35,7 @@ func quantizeRowQ2_0(dst []byte, src, _ []float32) {
 		qs := y[2:]
 		clear(qs)
 		for j, v := range x {
-			q := int(cInt32(roundf(v*id))) + 1
+			q := int(roundInt32(v*id)) + 1
 			q = clampInt(q, 0, 3)
 			qs[j/4] |= uint8(q) << (j % 4 * 2)
 		}

@@ -18,7 +18,8 @@ func init() {
 	register(gguf.TypeQ8_1, &codec{quantizeRow: quantizeRowQ8_1, dequantizeRow: dequantizeRowQ8_1})
 }
 
-// absMax is ggml's amax = MAX(amax, fabsf(v)) loop (a NaN is kept until a later value replaces it).
+// absMax is ggml's amax = MAX(amax, fabsf(v)) loop, where MAX(a, b) is a > b ? a : b: a NaN is
+// kept until a later value replaces it.
 func absMax(x []float32) float32 {
 	var amax float32
 	for _, v := range x {
@@ -36,8 +37,9 @@ func quantizeQ8Block(q []byte, x []float32) (d float32, sum int) {
 	if d != 0 {
 		id = 1 / d
 	}
+	q = q[:len(x)]
 	for j, v := range x {
-		qj := int8(cInt32(roundf(v * id)))
+		qj := int8(roundInt32(v * id))
 		q[j] = byte(qj)
 		sum += int(qj)
 	}

@@ -84,3 +84,43 @@ func DequantizeAny(t gguf.Type, data []byte, n int) ([]float32, error) {
 	}
 	return out, nil
 }
+
+// QuantizeChunkTo is QuantizeChunk into a caller's buffer of exactly the encoded size (for
+// benchmarks that should not measure an allocation per call).
+func QuantizeChunkTo(t gguf.Type, dst []byte, src []float32, nrows, nPerRow int, imatrix []float32) error {
+	if len(src) != nrows*nPerRow || len(src) == 0 {
+		return fmt.Errorf("llamacpp: %d values for %d rows of %d", len(src), nrows, nPerRow)
+	}
+	if imatrix != nil && len(imatrix) != nPerRow {
+		return fmt.Errorf("llamacpp: imatrix has %d values for rows of %d", len(imatrix), nPerRow)
+	}
+	rowSize, err := t.RowSize(int64(nPerRow))
+	if err != nil {
+		return err
+	}
+	if len(dst) != int(rowSize)*nrows {
+		return fmt.Errorf("llamacpp: destination has %d bytes, want %d", len(dst), int(rowSize)*nrows)
+	}
+	var im *C.float
+	if imatrix != nil {
+		im = (*C.float)(unsafe.Pointer(&imatrix[0]))
+	}
+	C.ggml_quantize_chunk(C.enum_ggml_type(t), (*C.float)(unsafe.Pointer(&src[0])), unsafe.Pointer(&dst[0]),
+		0, C.int64_t(nrows), C.int64_t(nPerRow), im)
+	return nil
+}
+
+// QuantizeRowRefTo is QuantizeRowRef into a caller's buffer of exactly the encoded size.
+func QuantizeRowRefTo(t gguf.Type, dst []byte, src []float32) error {
+	size, err := t.RowSize(int64(len(src)))
+	if err != nil {
+		return err
+	}
+	if len(src) == 0 || int64(len(dst)) != size {
+		return fmt.Errorf("llamacpp: %d bytes for %d values of %s, want %d", len(dst), len(src), t, size)
+	}
+	if C.ggufy_from_float_ref(C.enum_ggml_type(t), (*C.float)(unsafe.Pointer(&src[0])), unsafe.Pointer(&dst[0]), C.int64_t(len(src))) == 0 {
+		return fmt.Errorf("llamacpp: %s has no reference quantizer", t)
+	}
+	return nil
+}
