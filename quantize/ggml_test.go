@@ -157,34 +157,71 @@ func TestGGMLDecodeRandomBytes(t *testing.T) {
 	}
 }
 
-// TestGGMLNonFinite compares the encodings of rows holding NaN and ±Inf; the reference output is
-// well defined for the plain types only, so for the block types it is reported, not required.
+// TestGGMLNonFinite requires identical bytes for rows holding NaN and ±Inf too (C leaves some of
+// these conversions undefined; the reference is what the x86-64 build does), with and without an
+// importance matrix.
 func TestGGMLNonFinite(t *testing.T) {
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
-	src := make([]float32, 2*gguf.QK_K)
 	r := rand.New(rand.NewPCG(5, 6))
-	for i := range src {
-		src[i] = float32(r.NormFloat64())
+	const n = 2 * gguf.QK_K
+	var rows []float32
+	for k := 0; k < 8; k++ {
+		row := make([]float32, n)
+		for i := range row {
+			row[i] = float32(r.NormFloat64())
+		}
+		switch k {
+		case 0:
+			row[3], row[40], row[300], row[301] = nan, inf, -inf, nan
+		case 1:
+			row[0] = nan // first of every group position
+			row[32], row[256] = nan, -inf
+		case 2:
+			for i := 64; i < 96; i++ {
+				row[i] = nan // a whole group of NaN
+			}
+		case 3:
+			for i := 128; i < 160; i++ {
+				row[i] = inf
+			}
+		case 4:
+			row[17] = float32(math.Copysign(float64(nan), -1))
+			row[200] = math.MaxFloat32
+		case 5:
+			row[5] = 1e38
+			row[6] = -1e38
+		case 6:
+			for i := range row {
+				row[i] *= 1e-41 // subnormal
+			}
+		case 7:
+			row[r.IntN(n)] = inf
+		}
+		rows = append(rows, row...)
 	}
-	src[3], src[40], src[300], src[301] = nan, inf, -inf, nan
+	imatrix := make([]float32, n)
+	for i := range imatrix {
+		imatrix[i] = float32(r.ExpFloat64())
+	}
+	imatrix[7], imatrix[8] = 0, float32(math.Inf(1))
 	for _, typ := range myTypes {
-		want, err := ggmlQuantize(typ, src, len(src), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := make([]byte, len(want))
-		if err := Quantize(typ, got, src, len(src), nil); err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Equal(got, want) {
-			t.Logf("%s: identical with NaN/Inf input", typ)
-			continue
-		}
-		switch typ {
-		case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
-			t.Errorf("%s: NaN/Inf encoding differs: %s", typ, describeBlockDiff(typ, src, got, want))
-		default:
-			t.Logf("%s: NaN/Inf encoding differs from ggml (undefined behaviour in C)", typ)
+		for _, im := range [][]float32{nil, imatrix} {
+			if im != nil && !usesImatrix(typ) {
+				continue
+			}
+			want, err := ggmlQuantize(typ, rows, n, im)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(want))
+			if err := Quantize(typ, got, rows, n, im); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s (imatrix %v): NaN/Inf encoding differs: %s", typ, im != nil, describeBlockDiff(typ, rows, got, want))
+				continue
+			}
+			checkDecode(t, typ, typ.String()+"/nonfinite", want, len(rows))
 		}
 	}
 }
