@@ -471,26 +471,29 @@ func dequantizeRowIQ1S(y []float32, src []byte) {
 		d := half.F16ToF32(iqU16(blk))
 		qs := blk[2:34]
 		for ib := 0; ib < 8; ib++ {
-			qh := int(iqU16(blk[34+2*ib:]))
-			dl := d * float32(2*(qh>>12&7)+1)
-			delta := float32(iq1Delta)
-			if qh&0x8000 != 0 {
-				delta = -iq1Delta
-			}
+			qh := uint32(iqU16(blk[34+2*ib:]))
+			c := iq1Values(d*float32(2*(qh>>12&7)+1), qh&0x8000<<16)
 			for l := 0; l < 4; l++ {
-				iq1Put(y[iqQK*i+32*ib+8*l:], dl, delta, iq1sGrid[int(qs[4*ib+l])|(qh>>(3*l)&7)<<8])
+				iq1Put((*[8]float32)(y[iqQK*i+32*ib+8*l:]), &c, uint32(qs[4*ib+l])|(qh>>(3*l)&7)<<8)
 			}
 		}
 	}
 }
 
-// iq1Put writes dl*(g[j]+delta) for the 8 signed bytes (-1, 0 or 1) of grid point g. The sums
-// g[j]+delta are exact, so there are three products, computed once each as ggml computes them.
-func iq1Put(y []float32, dl, delta float32, g uint64) {
-	y = y[:8]
-	c := [4]float32{dl * (-1 + delta), dl * (0 + delta), dl * (1 + delta)}
+// iq1Values returns dl*(v+delta) for the grid values v = -1, 0, 1, with delta = ±1/8 (negative
+// when neg has the sign bit set, chosen without a branch). The sums v+delta are exact, so these
+// are the products ggml computes per value.
+func iq1Values(dl float32, neg uint32) [4]float32 {
+	delta := math.Float32frombits(math.Float32bits(iq1Delta) | neg&(1<<31))
+	return [4]float32{dl * (-1 + delta), dl * (0 + delta), dl * (1 + delta)}
+}
+
+// iq1Put writes c[v+1] for the 8 values v (-1, 0 or 1) of the grid point with index idx: v+1 is
+// the point's level in the quantizer's packed table (TestIQGrids checks that both agree).
+func iq1Put(y *[8]float32, c *[4]float32, idx uint32) {
+	g := uint32(iqKGrid1bit2048[idx&2047])
 	for j := 0; j < 8; j++ {
-		y[j] = c[(int8(g>>(8*j))+1)&3]
+		y[j] = c[g>>(2*j)&3]
 	}
 }
 
@@ -515,24 +518,15 @@ func dequantizeRowIQ1M(y []float32, src []byte) {
 				int(qs[4*ib+2]) | h1<<8&0x700,
 				int(qs[4*ib+3]) | h1<<4&0x700,
 			}
-			delta := [4]float32{iq1Delta, iq1Delta, iq1Delta, iq1Delta}
-			if h0&0x08 != 0 {
-				delta[0] = -iq1Delta
-			}
-			if h0&0x80 != 0 {
-				delta[1] = -iq1Delta
-			}
-			if h1&0x08 != 0 {
-				delta[2] = -iq1Delta
-			}
-			if h1&0x80 != 0 {
-				delta[3] = -iq1Delta
-			}
 			base := iqQK*i + 32*ib
-			iq1Put(y[base:], dl1, delta[0], iq1sGrid[idx[0]])
-			iq1Put(y[base+8:], dl1, delta[1], iq1sGrid[idx[1]])
-			iq1Put(y[base+16:], dl2, delta[2], iq1sGrid[idx[2]])
-			iq1Put(y[base+24:], dl2, delta[3], iq1sGrid[idx[3]])
+			c0 := iq1Values(dl1, uint32(h0&0x08)<<28)
+			c1 := iq1Values(dl1, uint32(h0&0x80)<<24)
+			c2 := iq1Values(dl2, uint32(h1&0x08)<<28)
+			c3 := iq1Values(dl2, uint32(h1&0x80)<<24)
+			iq1Put((*[8]float32)(y[base:]), &c0, uint32(idx[0]))
+			iq1Put((*[8]float32)(y[base+8:]), &c1, uint32(idx[1]))
+			iq1Put((*[8]float32)(y[base+16:]), &c2, uint32(idx[2]))
+			iq1Put((*[8]float32)(y[base+24:]), &c3, uint32(idx[3]))
 		}
 	}
 }

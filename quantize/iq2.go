@@ -505,15 +505,14 @@ func quantizeRowIQ2S(dst []byte, x, qw []float32) {
 
 // iq2Put writes the 8 values of grid point g (one unsigned byte each) times db, negated where
 // the sign bit is set. ggml writes db*grid*(±1.f); its compiler turns the multiplication by -1
-// into a negation, which flips the sign of a NaN too, so that is what is done here.
+// into a negation, which flips the sign of a NaN too, so the sign bit is flipped here (without
+// a branch: the signs are random).
 func iq2Put(y []float32, db float32, g uint64, signs uint8) {
 	y = y[:8]
+	s := uint32(signs)
 	for j := 0; j < 8; j++ {
-		v := db * float32(uint8(g>>(8*j)))
-		if signs&(1<<j) != 0 {
-			v = -v
-		}
-		y[j] = v
+		v := math.Float32bits(db * float32(uint8(g>>(8*j))))
+		y[j] = math.Float32frombits(v ^ (s>>j&1)<<31)
 	}
 }
 

@@ -334,16 +334,12 @@ func dequantizeRowIQ3XXS(y []float32, src []byte) {
 // iq3Put writes two grid points of 4 unsigned bytes times db with the 8 signs, as iq2Put does.
 func iq3Put(y []float32, db float32, g1, g2 uint32, signs uint8) {
 	y = y[:8]
+	s := uint32(signs)
 	for j := 0; j < 4; j++ {
-		v1 := db * float32(uint8(g1>>(8*j)))
-		if signs&(1<<j) != 0 {
-			v1 = -v1
-		}
-		v2 := db * float32(uint8(g2>>(8*j)))
-		if signs&(1<<(j+4)) != 0 {
-			v2 = -v2
-		}
-		y[j], y[j+4] = v1, v2
+		v1 := math.Float32bits(db * float32(uint8(g1>>(8*j))))
+		v2 := math.Float32bits(db * float32(uint8(g2>>(8*j))))
+		y[j] = math.Float32frombits(v1 ^ (s>>j&1)<<31)
+		y[j+4] = math.Float32frombits(v2 ^ (s>>(j+4)&1)<<31)
 	}
 }
 
