@@ -171,7 +171,7 @@ func (p *pk) str(s string) *pk {
 	return p
 }
 func (p *pk) global(mod, name string) *pk { p.WriteString("c" + mod + "\n" + name + "\n"); return p }
-func (p *pk) int1(v byte) *pk              { return p.op('K', v) }
+func (p *pk) int1(v byte) *pk             { return p.op('K', v) }
 
 // tensorPickle is {name: tensor} built by hand the way torch.save does.
 func tensorPickle(name, storage string, offset byte, shape, stride []byte) []byte {
