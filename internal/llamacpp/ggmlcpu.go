@@ -16,15 +16,24 @@ package llamacpp
 #include <string.h>
 #include <time.h>
 #include "ggml.h"
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
 #include "ggml-cpu.h"
 
 typedef const struct ggml_type_traits_cpu * (*ggufy_traits_fn)(enum ggml_type);
 typedef void (*ggufy_init_fn)(void);
 typedef enum ggml_status (*ggufy_compute_fn)(struct ggml_context *, struct ggml_cgraph *, int);
 
+typedef ggml_backend_t (*ggufy_backend_init_fn)(void);
+typedef void (*ggufy_set_threads_fn)(ggml_backend_t, int);
+typedef ggml_backend_reg_t (*ggufy_reg_fn)(void);
+
 static void *ggufy_cpu_lib;
 static ggufy_traits_fn ggufy_traits;
 static ggufy_compute_fn ggufy_compute;
+static ggufy_backend_init_fn ggufy_backend_init;
+static ggufy_set_threads_fn ggufy_set_threads;
+static ggufy_reg_fn ggufy_cpu_reg;
 
 // ggufy_cpu_open loads the CPU backend and calls ggml_cpu_init; it returns NULL or an error.
 static const char *ggufy_cpu_open(const char *path) {
@@ -35,8 +44,11 @@ static const char *ggufy_cpu_open(const char *path) {
 	ggufy_init_fn init = (ggufy_init_fn)dlsym(ggufy_cpu_lib, "ggml_cpu_init");
 	ggufy_traits = (ggufy_traits_fn)dlsym(ggufy_cpu_lib, "ggml_get_type_traits_cpu");
 	ggufy_compute = (ggufy_compute_fn)dlsym(ggufy_cpu_lib, "ggml_graph_compute_with_ctx");
-	if (!init || !ggufy_traits || !ggufy_compute) {
-		return "ggml_cpu_init, ggml_get_type_traits_cpu or ggml_graph_compute_with_ctx missing";
+	ggufy_backend_init = (ggufy_backend_init_fn)dlsym(ggufy_cpu_lib, "ggml_backend_cpu_init");
+	ggufy_set_threads = (ggufy_set_threads_fn)dlsym(ggufy_cpu_lib, "ggml_backend_cpu_set_n_threads");
+	ggufy_cpu_reg = (ggufy_reg_fn)dlsym(ggufy_cpu_lib, "ggml_backend_cpu_reg");
+	if (!init || !ggufy_traits || !ggufy_compute || !ggufy_backend_init || !ggufy_set_threads || !ggufy_cpu_reg) {
+		return "a ggml CPU backend entry point is missing";
 	}
 	init();
 	return NULL;
@@ -88,7 +100,57 @@ struct ggufy_mulmat {
 	struct ggml_context *ctx;
 	struct ggml_cgraph *gf;
 	struct ggml_tensor *w, *x, *out;
+	// repacked form: weights in the CPU_REPACK buffer, run through a CPU backend
+	struct ggml_context *wctx;
+	ggml_backend_buffer_t wbuf, xbuf;
+	ggml_backend_t backend;
 };
+
+// ggufy_repack_buft returns the CPU backend's CPU_REPACK extra buffer type, or NULL.
+static ggml_backend_buffer_type_t ggufy_repack_buft(void) {
+	ggml_backend_reg_t reg = ggufy_cpu_reg();
+	ggml_backend_dev_get_extra_bufts_t get = (ggml_backend_dev_get_extra_bufts_t)
+		ggml_backend_reg_get_proc_address(reg, "ggml_backend_dev_get_extra_bufts");
+	if (!get) {
+		return NULL;
+	}
+	for (ggml_backend_buffer_type_t *b = get(ggml_backend_reg_dev_get(reg, 0)); b && *b; b++) {
+		if (strcmp(ggml_backend_buft_name(*b), "CPU_REPACK") == 0) {
+			return *b;
+		}
+	}
+	return NULL;
+}
+
+// ggufy_mulmat_new_repacked builds the product as llama.cpp runs it on the CPU by default:
+// weights in the CPU_REPACK buffer (repacked when set when ggml has an interleaved kernel for
+// the type), computed by a CPU backend.
+static struct ggufy_mulmat *ggufy_mulmat_new_repacked(enum ggml_type t, int64_t rows, int64_t cols, int64_t ncols,
+		const void *wdata, const float *xdata) {
+	ggml_backend_buffer_type_t buft = ggufy_repack_buft();
+	if (!buft) {
+		return NULL;
+	}
+	struct ggufy_mulmat *m = calloc(1, sizeof(*m));
+	struct ggml_init_params wp = { ggml_tensor_overhead() * 4, NULL, true };
+	m->wctx = ggml_init(wp);
+	m->w = ggml_new_tensor_2d(m->wctx, t, cols, rows);
+	m->wbuf = ggml_backend_alloc_ctx_tensors_from_buft(m->wctx, buft);
+	if (!m->wbuf) {
+		return NULL;
+	}
+	ggml_backend_tensor_set(m->w, wdata, 0, ggml_nbytes(m->w));
+	struct ggml_init_params p = { ggml_tensor_overhead() * 8 + ggml_graph_overhead(), NULL, true };
+	m->ctx = ggml_init(p);
+	m->x = ggml_new_tensor_2d(m->ctx, GGML_TYPE_F32, cols, ncols);
+	m->out = ggml_mul_mat(m->ctx, m->w, m->x);
+	m->gf = ggml_new_graph(m->ctx);
+	ggml_build_forward_expand(m->gf, m->out);
+	m->xbuf = ggml_backend_alloc_ctx_tensors_from_buft(m->ctx, ggml_backend_cpu_buffer_type());
+	ggml_backend_tensor_set(m->x, xdata, 0, ggml_nbytes(m->x));
+	m->backend = ggufy_backend_init();
+	return m;
+}
 
 // ggufy_mulmat_new builds out = mul_mat(w, x) for w [rows x cols] of type t and x [ncols x cols] f32.
 static struct ggufy_mulmat *ggufy_mulmat_new(enum ggml_type t, int64_t rows, int64_t cols, int64_t ncols,
@@ -118,9 +180,14 @@ static struct ggufy_mulmat *ggufy_mulmat_new(enum ggml_type t, int64_t rows, int
 // ggufy_mulmat_run computes the graph reps times and returns the elapsed nanoseconds, or -1.
 static int64_t ggufy_mulmat_run(struct ggufy_mulmat *m, int nthreads, int reps) {
 	struct timespec a, b;
+	if (m->backend) {
+		ggufy_set_threads(m->backend, nthreads);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (int r = 0; r < reps; r++) {
-		if (ggufy_compute(m->ctx, m->gf, nthreads) != GGML_STATUS_SUCCESS) {
+		enum ggml_status st = m->backend ? ggml_backend_graph_compute(m->backend, m->gf)
+		                                 : ggufy_compute(m->ctx, m->gf, nthreads);
+		if (st != GGML_STATUS_SUCCESS) {
 			return -1;
 		}
 	}
@@ -137,6 +204,12 @@ static int64_t ggufy_thread_cpu_ns(void) {
 static const float *ggufy_mulmat_out(struct ggufy_mulmat *m) { return (const float *)m->out->data; }
 
 static void ggufy_mulmat_free(struct ggufy_mulmat *m) {
+	if (m->backend) {
+		ggml_backend_free(m->backend);
+		ggml_backend_buffer_free(m->xbuf);
+		ggml_backend_buffer_free(m->wbuf);
+		ggml_free(m->wctx);
+	}
 	ggml_free(m->ctx);
 	free(m);
 }
@@ -147,6 +220,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -269,9 +343,24 @@ type MulMat struct {
 	rows, cols, ncols int
 }
 
+// RepackTypes are the weight types that ggml's CPU_REPACK buffer interleaves on an AVX2 machine
+// (ggml_repack_get_optimal_repack_type, haswell build), when the row count is a multiple of 8.
+var RepackTypes = []gguf.Type{gguf.TypeQ4_0, gguf.TypeQ4_K, gguf.TypeIQ4_NL, gguf.TypeMXFP4}
+
+// NewMulMatRepacked is NewMulMat with the weights in ggml's CPU_REPACK buffer, as llama.cpp
+// holds them by default on the CPU: the types in RepackTypes are interleaved and multiplied by
+// ggml's gemm kernels for that layout.
+func NewMulMatRepacked(t gguf.Type, rows, cols, ncols int, w []byte, x []float32) (*MulMat, error) {
+	return newMulMat(t, rows, cols, ncols, w, x, true)
+}
+
 // NewMulMat copies the weights w (rows × cols of type t) and the activations x (ncols × cols
 // float32, one column after another) into a new ggml context.
 func NewMulMat(t gguf.Type, rows, cols, ncols int, w []byte, x []float32) (*MulMat, error) {
+	return newMulMat(t, rows, cols, ncols, w, x, false)
+}
+
+func newMulMat(t gguf.Type, rows, cols, ncols int, w []byte, x []float32, repack bool) (*MulMat, error) {
 	if err := openCPU(); err != nil {
 		return nil, err
 	}
@@ -279,8 +368,17 @@ func NewMulMat(t gguf.Type, rows, cols, ncols int, w []byte, x []float32) (*MulM
 	if err != nil || rows <= 0 || ncols <= 0 || int64(len(w)) != ws*int64(rows) || len(x) != cols*ncols {
 		return nil, fmt.Errorf("llamacpp: mul_mat %s %dx%d x %d: bad sizes", t, rows, cols, ncols)
 	}
-	m := C.ggufy_mulmat_new(C.enum_ggml_type(t), C.int64_t(rows), C.int64_t(cols), C.int64_t(ncols),
-		unsafe.Pointer(&w[0]), (*C.float)(unsafe.Pointer(&x[0])))
+	var m *C.struct_ggufy_mulmat
+	if repack {
+		if !slices.Contains(RepackTypes, t) || rows%8 != 0 {
+			return nil, fmt.Errorf("llamacpp: ggml does not repack %s with %d rows on AVX2", t, rows)
+		}
+		m = C.ggufy_mulmat_new_repacked(C.enum_ggml_type(t), C.int64_t(rows), C.int64_t(cols), C.int64_t(ncols),
+			unsafe.Pointer(&w[0]), (*C.float)(unsafe.Pointer(&x[0])))
+	} else {
+		m = C.ggufy_mulmat_new(C.enum_ggml_type(t), C.int64_t(rows), C.int64_t(cols), C.int64_t(ncols),
+			unsafe.Pointer(&w[0]), (*C.float)(unsafe.Pointer(&x[0])))
+	}
 	if m == nil {
 		return nil, fmt.Errorf("llamacpp: mul_mat %s: ggml_init failed", t)
 	}
@@ -304,6 +402,11 @@ func ThreadCPUTime() time.Duration { return time.Duration(C.ggufy_thread_cpu_ns(
 // Out returns a copy of the result, laid out [col][row].
 func (m *MulMat) Out() []float32 {
 	p := C.ggufy_mulmat_out(m.m)
+	if m.m.backend != nil {
+		out := make([]float32, m.rows*m.ncols)
+		C.ggml_backend_tensor_get(m.m.out, unsafe.Pointer(&out[0]), 0, C.size_t(4*len(out)))
+		return out
+	}
 	return append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(p)), m.rows*m.ncols)...)
 }
 

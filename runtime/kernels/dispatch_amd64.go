@@ -37,6 +37,7 @@ func init() {
 		gguf.TypeQ4_1:   {dotQ4_1AVX2, dot4Q4_1AVX2},
 		gguf.TypeQ5_1:   {dotQ5_1AVX2, dot4Q5_1AVX2},
 		gguf.TypeIQ4_NL: {dotIQ4NLAVX2, dot4IQ4NLAVX2},
+		gguf.TypeMXFP4:  {dotMXFP4AVX2, dot4MXFP4AVX2},
 		gguf.TypeQ2_K:   {dotQ2KAVX2, dot4Q2KAVX2},
 		gguf.TypeQ3_K:   {dotQ3KAVX2, dot4Q3KAVX2},
 		gguf.TypeQ4_K:   {dotQ4KAVX2, dot4Q4KAVX2},
@@ -59,6 +60,7 @@ func init() {
 		gguf.TypeQ4_1:   dot4pQ4_1AVX2,
 		gguf.TypeQ5_1:   dot4pQ5_1AVX2,
 		gguf.TypeIQ4_NL: dot4pIQ4NLAVX2,
+		gguf.TypeMXFP4:  dot4pMXFP4AVX2,
 	} {
 		k := kernelTable[t]
 		pb := panelBlockSize(k.act)

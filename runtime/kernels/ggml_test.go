@@ -8,9 +8,12 @@ package kernels
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/ggufy/ggufy/gguf"
@@ -126,8 +129,10 @@ func ggmlWeights(t *testing.T, r *rand.Rand, typ gguf.Type, n, nrows int) []byte
 	return q
 }
 
+var oracleSeed = flag.Uint64("oracle.seed", 3, "random seed of the ggml oracle tests")
+
 func TestVecDotMatchesGGML(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
+	r := rand.New(rand.NewPCG(*oracleSeed, 4))
 	var worst []string
 	for _, typ := range Types() {
 		k := kernelTable[typ]
@@ -150,7 +155,8 @@ func TestVecDotMatchesGGML(t *testing.T) {
 					sources["ggml"] = q
 				}
 				ws, as, _ := RowSizes(typ, n)
-				for name, w := range sources {
+				for _, name := range slices.Sorted(maps.Keys(sources)) {
+					w := sources[name]
 					mode := scaleNormal
 					if name == "extreme" {
 						mode = scaleExtreme
@@ -173,7 +179,9 @@ func TestVecDotMatchesGGML(t *testing.T) {
 						scale := absDot(typ, n, wr, ar)
 						rel := math.Abs(float64(got)-float64(want)) / scale
 						maxRel = max(maxRel, rel)
-						if !(rel <= 1e-6) {
+						// ~1e-6: float32 sums of the same products in another order (ggml's AVX2
+						// kernels round per lane, the pure-Go ones per block)
+						if !(rel <= 2e-6) {
 							t.Errorf("%s %s %s n=%d row %d: got %g, ggml %g (error %.3g of sum |w a| = %g)",
 								asm.name, typ, name, n, i, got, want, rel, scale)
 						}

@@ -94,6 +94,16 @@ func dotIQ4NLAVX2(nb int, w *byte, a *byte) float32
 //go:noescape
 func dot4IQ4NLAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
+// mxfp4 x q8_0 (ggml_vec_dot_mxfp4_q8_0)
+//
+//go:noescape
+func dotMXFP4AVX2(nb int, w *byte, a *byte) float32
+
+// mxfp4 x q8_0 (ggml_vec_dot_mxfp4_q8_0)
+//
+//go:noescape
+func dot4MXFP4AVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
 // q8_0 x four q8_0 columns in a panel
 //
 //go:noescape
@@ -119,10 +129,15 @@ func dot4pQ4_1AVX2(nb int, w *byte, a *byte, out *[4]float32)
 //go:noescape
 func dot4pQ5_1AVX2(nb int, w *byte, a *byte, out *[4]float32)
 
-// iq4_nl x four q8_0 columns in a panel
+// iq4nl x four q8_0 columns in a panel
 //
 //go:noescape
 func dot4pIQ4NLAVX2(nb int, w *byte, a *byte, out *[4]float32)
+
+// mxfp4 x four q8_0 columns in a panel
+//
+//go:noescape
+func dot4pMXFP4AVX2(nb int, w *byte, a *byte, out *[4]float32)
 
 // q2_K x q8_K (ggml_vec_dot_q2_K_q8_K)
 //

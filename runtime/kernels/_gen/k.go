@@ -531,7 +531,7 @@ func genQ2K() {
 func genIQ4XS() {
 	eachCols(func(cols int) {
 		k := newSuper("IQ4XS", cols, "iq4_xs x q8_K (ggml_vec_dot_iq4_xs_q8_K)")
-		values := iq4Values()
+		values := nlValues(iq4nl)
 		k.loop(136, q8kSize, func() {
 			k.zeroSumi()
 			sh := GP32()

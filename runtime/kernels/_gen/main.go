@@ -31,6 +31,7 @@ func main() {
 	genQ4_1()
 	genQ5_1()
 	genIQ4NL()
+	genMXFP4()
 	genPanels()
 	genQ2K()
 	genQ3K()

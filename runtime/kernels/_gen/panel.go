@@ -78,9 +78,9 @@ func q8x1Panel(name string, wsize int, decode func(k *kern) VecVirtual, doc stri
 	k.end(res)
 }
 
-func iq4NLPanel() {
-	k := beginPanel("dot4pIQ4NLAVX2", "iq4_nl x four q8_0 columns in a panel")
-	values := iq4Values()
+func nlPanel(t nlType) {
+	k := beginPanel("dot4p"+t.name+"AVX2", lower(t.name)+" x four q8_0 columns in a panel")
+	values := nlValues(t)
 	acc1, acc2 := zeros(4), zeros(4)
 	pairs := GP64()
 	MOVQ(k.nb, pairs)
@@ -88,18 +88,18 @@ func iq4NLPanel() {
 	JZ(LabelRef(k.name + "_tail"))
 	Label(k.name + "_loop")
 	for half, acc := range [][]VecVirtual{acc1, acc2} {
-		wo, ao := 18*half, panelQ8_0*half
-		x := iq4Lookup(values, k.wt(wo+2))
+		wo, ao := t.wsize*half, panelQ8_0*half
+		x := iq4Lookup(values, k.wt(wo+t.qs))
 		ax := YMM()
 		VPSIGNB(x, x, ax)
-		dx := f16x8(k.wt(wo))
+		dx := t.scale(k, wo)
 		for c := 0; c < 4; c++ {
 			q := signedDot(x, ax, Mem{Base: k.a, Disp: ao + 16 + 32*c})
 			d := panelScale(k, ao, c, dx)
 			VFMADD231PS(q, d, acc[c])
 		}
 	}
-	ADDQ(U32(36), k.w)
+	ADDQ(U32(2*t.wsize), k.w)
 	ADDQ(U32(2*panelQ8_0), k.a)
 	DECQ(pairs)
 	JNZ(LabelRef(k.name + "_loop"))
@@ -111,10 +111,10 @@ func iq4NLPanel() {
 	}
 	TESTQ(U32(1), k.nb)
 	JZ(LabelRef(k.name + "_done"))
-	x := iq4Lookup(values, k.wt(2))
+	x := iq4Lookup(values, k.wt(t.qs))
 	ax := YMM()
 	VPSIGNB(x, x, ax)
-	dx := f16x8(k.wt(0))
+	dx := t.scale(k, 0)
 	for c := 0; c < 4; c++ {
 		y := YMM()
 		VMOVDQU(Mem{Base: k.a, Disp: 16 + 32*c}, y)
@@ -158,5 +158,6 @@ func genPanels() {
 		VPOR(h, x, x)
 		return x
 	}, "q5_1 x four q8_1 columns in a panel")
-	iq4NLPanel()
+	nlPanel(iq4nl)
+	nlPanel(mxfp4)
 }

@@ -181,12 +181,61 @@ func genQ5_1() {
 	})
 }
 
-// iq4Values loads kvalues_iq4nl into an X register.
-func iq4Values() VecVirtual {
+// nlType describes a 4-bit non-linear type: weight blocks of wsize bytes with 16 index bytes
+// at qs, a 16-entry value table, and a scale decoded by scale (broadcast float).
+type nlType struct {
+	name   string
+	wsize  int
+	qs     int
+	values []byte
+	scale  func(k *kern, off int) VecVirtual
+	doc    string
+}
+
+var iq4nl = nlType{
+	name: "IQ4NL", wsize: 18, qs: 2,
+	values: []byte{0x81, 0x98, 0xad, 0xbf, 0xcf, 0xdd, 0xea, 0xf6, 0x01, 0x0d, 0x19, 0x26, 0x35, 0x45, 0x59, 0x71},
+	scale:  func(k *kern, off int) VecVirtual { return f16x8(k.wt(off)) },
+	doc:    "iq4_nl x q8_0 (ggml_vec_dot_iq4_nl_q8_0)",
+}
+
+var mxfp4 = nlType{
+	name: "MXFP4", wsize: 17, qs: 1,
+	values: []byte{0, 1, 2, 3, 4, 6, 8, 12, 0, 0xff, 0xfe, 0xfd, 0xfc, 0xfa, 0xf8, 0xf4},
+	scale: func(k *kern, off int) VecVirtual {
+		// GGML_CPU_E8M0_TO_FP32_HALF through a 256-entry table of float32
+		e := GP64()
+		MOVBQZX(k.wt(off), e)
+		d := YMM()
+		VBROADCASTSS(Mem{Base: e8m0Table(), Index: e, Scale: 4}.Offset(0), d)
+		return d
+	},
+	doc: "mxfp4 x q8_0 (ggml_vec_dot_mxfp4_q8_0)",
+}
+
+// e8m0Table returns the address register of ggml_table_f32_e8m0_half: 2^(e-128), with the two
+// subnormal entries for e < 2.
+func e8m0Table() Register {
+	b := make([]byte, 1024)
+	for e := 0; e < 256; e++ {
+		var bits uint32
+		if e < 2 {
+			bits = 0x00200000 << e
+		} else {
+			bits = uint32(e-1) << 23
+		}
+		b[4*e], b[4*e+1], b[4*e+2], b[4*e+3] = byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24)
+	}
+	r := GP64()
+	LEAQ(bytesConst("e8m0Half", b), r)
+	return r
+}
+
+// nlValues loads a 16-entry value table into an X register.
+func nlValues(t nlType) VecVirtual {
 	v := XMM()
-	VMOVDQU(bytesConst("iq4nlValues", []byte{
-		0x81, 0x98, 0xad, 0xbf, 0xcf, 0xdd, 0xea, 0xf6, 0x01, 0x0d, 0x19, 0x26, 0x35, 0x45, 0x59, 0x71,
-		0x81, 0x98, 0xad, 0xbf, 0xcf, 0xdd, 0xea, 0xf6, 0x01, 0x0d, 0x19, 0x26, 0x35, 0x45, 0x59, 0x71}), v)
+	b := append(append([]byte{}, t.values...), t.values...)
+	VMOVDQU(bytesConst(lower(t.name)+"Values", b), v)
 	return v
 }
 
@@ -205,11 +254,11 @@ func iq4Lookup(values VecVirtual, m Mem) VecVirtual {
 	return q
 }
 
-// genIQ4NL: ggml processes blocks in pairs with two accumulators, then a scalar tail block.
-func genIQ4NL() {
+// genNL: ggml processes blocks in pairs with two accumulators, then a scalar tail block.
+func genNL(t nlType) {
 	eachCols(func(cols int) {
-		k := begin(kname("IQ4NL", cols), cols, "iq4_nl x q8_0 (ggml_vec_dot_iq4_nl_q8_0)")
-		values := iq4Values()
+		k := begin(kname(t.name, cols), cols, t.doc)
+		values := nlValues(t)
 		acc1, acc2 := zeros(cols), zeros(cols)
 		pairs := GP64()
 		MOVQ(k.nb, pairs)
@@ -217,11 +266,11 @@ func genIQ4NL() {
 		JZ(LabelRef(k.name + "_tail"))
 		Label(k.name + "_loop")
 		for half, acc := range [][]VecVirtual{acc1, acc2} {
-			wo, ao := 18*half, 34*half
-			x := iq4Lookup(values, k.wt(wo+2))
+			wo, ao := t.wsize*half, 34*half
+			x := iq4Lookup(values, k.wt(wo+t.qs))
 			ax := YMM()
 			VPSIGNB(x, x, ax)
-			dx := f16x8(k.wt(wo))
+			dx := t.scale(k, wo)
 			for c := 0; c < cols; c++ {
 				q := signedDot(x, ax, k.act(c, ao+2))
 				d := f16x8(k.act(c, ao))
@@ -229,7 +278,7 @@ func genIQ4NL() {
 				VFMADD231PS(q, d, acc[c])
 			}
 		}
-		ADDQ(U32(36), k.w)
+		ADDQ(U32(2*t.wsize), k.w)
 		ADDQ(U32(68), k.a)
 		DECQ(pairs)
 		JNZ(LabelRef(k.name + "_loop"))
@@ -242,10 +291,10 @@ func genIQ4NL() {
 		TESTQ(U32(1), k.nb)
 		JZ(LabelRef(k.name + "_done"))
 		// sumf += d * (sumi1 + sumi2) for the odd last block
-		x := iq4Lookup(values, k.wt(2))
+		x := iq4Lookup(values, k.wt(t.qs))
 		ax := YMM()
 		VPSIGNB(x, x, ax)
-		dx := f16x8(k.wt(0))
+		dx := t.scale(k, 0)
 		for c := 0; c < cols; c++ {
 			y := YMM()
 			VMOVDQU(k.act(c, 2), y)
@@ -262,6 +311,9 @@ func genIQ4NL() {
 		k.end(res)
 	})
 }
+
+func genIQ4NL() { genNL(iq4nl) }
+func genMXFP4() { genNL(mxfp4) }
 
 // hsumI32 returns the sum of the eight int32 lanes of y in lane 0 of an X register.
 func hsumI32(y VecVirtual) VecVirtual {
