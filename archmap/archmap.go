@@ -8,6 +8,7 @@
 package archmap
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -98,6 +99,12 @@ type Options struct {
 	ModelName string
 	// RepoID is the Hub repo the checkpoint came from, if any (used for provenance keys).
 	RepoID string
+	// TransformersConfig reads config.json as llama.cpp's converter sees it when transformers
+	// is installed (AutoConfig(...).to_dict()) rather than the raw file, which it reads when
+	// transformers is absent. The difference is the attributes transformers computes, e.g.
+	// head_dim for Llama and Mistral configs, which then become attention.key_length and
+	// value_length.
+	TransformersConfig bool
 }
 
 // Converter holds the state of one conversion: the checkpoint, its hyperparameters, the
@@ -140,6 +147,9 @@ func Open(dir string, ftype gguf.FileType, opts Options) (*Converter, error) {
 		return nil, err
 	}
 	c := &Converter{Dir: dir, HParams: hp, opts: opts, FileType: ftype}
+	if opts.TransformersConfig {
+		autoConfigDefaults(hp)
+	}
 	archs, _ := hp["architectures"].([]any)
 	if len(archs) > 0 {
 		c.HFArch, _ = archs[0].(string)
@@ -286,6 +296,10 @@ func (c *Converter) sources() []*Tensor {
 
 // plan runs the converter's prepare_tensors and prepare_metadata, without touching tensor data.
 func (c *Converter) plan() error {
+	// GGUFWriter writes general.architecture when it is created, before any tensor is prepared;
+	// keys a family adds while preparing tensors (Phi-3's rope.scaling.attn_factor) follow it.
+	c.Meta = gguf.NewMetadata()
+	c.Meta.Set("general.architecture", gguf.String(c.Arch))
 	srcs := c.sources()
 	if c.FileType == gguf.FileTypeGuessed {
 		c.FileType = gguf.FileTypeMostlyF16
@@ -483,11 +497,10 @@ func (c *Converter) ParamCounts() (total, shared, expert int64, nExpert int) {
 	return total, shared, expert, nExpert
 }
 
-// prepareMetadata writes the metadata in the converter's order: architecture, type, the
-// general.* provenance keys, the family's parameters, the quantization version, the vocabulary.
+// prepareMetadata writes the metadata in the converter's order after general.architecture (and
+// whatever the family wrote while preparing tensors): type, the general.* provenance keys, the
+// family's parameters, the quantization version, the vocabulary.
 func (c *Converter) prepareMetadata() error {
-	c.Meta = gguf.NewMetadata()
-	c.Meta.Set("general.architecture", gguf.String(c.Arch))
 	c.Meta.Set("general.type", gguf.String("model"))
 	if err := c.setGeneral(); err != nil {
 		return err
@@ -724,4 +737,20 @@ func firstPresent(m map[string]any, keys ...string) any {
 func (c *Converter) fileExists(name string) bool {
 	st, err := os.Stat(filepath.Join(c.Dir, name))
 	return err == nil && st.Mode().IsRegular()
+}
+
+// autoConfigDefaults adds the attributes transformers' config classes compute when config.json
+// lacks them (transformers 5.x, as AutoConfig.to_dict() returns them to the converter).
+func autoConfigDefaults(h HParams) {
+	mt, _ := h.Str("model_type")
+	switch mt {
+	case "llama", "mistral":
+		if v, ok := h["head_dim"]; !ok || v == nil {
+			hidden, ok1 := h.Int("hidden_size")
+			heads, ok2 := h.Int("num_attention_heads")
+			if ok1 && ok2 && heads > 0 {
+				h["head_dim"] = json.Number(strconv.FormatInt(hidden/heads, 10))
+			}
+		}
+	}
 }

@@ -17,12 +17,15 @@ go mod download
 
 step "llama.cpp v0.5.0 (npm @node-llama-cpp/linux-x64@3.22.1)"
 eval "$(scripts/llamacpp.sh)"
+# Other pinned test inputs (npm packages); each script prints VAR=value lines to export.
 for s in scripts/tokenizers.sh scripts/testmodels.sh scripts/hubjs.sh; do
 	if [ -x "$s" ]; then
 		step "$s"
-		eval "$("$s")"
+		vars=$("$s" | grep -E '^(export )?[A-Z_][A-Z0-9_]*=' | sed 's/^export //' || true)
+		for v in $vars; do export "$v"; done
 	fi
 done
+export GGUFY_REQUIRE_TESTMODELS=1
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
