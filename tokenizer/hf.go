@@ -1,0 +1,451 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// FromHF loads a Hugging Face tokenizer directory: tokenizer.json (a BPE model with its
+// normalizer, pre-tokenizer, post-processor, decoder and added tokens) and, when present,
+// tokenizer_config.json (BOS/EOS tokens, add_bos_token/add_eos_token, clean-up of decoded
+// text). Encode then gives the ids of Hugging Face tokenizers: addSpecial runs the
+// post-processor, parseSpecial=false is split_special_tokens=True.
+func FromHF(dir string) (*Tokenizer, error) {
+	t, err := fromHF(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: %w", dir, err)
+	}
+	return t, nil
+}
+
+type tokenizerJSON struct {
+	AddedTokens   []hfAddedJSON   `json:"added_tokens"`
+	Normalizer    json.RawMessage `json:"normalizer"`
+	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
+	Model         hfModelJSON     `json:"model"`
+	PostProcessor json.RawMessage `json:"post_processor"`
+	Decoder       json.RawMessage `json:"decoder"`
+}
+
+type hfAddedJSON struct {
+	ID         int32  `json:"id"`
+	Content    string `json:"content"`
+	SingleWord bool   `json:"single_word"`
+	Lstrip     bool   `json:"lstrip"`
+	Rstrip     bool   `json:"rstrip"`
+	Normalized *bool  `json:"normalized"`
+	Special    bool   `json:"special"`
+}
+
+// hfConfig is the part of tokenizer_config.json that changes tokenization.
+type hfConfig struct {
+	AddBOSToken    *bool           `json:"add_bos_token"`
+	AddEOSToken    *bool           `json:"add_eos_token"`
+	BOSToken       json.RawMessage `json:"bos_token"`
+	EOSToken       json.RawMessage `json:"eos_token"`
+	UNKToken       json.RawMessage `json:"unk_token"`
+	PADToken       json.RawMessage `json:"pad_token"`
+	CleanUp        *bool           `json:"clean_up_tokenization_spaces"`
+	TokenizerClass string          `json:"tokenizer_class"`
+}
+
+// tokenText reads a special token given as a string or as {"content": ...}.
+func tokenText(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s, true
+	}
+	var o struct {
+		Content string `json:"content"`
+	}
+	if json.Unmarshal(raw, &o) == nil && o.Content != "" {
+		return o.Content, true
+	}
+	return "", false
+}
+
+type hfAdded struct {
+	id                                              int32
+	content                                         string
+	special, normalized, lstrip, rstrip, singleWord bool
+}
+
+// hfEngine is the engine with Hugging Face tokenizers' semantics.
+type hfEngine struct {
+	norm      hfNormalizer
+	pre       hfPreTokenizer
+	bpe       *hfBPE
+	post      *hfPost
+	dec       hfDecoder
+	added     map[int32]*hfAdded
+	raw, nrm  *addedMatcher // non-normalized and normalized added tokens
+	byteLevel bool          // the decoder is byte-level (for TokenPiece)
+	cleanUp   bool
+}
+
+func fromHF(dir string) (*Tokenizer, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		return nil, err
+	}
+	var j tokenizerJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("%w: tokenizer.json: %v", ErrFormat, err)
+	}
+	var cfg hfConfig
+	if cb, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json")); err == nil {
+		if err := json.Unmarshal(cb, &cfg); err != nil {
+			return nil, fmt.Errorf("%w: tokenizer_config.json: %v", ErrFormat, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return newHFTokenizer(j, cfg)
+}
+
+func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
+	e := &hfEngine{added: map[int32]*hfAdded{}, cleanUp: cfg.CleanUp == nil || *cfg.CleanUp}
+	var err error
+	if e.bpe, err = newHFBPE(j.Model); err != nil {
+		return nil, err
+	}
+	if e.norm, err = newHFNormalizer(j.Normalizer); err != nil {
+		return nil, err
+	}
+	if e.pre, err = newHFPreTokenizer(j.PreTokenizer); err != nil {
+		return nil, err
+	}
+	if e.post, err = newHFPost(j.PostProcessor); err != nil {
+		return nil, err
+	}
+	if e.dec, err = newHFDecoder(j.Decoder); err != nil {
+		return nil, err
+	}
+	e.byteLevel = strings.Contains(string(j.Decoder), `"ByteLevel"`)
+
+	n := 0
+	for _, id := range e.bpe.vocab {
+		n = max(n, int(id)+1)
+	}
+	for _, a := range j.AddedTokens {
+		if a.ID < 0 {
+			return nil, fmt.Errorf("%w: added token %q has id %d", ErrFormat, a.Content, a.ID)
+		}
+		n = max(n, int(a.ID)+1)
+	}
+	if n > 1<<24 {
+		return nil, fmt.Errorf("%w: vocabulary of %d tokens", ErrFormat, n)
+	}
+	t := &Tokenizer{model: "hf", eng: e}
+	t.init(n)
+	for s, id := range e.bpe.vocab {
+		if id < 0 {
+			return nil, fmt.Errorf("%w: token %q has id %d", ErrFormat, s, id)
+		}
+		t.pieces[id] = s
+		t.ids[s] = id
+		t.attrs[id] = attrNormal
+		if len(s) == 6 && strings.HasPrefix(s, "<0x") && s[5] == '>' {
+			if _, ok := parseHexByte(s[3:5]); ok {
+				t.attrs[id] = attrByte
+			}
+		}
+	}
+	if e.bpe.unk != NoToken {
+		t.attrs[e.bpe.unk] = attrUnknown
+		t.unk = e.bpe.unk
+	}
+	var rawPats, nrmPats []string
+	var rawIDs, nrmIDs []*hfAdded
+	for _, aj := range j.AddedTokens {
+		a := &hfAdded{id: aj.ID, content: aj.Content, special: aj.Special, lstrip: aj.Lstrip, rstrip: aj.Rstrip,
+			singleWord: aj.SingleWord, normalized: !aj.Special}
+		if aj.Normalized != nil {
+			a.normalized = *aj.Normalized
+		}
+		e.added[a.id] = a
+		t.pieces[a.id] = a.content
+		t.ids[a.content] = a.id
+		if a.special {
+			t.attrs[a.id] = attrControl
+		} else {
+			t.attrs[a.id] = attrUserDefined
+		}
+		if a.content == "" {
+			continue
+		}
+		if a.normalized {
+			p := a.content
+			if e.norm != nil {
+				p = e.norm(p)
+			}
+			nrmPats, nrmIDs = append(nrmPats, p), append(nrmIDs, a)
+		} else {
+			rawPats, rawIDs = append(rawPats, a.content), append(rawIDs, a)
+		}
+	}
+	e.raw = newAddedMatcher(rawPats, rawIDs)
+	e.nrm = newAddedMatcher(nrmPats, nrmIDs)
+
+	if s, ok := tokenText(cfg.BOSToken); ok {
+		t.bos = t.lookup(s)
+	}
+	if s, ok := tokenText(cfg.EOSToken); ok {
+		t.eos = t.lookup(s)
+	}
+	if s, ok := tokenText(cfg.UNKToken); ok && t.unk == NoToken {
+		t.unk = t.lookup(s)
+	}
+	if s, ok := tokenText(cfg.PADToken); ok {
+		t.pad = t.lookup(s)
+	}
+	switch strings.TrimSuffix(cfg.TokenizerClass, "Fast") {
+	case "LlamaTokenizer", "CodeLlamaTokenizer", "GemmaTokenizer":
+		// transformers' LlamaTokenizerFast.update_post_processor rebuilds the template from
+		// add_bos_token (default true) and add_eos_token (default false)
+		addBOS, addEOS := cfg.AddBOSToken == nil || *cfg.AddBOSToken, cfg.AddEOSToken != nil && *cfg.AddEOSToken
+		p := &hfPost{}
+		if addBOS {
+			if t.bos == NoToken {
+				return nil, fmt.Errorf("%w: add_bos_token without a BOS token", ErrFormat)
+			}
+			p.prefix = []int32{t.bos}
+		}
+		if addEOS {
+			if t.eos == NoToken {
+				return nil, fmt.Errorf("%w: add_eos_token without an EOS token", ErrFormat)
+			}
+			p.suffix = []int32{t.eos}
+		}
+		e.post = p
+	}
+	if e.post != nil {
+		for _, id := range append(append([]int32(nil), e.post.prefix...), e.post.suffix...) {
+			if id < 0 || int(id) >= n {
+				return nil, fmt.Errorf("%w: post-processor token id %d outside the vocabulary", ErrFormat, id)
+			}
+		}
+		t.addBOS = len(e.post.prefix) > 0 && (t.bos == NoToken || e.post.prefix[0] == t.bos)
+		t.addEOS = len(e.post.suffix) > 0 && (t.eos == NoToken || e.post.suffix[len(e.post.suffix)-1] == t.eos)
+		if t.bos == NoToken && len(e.post.prefix) > 0 {
+			t.bos = e.post.prefix[0]
+		}
+	}
+	for _, s := range []string{"<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>"} {
+		if id, ok := t.ids[s]; ok && t.eot == NoToken {
+			t.eot = id
+		}
+	}
+	for _, id := range []int32{t.eos, t.eot} {
+		if id != NoToken {
+			t.eog[id] = struct{}{}
+		}
+	}
+	return t, nil
+}
+
+// addedMatcher finds added tokens leftmost-longest, as the aho-corasick automaton
+// (MatchKind::LeftmostLongest) of tokenizers' AddedVocabulary.
+type addedMatcher struct {
+	root *trieNode
+}
+
+type trieNode struct {
+	next map[byte]*trieNode
+	tok  *hfAdded
+}
+
+func newAddedMatcher(pats []string, toks []*hfAdded) *addedMatcher {
+	if len(pats) == 0 {
+		return nil
+	}
+	root := &trieNode{}
+	for i, p := range pats {
+		if p == "" {
+			continue
+		}
+		n := root
+		for k := 0; k < len(p); k++ {
+			if n.next == nil {
+				n.next = map[byte]*trieNode{}
+			}
+			c := n.next[p[k]]
+			if c == nil {
+				c = &trieNode{}
+				n.next[p[k]] = c
+			}
+			n = c
+		}
+		if n.tok == nil {
+			n.tok = toks[i]
+		}
+	}
+	return &addedMatcher{root: root}
+}
+
+// longest returns the longest token starting at s[i:], or nil.
+func (m *addedMatcher) longest(s string, i int) (*hfAdded, int) {
+	var best *hfAdded
+	end := 0
+	n := m.root
+	for k := i; k < len(s); k++ {
+		n = n.next[s[k]]
+		if n == nil {
+			break
+		}
+		if n.tok != nil {
+			best, end = n.tok, k+1
+		}
+	}
+	return best, end
+}
+
+// hfSeg is a piece of the input: text or an added token.
+type hfSeg struct {
+	s     string
+	first bool
+	tok   int32
+}
+
+func isWordChar(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' }
+
+// splitAdded is AddedVocabulary::find_matches + split_with_indices.
+func (e *hfEngine) splitAdded(dst []hfSeg, s string, first bool, m *addedMatcher, parseSpecial bool) []hfSeg {
+	if m == nil || s == "" {
+		if s != "" {
+			dst = append(dst, hfSeg{s, first, NoToken})
+		}
+		return dst
+	}
+	startOff := 0
+	emit := func(a, b int, tok int32) {
+		if b > a {
+			dst = append(dst, hfSeg{s[a:b], first && a == 0, tok})
+		}
+	}
+	for i := 0; i < len(s); {
+		a, end := m.longest(s, i)
+		if a == nil {
+			i++
+			continue
+		}
+		start, stop := i, end
+		i = end
+		if !parseSpecial && a.special {
+			continue
+		}
+		if a.singleWord {
+			l, _ := utf8.DecodeLastRuneInString(s[:start])
+			r, _ := utf8.DecodeRuneInString(s[stop:])
+			if start > 0 && isWordChar(l) || stop < len(s) && isWordChar(r) {
+				continue
+			}
+		}
+		if a.lstrip {
+			ns := len(strings.TrimRightFunc(s[:start], unicode.IsSpace))
+			start = max(ns, startOff)
+		}
+		if a.rstrip {
+			stop += len(s[stop:]) - len(strings.TrimLeftFunc(s[stop:], unicode.IsSpace))
+			i = stop
+		}
+		if start < startOff {
+			start = startOff
+		}
+		emit(startOff, start, NoToken)
+		dst = append(dst, hfSeg{s[start:stop], first && start == 0, a.id})
+		startOff = stop
+	}
+	emit(startOff, len(s), NoToken)
+	return dst
+}
+
+func (e *hfEngine) encode(t *Tokenizer, text string, addSpecial, parseSpecial bool, out []int32) []int32 {
+	if addSpecial && e.post != nil {
+		out = append(out, e.post.prefix...)
+	}
+	for _, seg := range e.splitAdded(nil, text, true, e.raw, parseSpecial) {
+		if seg.tok != NoToken {
+			out = append(out, seg.tok)
+			continue
+		}
+		s := seg.s
+		if e.norm != nil {
+			s = e.norm(s)
+		}
+		for _, seg2 := range e.splitAdded(nil, s, seg.first, e.nrm, parseSpecial) {
+			if seg2.tok != NoToken {
+				out = append(out, seg2.tok)
+				continue
+			}
+			if e.pre == nil {
+				out = e.bpe.tokenize(seg2.s, out)
+				continue
+			}
+			for _, p := range e.pre(hfPiece{seg2.s, seg2.first}) {
+				out = e.bpe.tokenize(p.s, out)
+			}
+		}
+	}
+	if addSpecial && e.post != nil {
+		out = append(out, e.post.suffix...)
+	}
+	return out
+}
+
+func (e *hfEngine) detokenize(t *Tokenizer, ids []int32, removeSpecial, unparseSpecial bool) string {
+	var toks []string
+	for _, id := range ids {
+		if id < 0 || int(id) >= len(t.pieces) {
+			continue
+		}
+		if a, ok := e.added[id]; ok && a.special && !unparseSpecial {
+			continue
+		}
+		toks = append(toks, t.pieces[id])
+	}
+	var text string
+	if e.dec != nil {
+		text = strings.Join(e.dec(toks), "")
+	} else {
+		text = strings.Join(toks, " ")
+	}
+	if e.cleanUp {
+		text = cleanUpTokenization(text)
+	}
+	return text
+}
+
+// cleanUpTokenization is transformers' clean_up_tokenization.
+func cleanUpTokenization(s string) string {
+	for _, p := range [][2]string{{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
+		{" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}} {
+		s = strings.ReplaceAll(s, p[0], p[1])
+	}
+	return s
+}
+
+func (e *hfEngine) piece(t *Tokenizer, id int32) string {
+	s := t.pieces[id]
+	if _, ok := e.added[id]; ok {
+		return s
+	}
+	if e.byteLevel {
+		return llamaDecodeText(s)
+	}
+	if t.attrs[id] == attrByte {
+		v, _ := parseHexByte(s[3:5])
+		return string([]byte{v})
+	}
+	return strings.ReplaceAll(s, "\u2581", " ")
+}

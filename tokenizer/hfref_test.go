@@ -1,0 +1,133 @@
+//go:build hfref
+
+package tokenizer
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// hfFamilies are the tokenizer.json files scripts/tokenizers.sh installs, with the
+// tokenizer.ggml.pre llama.cpp's converter chooses for them ("" where the converter does not
+// use get_vocab_base_pre: SentencePiece-based families).
+var hfFamilies = map[string]string{
+	// Meta-Llama-3-8B's tokenizer.json before Meta added the BOS template: without BOS the
+	// check text hashes to the converter's "smaug-bpe" entry (same regex as llama-bpe).
+	"llama3":   "smaug-bpe",
+	"llama3_1": "llama-bpe",
+	"llama3_2": "llama-bpe",
+	"gpt2":     "gpt-2",
+	"qwen2_5":  "qwen2",
+	"qwen3":    "qwen2",
+	"llama2":   "",
+	"gemma":    "",
+	"gemma2":   "",
+	// Gemma 3's tokenizer.json hashes to the converter's entry for IBM's granite embedding
+	// model, which uses the same tokenizer.
+	"gemma3": "granite-embed-multi-311m",
+}
+
+func tokenizersHome(t *testing.T) string {
+	home := os.Getenv("GGUFY_TOKENIZERS")
+	if home == "" {
+		t.Fatal(`GGUFY_TOKENIZERS is not set: eval "$(scripts/tokenizers.sh)"`)
+	}
+	return home
+}
+
+// hfTexts are testdata/text/multilingual.txt (whole and by line) and llama.cpp's test texts.
+func hfTexts(t *testing.T) []string {
+	b, err := os.ReadFile("../testdata/text/multilingual.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := append([]string{string(b)}, strings.Split(string(b), "\n")...)
+	inp, err := os.ReadFile("testdata/hfref/llamacpp-tests.inp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts = append(texts, strings.Split(strings.TrimSuffix(string(inp), "\n__ggml_vocab_test__\n"), "\n__ggml_vocab_test__\n")...)
+	return append(texts, preCheckText, "<|im_start|>user\nhi<|im_end|>\n", "<s>[INST] x [/INST]</s>", "<start_of_turn>user\n<bos>")
+}
+
+type hfRef struct {
+	With    [][]int32 `json:"with_special"`
+	Without [][]int32 `json:"without_special"`
+	Decoded []string  `json:"decoded"`
+}
+
+func runTokenizersJS(t *testing.T, dir string, texts []string) hfRef {
+	req, _ := json.Marshal(map[string]any{"dir": dir, "texts": texts})
+	cmd := exec.Command("node", "testdata/hfref/encode.cjs")
+	cmd.Stdin = bytes.NewReader(req)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node encode.cjs: %v\n%s", err, stderr.String())
+	}
+	var ref hfRef
+	if err := json.Unmarshal(out, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.With) != len(texts) {
+		t.Fatalf("tokenizers.js returned %d results for %d texts", len(ref.With), len(texts))
+	}
+	return ref
+}
+
+// TestAgainstTokenizersJS compares FromHF with tokenizers.js on every family's tokenizer.json,
+// and PreFromHF with the names llama.cpp's converter uses.
+func TestAgainstTokenizersJS(t *testing.T) {
+	home := tokenizersHome(t)
+	texts := hfTexts(t)
+	for fam, wantPre := range hfFamilies {
+		t.Run(fam, func(t *testing.T) {
+			dir := filepath.Join(home, "models", fam)
+			tok, err := FromHF(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := runTokenizersJS(t, dir, texts)
+			nIDs, bad := 0, 0
+			for i, text := range texts {
+				for _, c := range []struct {
+					add  bool
+					want []int32
+				}{{true, ref.With[i]}, {false, ref.Without[i]}} {
+					got := tok.Encode(text, c.add, true)
+					nIDs += len(c.want)
+					if !equalIDs(got, c.want) {
+						if bad++; bad <= 3 {
+							t.Errorf("Encode(%.60q, add_special=%v):\n got  %v\n want %v", text, c.add, head(got), head(c.want))
+						}
+					}
+				}
+				if got := tok.Decode(ref.With[i]); got != ref.Decoded[i] {
+					if bad++; bad <= 3 {
+						t.Errorf("Decode of %.60q = %.80q, tokenizers.js %.80q", text, got, ref.Decoded[i])
+					}
+				}
+			}
+			t.Logf("%d texts, %d ids, %d differences", len(texts), nIDs, bad)
+			pre, known := LookupPreHash(PreHash(tok))
+			if fam == "gpt2" { // the directory-level entry point, on the smallest family
+				p2, k2, err := PreFromHF(dir)
+				if err != nil || p2 != pre || k2 != known {
+					t.Errorf("PreFromHF = %q %v %v, want %q %v", p2, k2, err, pre, known)
+				}
+			}
+			switch {
+			case wantPre == "" && known:
+				t.Errorf("PreFromHF = %q, want unknown", pre)
+			case wantPre != "" && (!known || pre != wantPre):
+				t.Errorf("PreFromHF = %q (known %v), want %q", pre, known, wantPre)
+			}
+		})
+	}
+}
