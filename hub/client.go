@@ -333,7 +333,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, redirectInf
 		}
 		d := wait
 		if retryAfter > 0 {
-			d = min(retryAfter, max(c.retry.MaxWait, time.Second))
+			d = min(retryAfter, 8*c.retry.MaxWait) // honour Retry-After, within reason
 		}
 		c.logf("%v; retrying in %v (%d/%d)", firstLine(last), d, attempt+1, retries)
 		if err := sleepCtx(ctx, d); err != nil {

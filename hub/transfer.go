@@ -20,6 +20,9 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// diskFree is freeSpace, replaceable in tests.
+var diskFree = freeSpace
+
 // errStalled marks a transfer that received nothing for the stall timeout.
 var errStalled = errors.New("hub: transfer stalled")
 
@@ -67,7 +70,7 @@ func (tx *transfer) fetchAll(ctx context.Context, files []target, title string) 
 	if err := os.MkdirAll(filepath.Join(tx.rc.dir, "blobs"), 0o777); err != nil {
 		return fmt.Errorf("hub: cache %s: %w", tx.c.cacheDir, err)
 	}
-	if free, ok := freeSpace(filepath.Join(tx.rc.dir, "blobs")); ok && need > 0 && free < need+need/100 {
+	if free, ok := diskFree(filepath.Join(tx.rc.dir, "blobs")); ok && need > 0 && free < need+need/100 {
 		return fmt.Errorf("%w: %s needs %s in %s, which has %s free; free some space or point HF_HUB_CACHE elsewhere",
 			ErrNoSpace, title, humanBytes(need), tx.c.cacheDir, humanBytes(free))
 	}
