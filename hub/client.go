@@ -281,6 +281,9 @@ type request struct {
 	noRetry bool
 	// keepRedirect returns the first redirect response instead of following it.
 	keepRedirect bool
+	// sameHostOnly follows redirects on the Hub's host only and returns a redirect to another
+	// host as the answer (a HEAD must not reach a CDN URL signed for GET).
+	sameHostOnly bool
 	// auth says whether to send the token (to the first host only).
 	auth bool
 }
@@ -399,13 +402,18 @@ func (c *Client) once(ctx context.Context, r request) (*http.Response, redirectI
 		if r.keepRedirect || loc == "" {
 			return resp, info, nil
 		}
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
 		next, err := req.URL.Parse(loc)
 		if err != nil {
+			resp.Body.Close()
 			return nil, info, fmt.Errorf("hub: bad redirect %q: %w", loc, err)
 		}
-		if next.Host != first.Host || next.Scheme != first.Scheme {
+		crossHost := next.Host != first.Host || next.Scheme != first.Scheme
+		if crossHost && r.sameHostOnly {
+			return resp, info, nil
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if crossHost {
 			auth = false // never hand the token to the CDN
 		}
 		if r.body != nil {

@@ -208,7 +208,7 @@ type fileMetadata struct {
 func (c *Client) fileMeta(ctx context.Context, repo, rev, path string) (fileMetadata, error) {
 	u := fmt.Sprintf("%s/%s/resolve/%s/%s", c.endpoint, escapeRepoID(repo), url.PathEscape(rev), escapeFilePath(path))
 	resp, info, err := c.do(ctx, request{
-		method: http.MethodHead, url: u, auth: true,
+		method: http.MethodHead, url: u, auth: true, sameHostOnly: true,
 		header: http.Header{"Accept-Encoding": {"identity"}},
 		what:   what{endpoint: c.endpoint, repo: repo, revision: rev, path: path},
 	})
@@ -222,7 +222,7 @@ func (c *Client) fileMeta(ctx context.Context, repo, rev, path string) (fileMeta
 		m.etag = normalizeEtag(info.etag)
 	}
 	sizeStr := info.linkedSize
-	if sizeStr == "" {
+	if sizeStr == "" && resp.StatusCode < 300 {
 		sizeStr = resp.Header.Get("Content-Length")
 	}
 	size, perr := strconv.ParseInt(sizeStr, 10, 64)

@@ -431,7 +431,7 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 	seg := splitPath(r.URL.EscapedPath())
 	switch {
 	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && len(seg) == 4 && seg[0] == "repos":
-		if !s.checkSig(r, http.MethodGet) {
+		if !s.checkSig(r, r.Method) { // like S3: a URL signed for GET does not serve HEAD
 			w.WriteHeader(http.StatusForbidden)
 			fmt.Fprint(w, `<Error><Code>AccessDenied</Code><Message>Request has expired or signature does not match</Message></Error>`)
 			return
