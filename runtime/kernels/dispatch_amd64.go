@@ -31,19 +31,24 @@ func init() {
 		four func(nb int, w, a *byte, stride int, out *[4]float32)
 	}
 	for t, f := range map[gguf.Type]blockAsm{
-		gguf.TypeQ8_0:   {dotQ8_0AVX2, dot4Q8_0AVX2},
-		gguf.TypeQ4_0:   {dotQ4_0AVX2, dot4Q4_0AVX2},
-		gguf.TypeQ5_0:   {dotQ5_0AVX2, dot4Q5_0AVX2},
-		gguf.TypeQ4_1:   {dotQ4_1AVX2, dot4Q4_1AVX2},
-		gguf.TypeQ5_1:   {dotQ5_1AVX2, dot4Q5_1AVX2},
-		gguf.TypeIQ4_NL: {dotIQ4NLAVX2, dot4IQ4NLAVX2},
-		gguf.TypeMXFP4:  {dotMXFP4AVX2, dot4MXFP4AVX2},
-		gguf.TypeQ2_K:   {dotQ2KAVX2, dot4Q2KAVX2},
-		gguf.TypeQ3_K:   {dotQ3KAVX2, dot4Q3KAVX2},
-		gguf.TypeQ4_K:   {dotQ4KAVX2, dot4Q4KAVX2},
-		gguf.TypeQ5_K:   {dotQ5KAVX2, dot4Q5KAVX2},
-		gguf.TypeQ6_K:   {dotQ6KAVX2, dot4Q6KAVX2},
-		gguf.TypeIQ4_XS: {dotIQ4XSAVX2, dot4IQ4XSAVX2},
+		gguf.TypeQ8_0:    {dotQ8_0AVX2, dot4Q8_0AVX2},
+		gguf.TypeQ4_0:    {dotQ4_0AVX2, dot4Q4_0AVX2},
+		gguf.TypeQ5_0:    {dotQ5_0AVX2, dot4Q5_0AVX2},
+		gguf.TypeQ4_1:    {dotQ4_1AVX2, dot4Q4_1AVX2},
+		gguf.TypeQ5_1:    {dotQ5_1AVX2, dot4Q5_1AVX2},
+		gguf.TypeIQ4_NL:  {dotIQ4NLAVX2, dot4IQ4NLAVX2},
+		gguf.TypeMXFP4:   {dotMXFP4AVX2, dot4MXFP4AVX2},
+		gguf.TypeQ2_K:    {dotQ2KAVX2, dot4Q2KAVX2},
+		gguf.TypeQ3_K:    {dotQ3KAVX2, dot4Q3KAVX2},
+		gguf.TypeQ4_K:    {dotQ4KAVX2, dot4Q4KAVX2},
+		gguf.TypeQ5_K:    {dotQ5KAVX2, dot4Q5KAVX2},
+		gguf.TypeQ6_K:    {dotQ6KAVX2, dot4Q6KAVX2},
+		gguf.TypeIQ4_XS:  {dotIQ4XSAVX2, dot4IQ4XSAVX2},
+		gguf.TypeIQ2_XXS: {dotIQ2XXSAVX2, dot4IQ2XXSAVX2},
+		gguf.TypeIQ2_XS:  {dotIQ2XSAVX2, dot4IQ2XSAVX2},
+		gguf.TypeIQ2_S:   {dotIQ2SAVX2, dot4IQ2SAVX2},
+		gguf.TypeIQ3_XXS: {dotIQ3XXSAVX2, dot4IQ3XXSAVX2},
+		gguf.TypeIQ3_S:   {dotIQ3SAVX2, dot4IQ3SAVX2},
 	} {
 		k := kernelTable[t]
 		one, four, bl := f.one, f.four, k.block

@@ -139,6 +139,56 @@ func dot4pIQ4NLAVX2(nb int, w *byte, a *byte, out *[4]float32)
 //go:noescape
 func dot4pMXFP4AVX2(nb int, w *byte, a *byte, out *[4]float32)
 
+// iq2_xxs x q8_K (ggml_vec_dot_iq2_xxs_q8_K)
+//
+//go:noescape
+func dotIQ2XXSAVX2(nb int, w *byte, a *byte) float32
+
+// iq2_xxs x q8_K (ggml_vec_dot_iq2_xxs_q8_K)
+//
+//go:noescape
+func dot4IQ2XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// iq2_xs x q8_K (ggml_vec_dot_iq2_xs_q8_K)
+//
+//go:noescape
+func dotIQ2XSAVX2(nb int, w *byte, a *byte) float32
+
+// iq2_xs x q8_K (ggml_vec_dot_iq2_xs_q8_K)
+//
+//go:noescape
+func dot4IQ2XSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// iq2_s x q8_K (ggml_vec_dot_iq2_s_q8_K)
+//
+//go:noescape
+func dotIQ2SAVX2(nb int, w *byte, a *byte) float32
+
+// iq2_s x q8_K (ggml_vec_dot_iq2_s_q8_K)
+//
+//go:noescape
+func dot4IQ2SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// iq3_xxs x q8_K (ggml_vec_dot_iq3_xxs_q8_K)
+//
+//go:noescape
+func dotIQ3XXSAVX2(nb int, w *byte, a *byte) float32
+
+// iq3_xxs x q8_K (ggml_vec_dot_iq3_xxs_q8_K)
+//
+//go:noescape
+func dot4IQ3XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// iq3_s x q8_K (ggml_vec_dot_iq3_s_q8_K)
+//
+//go:noescape
+func dotIQ3SAVX2(nb int, w *byte, a *byte) float32
+
+// iq3_s x q8_K (ggml_vec_dot_iq3_s_q8_K)
+//
+//go:noescape
+func dot4IQ3SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
 // q2_K x q8_K (ggml_vec_dot_q2_K_q8_K)
 //
 //go:noescape

@@ -2891,6 +2891,7798 @@ dot4pMXFP4AVX2_done:
 	VZEROUPPER
 	RET
 
+// func dotIQ2XXSAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	LEAQ   iq2xxsGrid<>+0(SB), BX
+	LEAQ   evenSigns<>+0(SB), SI
+
+dotIQ2XXSAVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	MOVBQZX      2(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      3(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      4(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      5(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         6(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      10(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      11(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      12(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      13(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         14(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      18(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      19(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      20(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      21(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         22(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      26(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      27(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      28(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      29(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         30(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      34(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      35(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      36(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      37(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         38(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      42(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      43(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      44(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      45(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         46(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      50(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      51(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      52(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      53(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         54(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      58(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      59(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      60(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      61(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         62(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000042, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ2XXSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
+DATA iq2xxsGrid<>+0(SB)/8, $0x0808080808080808
+DATA iq2xxsGrid<>+8(SB)/8, $0x080808080808082b
+DATA iq2xxsGrid<>+16(SB)/8, $0x0808080808081919
+DATA iq2xxsGrid<>+24(SB)/8, $0x0808080808082b08
+DATA iq2xxsGrid<>+32(SB)/8, $0x0808080808082b2b
+DATA iq2xxsGrid<>+40(SB)/8, $0x0808080808190819
+DATA iq2xxsGrid<>+48(SB)/8, $0x0808080808191908
+DATA iq2xxsGrid<>+56(SB)/8, $0x08080808082b0808
+DATA iq2xxsGrid<>+64(SB)/8, $0x08080808082b082b
+DATA iq2xxsGrid<>+72(SB)/8, $0x08080808082b2b08
+DATA iq2xxsGrid<>+80(SB)/8, $0x08080808082b2b2b
+DATA iq2xxsGrid<>+88(SB)/8, $0x0808080819080819
+DATA iq2xxsGrid<>+96(SB)/8, $0x0808080819081908
+DATA iq2xxsGrid<>+104(SB)/8, $0x0808080819190808
+DATA iq2xxsGrid<>+112(SB)/8, $0x0808080819192b08
+DATA iq2xxsGrid<>+120(SB)/8, $0x08080808192b0819
+DATA iq2xxsGrid<>+128(SB)/8, $0x08080808192b1908
+DATA iq2xxsGrid<>+136(SB)/8, $0x080808082b080808
+DATA iq2xxsGrid<>+144(SB)/8, $0x080808082b08082b
+DATA iq2xxsGrid<>+152(SB)/8, $0x080808082b082b2b
+DATA iq2xxsGrid<>+160(SB)/8, $0x080808082b2b082b
+DATA iq2xxsGrid<>+168(SB)/8, $0x0808081908080819
+DATA iq2xxsGrid<>+176(SB)/8, $0x0808081908081908
+DATA iq2xxsGrid<>+184(SB)/8, $0x0808081908190808
+DATA iq2xxsGrid<>+192(SB)/8, $0x0808081908191919
+DATA iq2xxsGrid<>+200(SB)/8, $0x0808081919080808
+DATA iq2xxsGrid<>+208(SB)/8, $0x080808192b081908
+DATA iq2xxsGrid<>+216(SB)/8, $0x080808192b192b08
+DATA iq2xxsGrid<>+224(SB)/8, $0x0808082b08080808
+DATA iq2xxsGrid<>+232(SB)/8, $0x0808082b0808082b
+DATA iq2xxsGrid<>+240(SB)/8, $0x0808082b082b082b
+DATA iq2xxsGrid<>+248(SB)/8, $0x0808082b2b08082b
+DATA iq2xxsGrid<>+256(SB)/8, $0x0808190808080819
+DATA iq2xxsGrid<>+264(SB)/8, $0x0808190808081908
+DATA iq2xxsGrid<>+272(SB)/8, $0x0808190808190808
+DATA iq2xxsGrid<>+280(SB)/8, $0x08081908082b0819
+DATA iq2xxsGrid<>+288(SB)/8, $0x08081908082b1908
+DATA iq2xxsGrid<>+296(SB)/8, $0x0808190819080808
+DATA iq2xxsGrid<>+304(SB)/8, $0x080819081908082b
+DATA iq2xxsGrid<>+312(SB)/8, $0x0808190819082b08
+DATA iq2xxsGrid<>+320(SB)/8, $0x08081908192b0808
+DATA iq2xxsGrid<>+328(SB)/8, $0x080819082b080819
+DATA iq2xxsGrid<>+336(SB)/8, $0x080819082b081908
+DATA iq2xxsGrid<>+344(SB)/8, $0x080819082b190808
+DATA iq2xxsGrid<>+352(SB)/8, $0x080819082b2b1908
+DATA iq2xxsGrid<>+360(SB)/8, $0x0808191908080808
+DATA iq2xxsGrid<>+368(SB)/8, $0x080819190808082b
+DATA iq2xxsGrid<>+376(SB)/8, $0x0808191908082b08
+DATA iq2xxsGrid<>+384(SB)/8, $0x08081919082b0808
+DATA iq2xxsGrid<>+392(SB)/8, $0x080819191908192b
+DATA iq2xxsGrid<>+400(SB)/8, $0x08081919192b2b19
+DATA iq2xxsGrid<>+408(SB)/8, $0x080819192b080808
+DATA iq2xxsGrid<>+416(SB)/8, $0x080819192b190819
+DATA iq2xxsGrid<>+424(SB)/8, $0x0808192b08082b19
+DATA iq2xxsGrid<>+432(SB)/8, $0x0808192b08190808
+DATA iq2xxsGrid<>+440(SB)/8, $0x0808192b19080808
+DATA iq2xxsGrid<>+448(SB)/8, $0x0808192b2b081908
+DATA iq2xxsGrid<>+456(SB)/8, $0x0808192b2b2b1908
+DATA iq2xxsGrid<>+464(SB)/8, $0x08082b0808080808
+DATA iq2xxsGrid<>+472(SB)/8, $0x08082b0808081919
+DATA iq2xxsGrid<>+480(SB)/8, $0x08082b0808082b08
+DATA iq2xxsGrid<>+488(SB)/8, $0x08082b0808191908
+DATA iq2xxsGrid<>+496(SB)/8, $0x08082b08082b2b08
+DATA iq2xxsGrid<>+504(SB)/8, $0x08082b0819080819
+DATA iq2xxsGrid<>+512(SB)/8, $0x08082b0819081908
+DATA iq2xxsGrid<>+520(SB)/8, $0x08082b0819190808
+DATA iq2xxsGrid<>+528(SB)/8, $0x08082b081919082b
+DATA iq2xxsGrid<>+536(SB)/8, $0x08082b082b082b08
+DATA iq2xxsGrid<>+544(SB)/8, $0x08082b1908081908
+DATA iq2xxsGrid<>+552(SB)/8, $0x08082b1919080808
+DATA iq2xxsGrid<>+560(SB)/8, $0x08082b2b0808082b
+DATA iq2xxsGrid<>+568(SB)/8, $0x08082b2b08191908
+DATA iq2xxsGrid<>+576(SB)/8, $0x0819080808080819
+DATA iq2xxsGrid<>+584(SB)/8, $0x0819080808081908
+DATA iq2xxsGrid<>+592(SB)/8, $0x0819080808190808
+DATA iq2xxsGrid<>+600(SB)/8, $0x08190808082b0819
+DATA iq2xxsGrid<>+608(SB)/8, $0x0819080819080808
+DATA iq2xxsGrid<>+616(SB)/8, $0x08190808192b0808
+DATA iq2xxsGrid<>+624(SB)/8, $0x081908082b081908
+DATA iq2xxsGrid<>+632(SB)/8, $0x081908082b190808
+DATA iq2xxsGrid<>+640(SB)/8, $0x081908082b191919
+DATA iq2xxsGrid<>+648(SB)/8, $0x0819081908080808
+DATA iq2xxsGrid<>+656(SB)/8, $0x0819081908082b08
+DATA iq2xxsGrid<>+664(SB)/8, $0x08190819082b0808
+DATA iq2xxsGrid<>+672(SB)/8, $0x0819081919190808
+DATA iq2xxsGrid<>+680(SB)/8, $0x0819081919192b2b
+DATA iq2xxsGrid<>+688(SB)/8, $0x081908192b080808
+DATA iq2xxsGrid<>+696(SB)/8, $0x0819082b082b1908
+DATA iq2xxsGrid<>+704(SB)/8, $0x0819082b19081919
+DATA iq2xxsGrid<>+712(SB)/8, $0x0819190808080808
+DATA iq2xxsGrid<>+720(SB)/8, $0x0819190808082b08
+DATA iq2xxsGrid<>+728(SB)/8, $0x08191908082b0808
+DATA iq2xxsGrid<>+736(SB)/8, $0x08191908082b1919
+DATA iq2xxsGrid<>+744(SB)/8, $0x0819190819082b19
+DATA iq2xxsGrid<>+752(SB)/8, $0x081919082b080808
+DATA iq2xxsGrid<>+760(SB)/8, $0x0819191908192b08
+DATA iq2xxsGrid<>+768(SB)/8, $0x08191919192b082b
+DATA iq2xxsGrid<>+776(SB)/8, $0x0819192b08080808
+DATA iq2xxsGrid<>+784(SB)/8, $0x0819192b0819192b
+DATA iq2xxsGrid<>+792(SB)/8, $0x08192b0808080819
+DATA iq2xxsGrid<>+800(SB)/8, $0x08192b0808081908
+DATA iq2xxsGrid<>+808(SB)/8, $0x08192b0808190808
+DATA iq2xxsGrid<>+816(SB)/8, $0x08192b0819080808
+DATA iq2xxsGrid<>+824(SB)/8, $0x08192b082b080819
+DATA iq2xxsGrid<>+832(SB)/8, $0x08192b1908080808
+DATA iq2xxsGrid<>+840(SB)/8, $0x08192b1908081919
+DATA iq2xxsGrid<>+848(SB)/8, $0x08192b192b2b0808
+DATA iq2xxsGrid<>+856(SB)/8, $0x08192b2b19190819
+DATA iq2xxsGrid<>+864(SB)/8, $0x082b080808080808
+DATA iq2xxsGrid<>+872(SB)/8, $0x082b08080808082b
+DATA iq2xxsGrid<>+880(SB)/8, $0x082b080808082b2b
+DATA iq2xxsGrid<>+888(SB)/8, $0x082b080819081908
+DATA iq2xxsGrid<>+896(SB)/8, $0x082b0808192b0819
+DATA iq2xxsGrid<>+904(SB)/8, $0x082b08082b080808
+DATA iq2xxsGrid<>+912(SB)/8, $0x082b08082b08082b
+DATA iq2xxsGrid<>+920(SB)/8, $0x082b0819082b2b19
+DATA iq2xxsGrid<>+928(SB)/8, $0x082b081919082b08
+DATA iq2xxsGrid<>+936(SB)/8, $0x082b082b08080808
+DATA iq2xxsGrid<>+944(SB)/8, $0x082b082b0808082b
+DATA iq2xxsGrid<>+952(SB)/8, $0x082b190808080819
+DATA iq2xxsGrid<>+960(SB)/8, $0x082b190808081908
+DATA iq2xxsGrid<>+968(SB)/8, $0x082b190808190808
+DATA iq2xxsGrid<>+976(SB)/8, $0x082b190819080808
+DATA iq2xxsGrid<>+984(SB)/8, $0x082b19081919192b
+DATA iq2xxsGrid<>+992(SB)/8, $0x082b191908080808
+DATA iq2xxsGrid<>+1000(SB)/8, $0x082b191919080819
+DATA iq2xxsGrid<>+1008(SB)/8, $0x082b1919192b1908
+DATA iq2xxsGrid<>+1016(SB)/8, $0x082b192b2b190808
+DATA iq2xxsGrid<>+1024(SB)/8, $0x082b2b0808082b08
+DATA iq2xxsGrid<>+1032(SB)/8, $0x082b2b08082b0808
+DATA iq2xxsGrid<>+1040(SB)/8, $0x082b2b082b191908
+DATA iq2xxsGrid<>+1048(SB)/8, $0x082b2b2b19081908
+DATA iq2xxsGrid<>+1056(SB)/8, $0x1908080808080819
+DATA iq2xxsGrid<>+1064(SB)/8, $0x1908080808081908
+DATA iq2xxsGrid<>+1072(SB)/8, $0x1908080808190808
+DATA iq2xxsGrid<>+1080(SB)/8, $0x1908080808192b08
+DATA iq2xxsGrid<>+1088(SB)/8, $0x19080808082b0819
+DATA iq2xxsGrid<>+1096(SB)/8, $0x19080808082b1908
+DATA iq2xxsGrid<>+1104(SB)/8, $0x1908080819080808
+DATA iq2xxsGrid<>+1112(SB)/8, $0x1908080819082b08
+DATA iq2xxsGrid<>+1120(SB)/8, $0x190808081919192b
+DATA iq2xxsGrid<>+1128(SB)/8, $0x19080808192b0808
+DATA iq2xxsGrid<>+1136(SB)/8, $0x190808082b080819
+DATA iq2xxsGrid<>+1144(SB)/8, $0x190808082b081908
+DATA iq2xxsGrid<>+1152(SB)/8, $0x190808082b190808
+DATA iq2xxsGrid<>+1160(SB)/8, $0x1908081908080808
+DATA iq2xxsGrid<>+1168(SB)/8, $0x19080819082b0808
+DATA iq2xxsGrid<>+1176(SB)/8, $0x19080819192b0819
+DATA iq2xxsGrid<>+1184(SB)/8, $0x190808192b080808
+DATA iq2xxsGrid<>+1192(SB)/8, $0x190808192b081919
+DATA iq2xxsGrid<>+1200(SB)/8, $0x1908082b08080819
+DATA iq2xxsGrid<>+1208(SB)/8, $0x1908082b08190808
+DATA iq2xxsGrid<>+1216(SB)/8, $0x1908082b19082b08
+DATA iq2xxsGrid<>+1224(SB)/8, $0x1908082b1919192b
+DATA iq2xxsGrid<>+1232(SB)/8, $0x1908082b192b2b08
+DATA iq2xxsGrid<>+1240(SB)/8, $0x1908190808080808
+DATA iq2xxsGrid<>+1248(SB)/8, $0x1908190808082b08
+DATA iq2xxsGrid<>+1256(SB)/8, $0x19081908082b0808
+DATA iq2xxsGrid<>+1264(SB)/8, $0x190819082b080808
+DATA iq2xxsGrid<>+1272(SB)/8, $0x190819082b192b19
+DATA iq2xxsGrid<>+1280(SB)/8, $0x190819190819082b
+DATA iq2xxsGrid<>+1288(SB)/8, $0x19081919082b1908
+DATA iq2xxsGrid<>+1296(SB)/8, $0x1908192b08080808
+DATA iq2xxsGrid<>+1304(SB)/8, $0x19082b0808080819
+DATA iq2xxsGrid<>+1312(SB)/8, $0x19082b0808081908
+DATA iq2xxsGrid<>+1320(SB)/8, $0x19082b0808190808
+DATA iq2xxsGrid<>+1328(SB)/8, $0x19082b0819080808
+DATA iq2xxsGrid<>+1336(SB)/8, $0x19082b0819081919
+DATA iq2xxsGrid<>+1344(SB)/8, $0x19082b1908080808
+DATA iq2xxsGrid<>+1352(SB)/8, $0x19082b1919192b08
+DATA iq2xxsGrid<>+1360(SB)/8, $0x19082b19192b0819
+DATA iq2xxsGrid<>+1368(SB)/8, $0x19082b192b08082b
+DATA iq2xxsGrid<>+1376(SB)/8, $0x19082b2b19081919
+DATA iq2xxsGrid<>+1384(SB)/8, $0x19082b2b2b190808
+DATA iq2xxsGrid<>+1392(SB)/8, $0x1919080808080808
+DATA iq2xxsGrid<>+1400(SB)/8, $0x1919080808082b08
+DATA iq2xxsGrid<>+1408(SB)/8, $0x1919080808190819
+DATA iq2xxsGrid<>+1416(SB)/8, $0x1919080808192b19
+DATA iq2xxsGrid<>+1424(SB)/8, $0x19190808082b0808
+DATA iq2xxsGrid<>+1432(SB)/8, $0x191908082b080808
+DATA iq2xxsGrid<>+1440(SB)/8, $0x191908082b082b08
+DATA iq2xxsGrid<>+1448(SB)/8, $0x1919081908081908
+DATA iq2xxsGrid<>+1456(SB)/8, $0x191908191908082b
+DATA iq2xxsGrid<>+1464(SB)/8, $0x191908192b2b1908
+DATA iq2xxsGrid<>+1472(SB)/8, $0x1919082b2b190819
+DATA iq2xxsGrid<>+1480(SB)/8, $0x191919082b190808
+DATA iq2xxsGrid<>+1488(SB)/8, $0x191919082b19082b
+DATA iq2xxsGrid<>+1496(SB)/8, $0x1919191908082b2b
+DATA iq2xxsGrid<>+1504(SB)/8, $0x1919192b08080819
+DATA iq2xxsGrid<>+1512(SB)/8, $0x1919192b19191908
+DATA iq2xxsGrid<>+1520(SB)/8, $0x19192b0808080808
+DATA iq2xxsGrid<>+1528(SB)/8, $0x19192b0808190819
+DATA iq2xxsGrid<>+1536(SB)/8, $0x19192b0808192b19
+DATA iq2xxsGrid<>+1544(SB)/8, $0x19192b08192b1908
+DATA iq2xxsGrid<>+1552(SB)/8, $0x19192b1919080808
+DATA iq2xxsGrid<>+1560(SB)/8, $0x19192b2b08082b08
+DATA iq2xxsGrid<>+1568(SB)/8, $0x192b080808081908
+DATA iq2xxsGrid<>+1576(SB)/8, $0x192b080808190808
+DATA iq2xxsGrid<>+1584(SB)/8, $0x192b080819080808
+DATA iq2xxsGrid<>+1592(SB)/8, $0x192b0808192b2b08
+DATA iq2xxsGrid<>+1600(SB)/8, $0x192b081908080808
+DATA iq2xxsGrid<>+1608(SB)/8, $0x192b081919191919
+DATA iq2xxsGrid<>+1616(SB)/8, $0x192b082b08192b08
+DATA iq2xxsGrid<>+1624(SB)/8, $0x192b082b192b0808
+DATA iq2xxsGrid<>+1632(SB)/8, $0x192b190808080808
+DATA iq2xxsGrid<>+1640(SB)/8, $0x192b190808081919
+DATA iq2xxsGrid<>+1648(SB)/8, $0x192b191908190808
+DATA iq2xxsGrid<>+1656(SB)/8, $0x192b19190819082b
+DATA iq2xxsGrid<>+1664(SB)/8, $0x192b19192b081908
+DATA iq2xxsGrid<>+1672(SB)/8, $0x192b2b081908082b
+DATA iq2xxsGrid<>+1680(SB)/8, $0x2b08080808080808
+DATA iq2xxsGrid<>+1688(SB)/8, $0x2b0808080808082b
+DATA iq2xxsGrid<>+1696(SB)/8, $0x2b08080808082b2b
+DATA iq2xxsGrid<>+1704(SB)/8, $0x2b08080819080819
+DATA iq2xxsGrid<>+1712(SB)/8, $0x2b0808082b08082b
+DATA iq2xxsGrid<>+1720(SB)/8, $0x2b08081908081908
+DATA iq2xxsGrid<>+1728(SB)/8, $0x2b08081908192b08
+DATA iq2xxsGrid<>+1736(SB)/8, $0x2b08081919080808
+DATA iq2xxsGrid<>+1744(SB)/8, $0x2b08082b08190819
+DATA iq2xxsGrid<>+1752(SB)/8, $0x2b08190808080819
+DATA iq2xxsGrid<>+1760(SB)/8, $0x2b08190808081908
+DATA iq2xxsGrid<>+1768(SB)/8, $0x2b08190808190808
+DATA iq2xxsGrid<>+1776(SB)/8, $0x2b08190808191919
+DATA iq2xxsGrid<>+1784(SB)/8, $0x2b08190819080808
+DATA iq2xxsGrid<>+1792(SB)/8, $0x2b081908192b0808
+DATA iq2xxsGrid<>+1800(SB)/8, $0x2b08191908080808
+DATA iq2xxsGrid<>+1808(SB)/8, $0x2b0819191908192b
+DATA iq2xxsGrid<>+1816(SB)/8, $0x2b0819192b191908
+DATA iq2xxsGrid<>+1824(SB)/8, $0x2b08192b08082b19
+DATA iq2xxsGrid<>+1832(SB)/8, $0x2b08192b19080808
+DATA iq2xxsGrid<>+1840(SB)/8, $0x2b08192b192b0808
+DATA iq2xxsGrid<>+1848(SB)/8, $0x2b082b080808082b
+DATA iq2xxsGrid<>+1856(SB)/8, $0x2b082b1908081908
+DATA iq2xxsGrid<>+1864(SB)/8, $0x2b082b2b08190819
+DATA iq2xxsGrid<>+1872(SB)/8, $0x2b19080808081908
+DATA iq2xxsGrid<>+1880(SB)/8, $0x2b19080808190808
+DATA iq2xxsGrid<>+1888(SB)/8, $0x2b190808082b1908
+DATA iq2xxsGrid<>+1896(SB)/8, $0x2b19080819080808
+DATA iq2xxsGrid<>+1904(SB)/8, $0x2b1908082b2b0819
+DATA iq2xxsGrid<>+1912(SB)/8, $0x2b1908190819192b
+DATA iq2xxsGrid<>+1920(SB)/8, $0x2b1908192b080808
+DATA iq2xxsGrid<>+1928(SB)/8, $0x2b19082b19081919
+DATA iq2xxsGrid<>+1936(SB)/8, $0x2b19190808080808
+DATA iq2xxsGrid<>+1944(SB)/8, $0x2b191908082b082b
+DATA iq2xxsGrid<>+1952(SB)/8, $0x2b19190819081908
+DATA iq2xxsGrid<>+1960(SB)/8, $0x2b19191919190819
+DATA iq2xxsGrid<>+1968(SB)/8, $0x2b192b082b080819
+DATA iq2xxsGrid<>+1976(SB)/8, $0x2b192b19082b0808
+DATA iq2xxsGrid<>+1984(SB)/8, $0x2b2b08080808082b
+DATA iq2xxsGrid<>+1992(SB)/8, $0x2b2b080819190808
+DATA iq2xxsGrid<>+2000(SB)/8, $0x2b2b08082b081919
+DATA iq2xxsGrid<>+2008(SB)/8, $0x2b2b081908082b19
+DATA iq2xxsGrid<>+2016(SB)/8, $0x2b2b082b08080808
+DATA iq2xxsGrid<>+2024(SB)/8, $0x2b2b190808192b08
+DATA iq2xxsGrid<>+2032(SB)/8, $0x2b2b2b0819190808
+DATA iq2xxsGrid<>+2040(SB)/8, $0x2b2b2b1908081908
+GLOBL iq2xxsGrid<>(SB), RODATA|NOPTR, $2048
+
+DATA evenSigns<>+0(SB)/8, $0x0101010101010101
+DATA evenSigns<>+8(SB)/8, $0xff010101010101ff
+DATA evenSigns<>+16(SB)/8, $0xff0101010101ff01
+DATA evenSigns<>+24(SB)/8, $0x010101010101ffff
+DATA evenSigns<>+32(SB)/8, $0xff01010101ff0101
+DATA evenSigns<>+40(SB)/8, $0x0101010101ff01ff
+DATA evenSigns<>+48(SB)/8, $0x0101010101ffff01
+DATA evenSigns<>+56(SB)/8, $0xff01010101ffffff
+DATA evenSigns<>+64(SB)/8, $0xff010101ff010101
+DATA evenSigns<>+72(SB)/8, $0x01010101ff0101ff
+DATA evenSigns<>+80(SB)/8, $0x01010101ff01ff01
+DATA evenSigns<>+88(SB)/8, $0xff010101ff01ffff
+DATA evenSigns<>+96(SB)/8, $0x01010101ffff0101
+DATA evenSigns<>+104(SB)/8, $0xff010101ffff01ff
+DATA evenSigns<>+112(SB)/8, $0xff010101ffffff01
+DATA evenSigns<>+120(SB)/8, $0x01010101ffffffff
+DATA evenSigns<>+128(SB)/8, $0xff0101ff01010101
+DATA evenSigns<>+136(SB)/8, $0x010101ff010101ff
+DATA evenSigns<>+144(SB)/8, $0x010101ff0101ff01
+DATA evenSigns<>+152(SB)/8, $0xff0101ff0101ffff
+DATA evenSigns<>+160(SB)/8, $0x010101ff01ff0101
+DATA evenSigns<>+168(SB)/8, $0xff0101ff01ff01ff
+DATA evenSigns<>+176(SB)/8, $0xff0101ff01ffff01
+DATA evenSigns<>+184(SB)/8, $0x010101ff01ffffff
+DATA evenSigns<>+192(SB)/8, $0x010101ffff010101
+DATA evenSigns<>+200(SB)/8, $0xff0101ffff0101ff
+DATA evenSigns<>+208(SB)/8, $0xff0101ffff01ff01
+DATA evenSigns<>+216(SB)/8, $0x010101ffff01ffff
+DATA evenSigns<>+224(SB)/8, $0xff0101ffffff0101
+DATA evenSigns<>+232(SB)/8, $0x010101ffffff01ff
+DATA evenSigns<>+240(SB)/8, $0x010101ffffffff01
+DATA evenSigns<>+248(SB)/8, $0xff0101ffffffffff
+DATA evenSigns<>+256(SB)/8, $0xff01ff0101010101
+DATA evenSigns<>+264(SB)/8, $0x0101ff01010101ff
+DATA evenSigns<>+272(SB)/8, $0x0101ff010101ff01
+DATA evenSigns<>+280(SB)/8, $0xff01ff010101ffff
+DATA evenSigns<>+288(SB)/8, $0x0101ff0101ff0101
+DATA evenSigns<>+296(SB)/8, $0xff01ff0101ff01ff
+DATA evenSigns<>+304(SB)/8, $0xff01ff0101ffff01
+DATA evenSigns<>+312(SB)/8, $0x0101ff0101ffffff
+DATA evenSigns<>+320(SB)/8, $0x0101ff01ff010101
+DATA evenSigns<>+328(SB)/8, $0xff01ff01ff0101ff
+DATA evenSigns<>+336(SB)/8, $0xff01ff01ff01ff01
+DATA evenSigns<>+344(SB)/8, $0x0101ff01ff01ffff
+DATA evenSigns<>+352(SB)/8, $0xff01ff01ffff0101
+DATA evenSigns<>+360(SB)/8, $0x0101ff01ffff01ff
+DATA evenSigns<>+368(SB)/8, $0x0101ff01ffffff01
+DATA evenSigns<>+376(SB)/8, $0xff01ff01ffffffff
+DATA evenSigns<>+384(SB)/8, $0x0101ffff01010101
+DATA evenSigns<>+392(SB)/8, $0xff01ffff010101ff
+DATA evenSigns<>+400(SB)/8, $0xff01ffff0101ff01
+DATA evenSigns<>+408(SB)/8, $0x0101ffff0101ffff
+DATA evenSigns<>+416(SB)/8, $0xff01ffff01ff0101
+DATA evenSigns<>+424(SB)/8, $0x0101ffff01ff01ff
+DATA evenSigns<>+432(SB)/8, $0x0101ffff01ffff01
+DATA evenSigns<>+440(SB)/8, $0xff01ffff01ffffff
+DATA evenSigns<>+448(SB)/8, $0xff01ffffff010101
+DATA evenSigns<>+456(SB)/8, $0x0101ffffff0101ff
+DATA evenSigns<>+464(SB)/8, $0x0101ffffff01ff01
+DATA evenSigns<>+472(SB)/8, $0xff01ffffff01ffff
+DATA evenSigns<>+480(SB)/8, $0x0101ffffffff0101
+DATA evenSigns<>+488(SB)/8, $0xff01ffffffff01ff
+DATA evenSigns<>+496(SB)/8, $0xff01ffffffffff01
+DATA evenSigns<>+504(SB)/8, $0x0101ffffffffffff
+DATA evenSigns<>+512(SB)/8, $0xffff010101010101
+DATA evenSigns<>+520(SB)/8, $0x01ff0101010101ff
+DATA evenSigns<>+528(SB)/8, $0x01ff01010101ff01
+DATA evenSigns<>+536(SB)/8, $0xffff01010101ffff
+DATA evenSigns<>+544(SB)/8, $0x01ff010101ff0101
+DATA evenSigns<>+552(SB)/8, $0xffff010101ff01ff
+DATA evenSigns<>+560(SB)/8, $0xffff010101ffff01
+DATA evenSigns<>+568(SB)/8, $0x01ff010101ffffff
+DATA evenSigns<>+576(SB)/8, $0x01ff0101ff010101
+DATA evenSigns<>+584(SB)/8, $0xffff0101ff0101ff
+DATA evenSigns<>+592(SB)/8, $0xffff0101ff01ff01
+DATA evenSigns<>+600(SB)/8, $0x01ff0101ff01ffff
+DATA evenSigns<>+608(SB)/8, $0xffff0101ffff0101
+DATA evenSigns<>+616(SB)/8, $0x01ff0101ffff01ff
+DATA evenSigns<>+624(SB)/8, $0x01ff0101ffffff01
+DATA evenSigns<>+632(SB)/8, $0xffff0101ffffffff
+DATA evenSigns<>+640(SB)/8, $0x01ff01ff01010101
+DATA evenSigns<>+648(SB)/8, $0xffff01ff010101ff
+DATA evenSigns<>+656(SB)/8, $0xffff01ff0101ff01
+DATA evenSigns<>+664(SB)/8, $0x01ff01ff0101ffff
+DATA evenSigns<>+672(SB)/8, $0xffff01ff01ff0101
+DATA evenSigns<>+680(SB)/8, $0x01ff01ff01ff01ff
+DATA evenSigns<>+688(SB)/8, $0x01ff01ff01ffff01
+DATA evenSigns<>+696(SB)/8, $0xffff01ff01ffffff
+DATA evenSigns<>+704(SB)/8, $0xffff01ffff010101
+DATA evenSigns<>+712(SB)/8, $0x01ff01ffff0101ff
+DATA evenSigns<>+720(SB)/8, $0x01ff01ffff01ff01
+DATA evenSigns<>+728(SB)/8, $0xffff01ffff01ffff
+DATA evenSigns<>+736(SB)/8, $0x01ff01ffffff0101
+DATA evenSigns<>+744(SB)/8, $0xffff01ffffff01ff
+DATA evenSigns<>+752(SB)/8, $0xffff01ffffffff01
+DATA evenSigns<>+760(SB)/8, $0x01ff01ffffffffff
+DATA evenSigns<>+768(SB)/8, $0x01ffff0101010101
+DATA evenSigns<>+776(SB)/8, $0xffffff01010101ff
+DATA evenSigns<>+784(SB)/8, $0xffffff010101ff01
+DATA evenSigns<>+792(SB)/8, $0x01ffff010101ffff
+DATA evenSigns<>+800(SB)/8, $0xffffff0101ff0101
+DATA evenSigns<>+808(SB)/8, $0x01ffff0101ff01ff
+DATA evenSigns<>+816(SB)/8, $0x01ffff0101ffff01
+DATA evenSigns<>+824(SB)/8, $0xffffff0101ffffff
+DATA evenSigns<>+832(SB)/8, $0xffffff01ff010101
+DATA evenSigns<>+840(SB)/8, $0x01ffff01ff0101ff
+DATA evenSigns<>+848(SB)/8, $0x01ffff01ff01ff01
+DATA evenSigns<>+856(SB)/8, $0xffffff01ff01ffff
+DATA evenSigns<>+864(SB)/8, $0x01ffff01ffff0101
+DATA evenSigns<>+872(SB)/8, $0xffffff01ffff01ff
+DATA evenSigns<>+880(SB)/8, $0xffffff01ffffff01
+DATA evenSigns<>+888(SB)/8, $0x01ffff01ffffffff
+DATA evenSigns<>+896(SB)/8, $0xffffffff01010101
+DATA evenSigns<>+904(SB)/8, $0x01ffffff010101ff
+DATA evenSigns<>+912(SB)/8, $0x01ffffff0101ff01
+DATA evenSigns<>+920(SB)/8, $0xffffffff0101ffff
+DATA evenSigns<>+928(SB)/8, $0x01ffffff01ff0101
+DATA evenSigns<>+936(SB)/8, $0xffffffff01ff01ff
+DATA evenSigns<>+944(SB)/8, $0xffffffff01ffff01
+DATA evenSigns<>+952(SB)/8, $0x01ffffff01ffffff
+DATA evenSigns<>+960(SB)/8, $0x01ffffffff010101
+DATA evenSigns<>+968(SB)/8, $0xffffffffff0101ff
+DATA evenSigns<>+976(SB)/8, $0xffffffffff01ff01
+DATA evenSigns<>+984(SB)/8, $0x01ffffffff01ffff
+DATA evenSigns<>+992(SB)/8, $0xffffffffffff0101
+DATA evenSigns<>+1000(SB)/8, $0x01ffffffffff01ff
+DATA evenSigns<>+1008(SB)/8, $0x01ffffffffffff01
+DATA evenSigns<>+1016(SB)/8, $0xffffffffffffffff
+GLOBL evenSigns<>(SB), RODATA|NOPTR, $1024
+
+DATA feighth<>+0(SB)/8, $0x3e0000003e000000
+DATA feighth<>+8(SB)/8, $0x3e0000003e000000
+DATA feighth<>+16(SB)/8, $0x3e0000003e000000
+DATA feighth<>+24(SB)/8, $0x3e0000003e000000
+GLOBL feighth<>(SB), RODATA|NOPTR, $32
+
+// func dot4IQ2XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4IQ2XXSAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   iq2xxsGrid<>+0(SB), DI
+	LEAQ   evenSigns<>+0(SB), R8
+
+dot4IQ2XXSAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	MOVBQZX      2(CX), R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      3(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      4(CX), R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      5(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         6(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      4(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      10(CX), R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      11(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      12(CX), R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      13(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         14(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      36(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      18(CX), R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      19(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      20(CX), R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      21(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         22(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      68(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      26(CX), R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      27(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      28(CX), R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      29(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         30(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      100(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      34(CX), R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      35(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      36(CX), R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      37(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         38(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      132(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      42(CX), R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      43(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      44(CX), R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      45(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         46(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      164(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      50(CX), R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      51(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      52(CX), R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      53(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         54(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      196(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      58(CX), R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      59(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      60(CX), R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      61(CX), R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         62(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      228(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	VPBROADCASTW (CX), X8
+	VCVTPH2PS    X8, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y9, Y10, Y10
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y10, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000042, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4IQ2XXSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMULSS       feighth<>+0(SB), X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMULSS       feighth<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XSAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	LEAQ   iq2xsGrid<>+0(SB), BX
+	LEAQ   evenSigns<>+0(SB), SI
+
+dotIQ2XSAVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	MOVWLZX      2(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      4(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      6(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      8(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      2(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      4(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      6(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      8(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      66(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      10(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      12(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      14(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      16(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      10(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      12(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      14(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      16(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      67(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      18(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      20(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      22(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      24(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      18(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      20(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      22(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      24(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      68(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      26(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      28(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      30(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      32(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      26(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      28(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      30(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      32(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      69(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      34(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      36(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      38(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      40(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      34(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      36(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      38(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      40(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      70(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      42(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      44(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      46(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      48(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      42(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      44(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      46(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      48(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      71(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      50(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      52(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      54(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      56(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      50(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      52(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      54(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      56(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      72(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      58(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      60(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      62(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      64(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      58(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      60(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      62(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      64(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      73(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x0000004a, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ2XSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
+DATA iq2xsGrid<>+0(SB)/8, $0x0808080808080808
+DATA iq2xsGrid<>+8(SB)/8, $0x080808080808082b
+DATA iq2xsGrid<>+16(SB)/8, $0x0808080808081919
+DATA iq2xsGrid<>+24(SB)/8, $0x0808080808082b08
+DATA iq2xsGrid<>+32(SB)/8, $0x0808080808082b2b
+DATA iq2xsGrid<>+40(SB)/8, $0x0808080808190819
+DATA iq2xsGrid<>+48(SB)/8, $0x0808080808191908
+DATA iq2xsGrid<>+56(SB)/8, $0x080808080819192b
+DATA iq2xsGrid<>+64(SB)/8, $0x0808080808192b19
+DATA iq2xsGrid<>+72(SB)/8, $0x08080808082b0808
+DATA iq2xsGrid<>+80(SB)/8, $0x08080808082b082b
+DATA iq2xsGrid<>+88(SB)/8, $0x08080808082b1919
+DATA iq2xsGrid<>+96(SB)/8, $0x08080808082b2b08
+DATA iq2xsGrid<>+104(SB)/8, $0x0808080819080819
+DATA iq2xsGrid<>+112(SB)/8, $0x0808080819081908
+DATA iq2xsGrid<>+120(SB)/8, $0x080808081908192b
+DATA iq2xsGrid<>+128(SB)/8, $0x0808080819082b19
+DATA iq2xsGrid<>+136(SB)/8, $0x0808080819190808
+DATA iq2xsGrid<>+144(SB)/8, $0x080808081919082b
+DATA iq2xsGrid<>+152(SB)/8, $0x0808080819191919
+DATA iq2xsGrid<>+160(SB)/8, $0x0808080819192b08
+DATA iq2xsGrid<>+168(SB)/8, $0x08080808192b0819
+DATA iq2xsGrid<>+176(SB)/8, $0x08080808192b1908
+DATA iq2xsGrid<>+184(SB)/8, $0x080808082b080808
+DATA iq2xsGrid<>+192(SB)/8, $0x080808082b08082b
+DATA iq2xsGrid<>+200(SB)/8, $0x080808082b081919
+DATA iq2xsGrid<>+208(SB)/8, $0x080808082b082b08
+DATA iq2xsGrid<>+216(SB)/8, $0x080808082b190819
+DATA iq2xsGrid<>+224(SB)/8, $0x080808082b191908
+DATA iq2xsGrid<>+232(SB)/8, $0x080808082b192b19
+DATA iq2xsGrid<>+240(SB)/8, $0x080808082b2b0808
+DATA iq2xsGrid<>+248(SB)/8, $0x0808081908080819
+DATA iq2xsGrid<>+256(SB)/8, $0x0808081908081908
+DATA iq2xsGrid<>+264(SB)/8, $0x080808190808192b
+DATA iq2xsGrid<>+272(SB)/8, $0x0808081908082b19
+DATA iq2xsGrid<>+280(SB)/8, $0x0808081908190808
+DATA iq2xsGrid<>+288(SB)/8, $0x080808190819082b
+DATA iq2xsGrid<>+296(SB)/8, $0x0808081908191919
+DATA iq2xsGrid<>+304(SB)/8, $0x0808081908192b08
+DATA iq2xsGrid<>+312(SB)/8, $0x0808081908192b2b
+DATA iq2xsGrid<>+320(SB)/8, $0x08080819082b0819
+DATA iq2xsGrid<>+328(SB)/8, $0x08080819082b1908
+DATA iq2xsGrid<>+336(SB)/8, $0x0808081919080808
+DATA iq2xsGrid<>+344(SB)/8, $0x080808191908082b
+DATA iq2xsGrid<>+352(SB)/8, $0x0808081919081919
+DATA iq2xsGrid<>+360(SB)/8, $0x0808081919082b08
+DATA iq2xsGrid<>+368(SB)/8, $0x0808081919190819
+DATA iq2xsGrid<>+376(SB)/8, $0x0808081919191908
+DATA iq2xsGrid<>+384(SB)/8, $0x08080819192b0808
+DATA iq2xsGrid<>+392(SB)/8, $0x08080819192b2b08
+DATA iq2xsGrid<>+400(SB)/8, $0x080808192b080819
+DATA iq2xsGrid<>+408(SB)/8, $0x080808192b081908
+DATA iq2xsGrid<>+416(SB)/8, $0x080808192b190808
+DATA iq2xsGrid<>+424(SB)/8, $0x0808082b08080808
+DATA iq2xsGrid<>+432(SB)/8, $0x0808082b0808082b
+DATA iq2xsGrid<>+440(SB)/8, $0x0808082b08081919
+DATA iq2xsGrid<>+448(SB)/8, $0x0808082b08082b08
+DATA iq2xsGrid<>+456(SB)/8, $0x0808082b08190819
+DATA iq2xsGrid<>+464(SB)/8, $0x0808082b08191908
+DATA iq2xsGrid<>+472(SB)/8, $0x0808082b082b0808
+DATA iq2xsGrid<>+480(SB)/8, $0x0808082b19080819
+DATA iq2xsGrid<>+488(SB)/8, $0x0808082b19081908
+DATA iq2xsGrid<>+496(SB)/8, $0x0808082b19190808
+DATA iq2xsGrid<>+504(SB)/8, $0x0808082b19191919
+DATA iq2xsGrid<>+512(SB)/8, $0x0808082b2b080808
+DATA iq2xsGrid<>+520(SB)/8, $0x0808082b2b082b2b
+DATA iq2xsGrid<>+528(SB)/8, $0x0808190808080819
+DATA iq2xsGrid<>+536(SB)/8, $0x0808190808081908
+DATA iq2xsGrid<>+544(SB)/8, $0x080819080808192b
+DATA iq2xsGrid<>+552(SB)/8, $0x0808190808082b19
+DATA iq2xsGrid<>+560(SB)/8, $0x0808190808190808
+DATA iq2xsGrid<>+568(SB)/8, $0x080819080819082b
+DATA iq2xsGrid<>+576(SB)/8, $0x0808190808191919
+DATA iq2xsGrid<>+584(SB)/8, $0x0808190808192b08
+DATA iq2xsGrid<>+592(SB)/8, $0x08081908082b0819
+DATA iq2xsGrid<>+600(SB)/8, $0x08081908082b1908
+DATA iq2xsGrid<>+608(SB)/8, $0x0808190819080808
+DATA iq2xsGrid<>+616(SB)/8, $0x080819081908082b
+DATA iq2xsGrid<>+624(SB)/8, $0x0808190819081919
+DATA iq2xsGrid<>+632(SB)/8, $0x0808190819082b08
+DATA iq2xsGrid<>+640(SB)/8, $0x0808190819190819
+DATA iq2xsGrid<>+648(SB)/8, $0x0808190819191908
+DATA iq2xsGrid<>+656(SB)/8, $0x080819081919192b
+DATA iq2xsGrid<>+664(SB)/8, $0x08081908192b0808
+DATA iq2xsGrid<>+672(SB)/8, $0x080819082b080819
+DATA iq2xsGrid<>+680(SB)/8, $0x080819082b081908
+DATA iq2xsGrid<>+688(SB)/8, $0x080819082b190808
+DATA iq2xsGrid<>+696(SB)/8, $0x0808191908080808
+DATA iq2xsGrid<>+704(SB)/8, $0x080819190808082b
+DATA iq2xsGrid<>+712(SB)/8, $0x0808191908081919
+DATA iq2xsGrid<>+720(SB)/8, $0x0808191908082b08
+DATA iq2xsGrid<>+728(SB)/8, $0x0808191908190819
+DATA iq2xsGrid<>+736(SB)/8, $0x0808191908191908
+DATA iq2xsGrid<>+744(SB)/8, $0x08081919082b0808
+DATA iq2xsGrid<>+752(SB)/8, $0x0808191919080819
+DATA iq2xsGrid<>+760(SB)/8, $0x0808191919081908
+DATA iq2xsGrid<>+768(SB)/8, $0x0808191919190808
+DATA iq2xsGrid<>+776(SB)/8, $0x08081919192b0819
+DATA iq2xsGrid<>+784(SB)/8, $0x080819192b080808
+DATA iq2xsGrid<>+792(SB)/8, $0x0808192b08080819
+DATA iq2xsGrid<>+800(SB)/8, $0x0808192b08081908
+DATA iq2xsGrid<>+808(SB)/8, $0x0808192b08190808
+DATA iq2xsGrid<>+816(SB)/8, $0x0808192b082b192b
+DATA iq2xsGrid<>+824(SB)/8, $0x0808192b19080808
+DATA iq2xsGrid<>+832(SB)/8, $0x0808192b1908082b
+DATA iq2xsGrid<>+840(SB)/8, $0x0808192b2b081908
+DATA iq2xsGrid<>+848(SB)/8, $0x08082b0808080808
+DATA iq2xsGrid<>+856(SB)/8, $0x08082b080808082b
+DATA iq2xsGrid<>+864(SB)/8, $0x08082b0808081919
+DATA iq2xsGrid<>+872(SB)/8, $0x08082b0808082b08
+DATA iq2xsGrid<>+880(SB)/8, $0x08082b0808082b2b
+DATA iq2xsGrid<>+888(SB)/8, $0x08082b0808190819
+DATA iq2xsGrid<>+896(SB)/8, $0x08082b0808191908
+DATA iq2xsGrid<>+904(SB)/8, $0x08082b08082b0808
+DATA iq2xsGrid<>+912(SB)/8, $0x08082b08082b1919
+DATA iq2xsGrid<>+920(SB)/8, $0x08082b0819080819
+DATA iq2xsGrid<>+928(SB)/8, $0x08082b0819081908
+DATA iq2xsGrid<>+936(SB)/8, $0x08082b0819190808
+DATA iq2xsGrid<>+944(SB)/8, $0x08082b0819192b08
+DATA iq2xsGrid<>+952(SB)/8, $0x08082b082b080808
+DATA iq2xsGrid<>+960(SB)/8, $0x08082b082b2b0808
+DATA iq2xsGrid<>+968(SB)/8, $0x08082b082b2b2b2b
+DATA iq2xsGrid<>+976(SB)/8, $0x08082b1908080819
+DATA iq2xsGrid<>+984(SB)/8, $0x08082b1908081908
+DATA iq2xsGrid<>+992(SB)/8, $0x08082b1908190808
+DATA iq2xsGrid<>+1000(SB)/8, $0x08082b1919080808
+DATA iq2xsGrid<>+1008(SB)/8, $0x08082b192b080819
+DATA iq2xsGrid<>+1016(SB)/8, $0x08082b192b082b19
+DATA iq2xsGrid<>+1024(SB)/8, $0x08082b2b08080808
+DATA iq2xsGrid<>+1032(SB)/8, $0x08082b2b082b0808
+DATA iq2xsGrid<>+1040(SB)/8, $0x08082b2b082b2b08
+DATA iq2xsGrid<>+1048(SB)/8, $0x08082b2b2b19192b
+DATA iq2xsGrid<>+1056(SB)/8, $0x08082b2b2b2b0808
+DATA iq2xsGrid<>+1064(SB)/8, $0x0819080808080819
+DATA iq2xsGrid<>+1072(SB)/8, $0x0819080808081908
+DATA iq2xsGrid<>+1080(SB)/8, $0x081908080808192b
+DATA iq2xsGrid<>+1088(SB)/8, $0x0819080808082b19
+DATA iq2xsGrid<>+1096(SB)/8, $0x0819080808190808
+DATA iq2xsGrid<>+1104(SB)/8, $0x081908080819082b
+DATA iq2xsGrid<>+1112(SB)/8, $0x0819080808191919
+DATA iq2xsGrid<>+1120(SB)/8, $0x0819080808192b08
+DATA iq2xsGrid<>+1128(SB)/8, $0x08190808082b0819
+DATA iq2xsGrid<>+1136(SB)/8, $0x08190808082b1908
+DATA iq2xsGrid<>+1144(SB)/8, $0x0819080819080808
+DATA iq2xsGrid<>+1152(SB)/8, $0x081908081908082b
+DATA iq2xsGrid<>+1160(SB)/8, $0x0819080819081919
+DATA iq2xsGrid<>+1168(SB)/8, $0x0819080819082b08
+DATA iq2xsGrid<>+1176(SB)/8, $0x0819080819190819
+DATA iq2xsGrid<>+1184(SB)/8, $0x0819080819191908
+DATA iq2xsGrid<>+1192(SB)/8, $0x08190808192b0808
+DATA iq2xsGrid<>+1200(SB)/8, $0x08190808192b2b2b
+DATA iq2xsGrid<>+1208(SB)/8, $0x081908082b080819
+DATA iq2xsGrid<>+1216(SB)/8, $0x081908082b081908
+DATA iq2xsGrid<>+1224(SB)/8, $0x081908082b190808
+DATA iq2xsGrid<>+1232(SB)/8, $0x0819081908080808
+DATA iq2xsGrid<>+1240(SB)/8, $0x081908190808082b
+DATA iq2xsGrid<>+1248(SB)/8, $0x0819081908081919
+DATA iq2xsGrid<>+1256(SB)/8, $0x0819081908082b08
+DATA iq2xsGrid<>+1264(SB)/8, $0x0819081908190819
+DATA iq2xsGrid<>+1272(SB)/8, $0x0819081908191908
+DATA iq2xsGrid<>+1280(SB)/8, $0x08190819082b0808
+DATA iq2xsGrid<>+1288(SB)/8, $0x0819081919080819
+DATA iq2xsGrid<>+1296(SB)/8, $0x0819081919081908
+DATA iq2xsGrid<>+1304(SB)/8, $0x0819081919190808
+DATA iq2xsGrid<>+1312(SB)/8, $0x081908192b080808
+DATA iq2xsGrid<>+1320(SB)/8, $0x081908192b191908
+DATA iq2xsGrid<>+1328(SB)/8, $0x081908192b19192b
+DATA iq2xsGrid<>+1336(SB)/8, $0x0819082b08080819
+DATA iq2xsGrid<>+1344(SB)/8, $0x0819082b08081908
+DATA iq2xsGrid<>+1352(SB)/8, $0x0819082b0808192b
+DATA iq2xsGrid<>+1360(SB)/8, $0x0819082b08190808
+DATA iq2xsGrid<>+1368(SB)/8, $0x0819082b19080808
+DATA iq2xsGrid<>+1376(SB)/8, $0x0819082b192b0808
+DATA iq2xsGrid<>+1384(SB)/8, $0x0819190808080808
+DATA iq2xsGrid<>+1392(SB)/8, $0x081919080808082b
+DATA iq2xsGrid<>+1400(SB)/8, $0x0819190808081919
+DATA iq2xsGrid<>+1408(SB)/8, $0x0819190808082b08
+DATA iq2xsGrid<>+1416(SB)/8, $0x0819190808190819
+DATA iq2xsGrid<>+1424(SB)/8, $0x0819190808191908
+DATA iq2xsGrid<>+1432(SB)/8, $0x08191908082b0808
+DATA iq2xsGrid<>+1440(SB)/8, $0x0819190819080819
+DATA iq2xsGrid<>+1448(SB)/8, $0x0819190819081908
+DATA iq2xsGrid<>+1456(SB)/8, $0x0819190819082b19
+DATA iq2xsGrid<>+1464(SB)/8, $0x0819190819190808
+DATA iq2xsGrid<>+1472(SB)/8, $0x08191908192b1908
+DATA iq2xsGrid<>+1480(SB)/8, $0x081919082b080808
+DATA iq2xsGrid<>+1488(SB)/8, $0x0819191908080819
+DATA iq2xsGrid<>+1496(SB)/8, $0x0819191908081908
+DATA iq2xsGrid<>+1504(SB)/8, $0x0819191908190808
+DATA iq2xsGrid<>+1512(SB)/8, $0x0819191919080808
+DATA iq2xsGrid<>+1520(SB)/8, $0x0819192b08080808
+DATA iq2xsGrid<>+1528(SB)/8, $0x0819192b08191908
+DATA iq2xsGrid<>+1536(SB)/8, $0x0819192b19082b19
+DATA iq2xsGrid<>+1544(SB)/8, $0x08192b0808080819
+DATA iq2xsGrid<>+1552(SB)/8, $0x08192b0808081908
+DATA iq2xsGrid<>+1560(SB)/8, $0x08192b0808190808
+DATA iq2xsGrid<>+1568(SB)/8, $0x08192b080819082b
+DATA iq2xsGrid<>+1576(SB)/8, $0x08192b0819080808
+DATA iq2xsGrid<>+1584(SB)/8, $0x08192b0819191908
+DATA iq2xsGrid<>+1592(SB)/8, $0x08192b082b08192b
+DATA iq2xsGrid<>+1600(SB)/8, $0x08192b1908080808
+DATA iq2xsGrid<>+1608(SB)/8, $0x08192b1908081919
+DATA iq2xsGrid<>+1616(SB)/8, $0x08192b19192b192b
+DATA iq2xsGrid<>+1624(SB)/8, $0x08192b2b19190819
+DATA iq2xsGrid<>+1632(SB)/8, $0x08192b2b2b2b2b19
+DATA iq2xsGrid<>+1640(SB)/8, $0x082b080808080808
+DATA iq2xsGrid<>+1648(SB)/8, $0x082b08080808082b
+DATA iq2xsGrid<>+1656(SB)/8, $0x082b080808081919
+DATA iq2xsGrid<>+1664(SB)/8, $0x082b080808082b08
+DATA iq2xsGrid<>+1672(SB)/8, $0x082b080808082b2b
+DATA iq2xsGrid<>+1680(SB)/8, $0x082b080808190819
+DATA iq2xsGrid<>+1688(SB)/8, $0x082b080808191908
+DATA iq2xsGrid<>+1696(SB)/8, $0x082b0808082b0808
+DATA iq2xsGrid<>+1704(SB)/8, $0x082b080819080819
+DATA iq2xsGrid<>+1712(SB)/8, $0x082b080819081908
+DATA iq2xsGrid<>+1720(SB)/8, $0x082b080819190808
+DATA iq2xsGrid<>+1728(SB)/8, $0x082b08082b080808
+DATA iq2xsGrid<>+1736(SB)/8, $0x082b08082b2b0808
+DATA iq2xsGrid<>+1744(SB)/8, $0x082b081908080819
+DATA iq2xsGrid<>+1752(SB)/8, $0x082b081908081908
+DATA iq2xsGrid<>+1760(SB)/8, $0x082b081908190808
+DATA iq2xsGrid<>+1768(SB)/8, $0x082b081919080808
+DATA iq2xsGrid<>+1776(SB)/8, $0x082b081919082b08
+DATA iq2xsGrid<>+1784(SB)/8, $0x082b0819192b1919
+DATA iq2xsGrid<>+1792(SB)/8, $0x082b082b08080808
+DATA iq2xsGrid<>+1800(SB)/8, $0x082b082b082b082b
+DATA iq2xsGrid<>+1808(SB)/8, $0x082b082b2b080808
+DATA iq2xsGrid<>+1816(SB)/8, $0x082b082b2b2b2b08
+DATA iq2xsGrid<>+1824(SB)/8, $0x082b190808080819
+DATA iq2xsGrid<>+1832(SB)/8, $0x082b190808081908
+DATA iq2xsGrid<>+1840(SB)/8, $0x082b190808190808
+DATA iq2xsGrid<>+1848(SB)/8, $0x082b1908082b2b19
+DATA iq2xsGrid<>+1856(SB)/8, $0x082b190819080808
+DATA iq2xsGrid<>+1864(SB)/8, $0x082b191908080808
+DATA iq2xsGrid<>+1872(SB)/8, $0x082b191919080819
+DATA iq2xsGrid<>+1880(SB)/8, $0x082b19191919082b
+DATA iq2xsGrid<>+1888(SB)/8, $0x082b19192b192b19
+DATA iq2xsGrid<>+1896(SB)/8, $0x082b192b08080819
+DATA iq2xsGrid<>+1904(SB)/8, $0x082b192b08192b2b
+DATA iq2xsGrid<>+1912(SB)/8, $0x082b192b2b2b192b
+DATA iq2xsGrid<>+1920(SB)/8, $0x082b2b0808080808
+DATA iq2xsGrid<>+1928(SB)/8, $0x082b2b0808082b08
+DATA iq2xsGrid<>+1936(SB)/8, $0x082b2b0808082b2b
+DATA iq2xsGrid<>+1944(SB)/8, $0x082b2b08082b0808
+DATA iq2xsGrid<>+1952(SB)/8, $0x082b2b0819191919
+DATA iq2xsGrid<>+1960(SB)/8, $0x082b2b082b082b08
+DATA iq2xsGrid<>+1968(SB)/8, $0x082b2b082b2b082b
+DATA iq2xsGrid<>+1976(SB)/8, $0x082b2b19192b2b08
+DATA iq2xsGrid<>+1984(SB)/8, $0x082b2b192b190808
+DATA iq2xsGrid<>+1992(SB)/8, $0x082b2b2b08082b08
+DATA iq2xsGrid<>+2000(SB)/8, $0x082b2b2b082b0808
+DATA iq2xsGrid<>+2008(SB)/8, $0x082b2b2b2b08082b
+DATA iq2xsGrid<>+2016(SB)/8, $0x082b2b2b2b082b08
+DATA iq2xsGrid<>+2024(SB)/8, $0x082b2b2b2b082b2b
+DATA iq2xsGrid<>+2032(SB)/8, $0x1908080808080819
+DATA iq2xsGrid<>+2040(SB)/8, $0x1908080808081908
+DATA iq2xsGrid<>+2048(SB)/8, $0x190808080808192b
+DATA iq2xsGrid<>+2056(SB)/8, $0x1908080808082b19
+DATA iq2xsGrid<>+2064(SB)/8, $0x1908080808190808
+DATA iq2xsGrid<>+2072(SB)/8, $0x190808080819082b
+DATA iq2xsGrid<>+2080(SB)/8, $0x1908080808191919
+DATA iq2xsGrid<>+2088(SB)/8, $0x1908080808192b08
+DATA iq2xsGrid<>+2096(SB)/8, $0x19080808082b0819
+DATA iq2xsGrid<>+2104(SB)/8, $0x19080808082b1908
+DATA iq2xsGrid<>+2112(SB)/8, $0x1908080819080808
+DATA iq2xsGrid<>+2120(SB)/8, $0x190808081908082b
+DATA iq2xsGrid<>+2128(SB)/8, $0x1908080819081919
+DATA iq2xsGrid<>+2136(SB)/8, $0x1908080819082b08
+DATA iq2xsGrid<>+2144(SB)/8, $0x1908080819082b2b
+DATA iq2xsGrid<>+2152(SB)/8, $0x1908080819190819
+DATA iq2xsGrid<>+2160(SB)/8, $0x1908080819191908
+DATA iq2xsGrid<>+2168(SB)/8, $0x19080808192b0808
+DATA iq2xsGrid<>+2176(SB)/8, $0x19080808192b1919
+DATA iq2xsGrid<>+2184(SB)/8, $0x190808082b080819
+DATA iq2xsGrid<>+2192(SB)/8, $0x190808082b081908
+DATA iq2xsGrid<>+2200(SB)/8, $0x190808082b190808
+DATA iq2xsGrid<>+2208(SB)/8, $0x1908081908080808
+DATA iq2xsGrid<>+2216(SB)/8, $0x190808190808082b
+DATA iq2xsGrid<>+2224(SB)/8, $0x1908081908081919
+DATA iq2xsGrid<>+2232(SB)/8, $0x1908081908082b08
+DATA iq2xsGrid<>+2240(SB)/8, $0x1908081908190819
+DATA iq2xsGrid<>+2248(SB)/8, $0x1908081908191908
+DATA iq2xsGrid<>+2256(SB)/8, $0x19080819082b0808
+DATA iq2xsGrid<>+2264(SB)/8, $0x1908081919080819
+DATA iq2xsGrid<>+2272(SB)/8, $0x1908081919081908
+DATA iq2xsGrid<>+2280(SB)/8, $0x1908081919190808
+DATA iq2xsGrid<>+2288(SB)/8, $0x190808192b080808
+DATA iq2xsGrid<>+2296(SB)/8, $0x190808192b081919
+DATA iq2xsGrid<>+2304(SB)/8, $0x190808192b2b082b
+DATA iq2xsGrid<>+2312(SB)/8, $0x1908082b08080819
+DATA iq2xsGrid<>+2320(SB)/8, $0x1908082b08081908
+DATA iq2xsGrid<>+2328(SB)/8, $0x1908082b08190808
+DATA iq2xsGrid<>+2336(SB)/8, $0x1908082b0819082b
+DATA iq2xsGrid<>+2344(SB)/8, $0x1908082b082b2b19
+DATA iq2xsGrid<>+2352(SB)/8, $0x1908082b19080808
+DATA iq2xsGrid<>+2360(SB)/8, $0x1908190808080808
+DATA iq2xsGrid<>+2368(SB)/8, $0x190819080808082b
+DATA iq2xsGrid<>+2376(SB)/8, $0x1908190808081919
+DATA iq2xsGrid<>+2384(SB)/8, $0x1908190808082b08
+DATA iq2xsGrid<>+2392(SB)/8, $0x1908190808190819
+DATA iq2xsGrid<>+2400(SB)/8, $0x1908190808191908
+DATA iq2xsGrid<>+2408(SB)/8, $0x1908190808192b19
+DATA iq2xsGrid<>+2416(SB)/8, $0x19081908082b0808
+DATA iq2xsGrid<>+2424(SB)/8, $0x1908190819080819
+DATA iq2xsGrid<>+2432(SB)/8, $0x1908190819081908
+DATA iq2xsGrid<>+2440(SB)/8, $0x1908190819190808
+DATA iq2xsGrid<>+2448(SB)/8, $0x190819082b080808
+DATA iq2xsGrid<>+2456(SB)/8, $0x190819082b191908
+DATA iq2xsGrid<>+2464(SB)/8, $0x1908191908080819
+DATA iq2xsGrid<>+2472(SB)/8, $0x1908191908081908
+DATA iq2xsGrid<>+2480(SB)/8, $0x1908191908190808
+DATA iq2xsGrid<>+2488(SB)/8, $0x19081919082b1908
+DATA iq2xsGrid<>+2496(SB)/8, $0x1908191919080808
+DATA iq2xsGrid<>+2504(SB)/8, $0x190819192b192b2b
+DATA iq2xsGrid<>+2512(SB)/8, $0x1908192b08080808
+DATA iq2xsGrid<>+2520(SB)/8, $0x1908192b08082b2b
+DATA iq2xsGrid<>+2528(SB)/8, $0x1908192b19081908
+DATA iq2xsGrid<>+2536(SB)/8, $0x1908192b19190808
+DATA iq2xsGrid<>+2544(SB)/8, $0x19082b0808080819
+DATA iq2xsGrid<>+2552(SB)/8, $0x19082b0808081908
+DATA iq2xsGrid<>+2560(SB)/8, $0x19082b0808190808
+DATA iq2xsGrid<>+2568(SB)/8, $0x19082b0819080808
+DATA iq2xsGrid<>+2576(SB)/8, $0x19082b0819081919
+DATA iq2xsGrid<>+2584(SB)/8, $0x19082b0819191908
+DATA iq2xsGrid<>+2592(SB)/8, $0x19082b08192b082b
+DATA iq2xsGrid<>+2600(SB)/8, $0x19082b1908080808
+DATA iq2xsGrid<>+2608(SB)/8, $0x19082b1908190819
+DATA iq2xsGrid<>+2616(SB)/8, $0x19082b1919081908
+DATA iq2xsGrid<>+2624(SB)/8, $0x19082b1919190808
+DATA iq2xsGrid<>+2632(SB)/8, $0x19082b19192b2b19
+DATA iq2xsGrid<>+2640(SB)/8, $0x19082b2b08081908
+DATA iq2xsGrid<>+2648(SB)/8, $0x1919080808080808
+DATA iq2xsGrid<>+2656(SB)/8, $0x191908080808082b
+DATA iq2xsGrid<>+2664(SB)/8, $0x1919080808081919
+DATA iq2xsGrid<>+2672(SB)/8, $0x1919080808082b08
+DATA iq2xsGrid<>+2680(SB)/8, $0x1919080808190819
+DATA iq2xsGrid<>+2688(SB)/8, $0x1919080808191908
+DATA iq2xsGrid<>+2696(SB)/8, $0x19190808082b0808
+DATA iq2xsGrid<>+2704(SB)/8, $0x19190808082b2b08
+DATA iq2xsGrid<>+2712(SB)/8, $0x1919080819080819
+DATA iq2xsGrid<>+2720(SB)/8, $0x1919080819081908
+DATA iq2xsGrid<>+2728(SB)/8, $0x1919080819190808
+DATA iq2xsGrid<>+2736(SB)/8, $0x191908082b080808
+DATA iq2xsGrid<>+2744(SB)/8, $0x1919081908080819
+DATA iq2xsGrid<>+2752(SB)/8, $0x1919081908081908
+DATA iq2xsGrid<>+2760(SB)/8, $0x1919081908190808
+DATA iq2xsGrid<>+2768(SB)/8, $0x1919081908191919
+DATA iq2xsGrid<>+2776(SB)/8, $0x1919081919080808
+DATA iq2xsGrid<>+2784(SB)/8, $0x191908191908082b
+DATA iq2xsGrid<>+2792(SB)/8, $0x1919082b08080808
+DATA iq2xsGrid<>+2800(SB)/8, $0x1919082b19081908
+DATA iq2xsGrid<>+2808(SB)/8, $0x1919082b2b2b2b2b
+DATA iq2xsGrid<>+2816(SB)/8, $0x1919190808080819
+DATA iq2xsGrid<>+2824(SB)/8, $0x1919190808081908
+DATA iq2xsGrid<>+2832(SB)/8, $0x1919190808190808
+DATA iq2xsGrid<>+2840(SB)/8, $0x19191908082b0819
+DATA iq2xsGrid<>+2848(SB)/8, $0x1919190819080808
+DATA iq2xsGrid<>+2856(SB)/8, $0x19191908192b0808
+DATA iq2xsGrid<>+2864(SB)/8, $0x191919082b080819
+DATA iq2xsGrid<>+2872(SB)/8, $0x191919082b2b0819
+DATA iq2xsGrid<>+2880(SB)/8, $0x1919191908080808
+DATA iq2xsGrid<>+2888(SB)/8, $0x1919191908082b08
+DATA iq2xsGrid<>+2896(SB)/8, $0x191919192b080808
+DATA iq2xsGrid<>+2904(SB)/8, $0x191919192b082b08
+DATA iq2xsGrid<>+2912(SB)/8, $0x1919192b082b0819
+DATA iq2xsGrid<>+2920(SB)/8, $0x1919192b192b2b08
+DATA iq2xsGrid<>+2928(SB)/8, $0x1919192b2b2b0819
+DATA iq2xsGrid<>+2936(SB)/8, $0x19192b0808080808
+DATA iq2xsGrid<>+2944(SB)/8, $0x19192b0808191908
+DATA iq2xsGrid<>+2952(SB)/8, $0x19192b0819080819
+DATA iq2xsGrid<>+2960(SB)/8, $0x19192b0819190808
+DATA iq2xsGrid<>+2968(SB)/8, $0x19192b082b192b19
+DATA iq2xsGrid<>+2976(SB)/8, $0x19192b1908192b2b
+DATA iq2xsGrid<>+2984(SB)/8, $0x19192b1919080808
+DATA iq2xsGrid<>+2992(SB)/8, $0x19192b191908082b
+DATA iq2xsGrid<>+3000(SB)/8, $0x19192b2b2b081919
+DATA iq2xsGrid<>+3008(SB)/8, $0x192b080808080819
+DATA iq2xsGrid<>+3016(SB)/8, $0x192b080808081908
+DATA iq2xsGrid<>+3024(SB)/8, $0x192b080808190808
+DATA iq2xsGrid<>+3032(SB)/8, $0x192b080819080808
+DATA iq2xsGrid<>+3040(SB)/8, $0x192b080819191908
+DATA iq2xsGrid<>+3048(SB)/8, $0x192b0808192b082b
+DATA iq2xsGrid<>+3056(SB)/8, $0x192b08082b08192b
+DATA iq2xsGrid<>+3064(SB)/8, $0x192b08082b2b2b19
+DATA iq2xsGrid<>+3072(SB)/8, $0x192b081908080808
+DATA iq2xsGrid<>+3080(SB)/8, $0x192b082b082b1908
+DATA iq2xsGrid<>+3088(SB)/8, $0x192b082b19082b2b
+DATA iq2xsGrid<>+3096(SB)/8, $0x192b082b2b19082b
+DATA iq2xsGrid<>+3104(SB)/8, $0x192b190808080808
+DATA iq2xsGrid<>+3112(SB)/8, $0x192b19080819192b
+DATA iq2xsGrid<>+3120(SB)/8, $0x192b191908190808
+DATA iq2xsGrid<>+3128(SB)/8, $0x192b191919080808
+DATA iq2xsGrid<>+3136(SB)/8, $0x192b191919081919
+DATA iq2xsGrid<>+3144(SB)/8, $0x192b19192b2b1908
+DATA iq2xsGrid<>+3152(SB)/8, $0x192b2b0808080819
+DATA iq2xsGrid<>+3160(SB)/8, $0x192b2b08192b2b2b
+DATA iq2xsGrid<>+3168(SB)/8, $0x192b2b19082b1919
+DATA iq2xsGrid<>+3176(SB)/8, $0x192b2b2b0808192b
+DATA iq2xsGrid<>+3184(SB)/8, $0x192b2b2b19191908
+DATA iq2xsGrid<>+3192(SB)/8, $0x192b2b2b192b082b
+DATA iq2xsGrid<>+3200(SB)/8, $0x2b08080808080808
+DATA iq2xsGrid<>+3208(SB)/8, $0x2b0808080808082b
+DATA iq2xsGrid<>+3216(SB)/8, $0x2b08080808081919
+DATA iq2xsGrid<>+3224(SB)/8, $0x2b08080808082b08
+DATA iq2xsGrid<>+3232(SB)/8, $0x2b08080808190819
+DATA iq2xsGrid<>+3240(SB)/8, $0x2b08080808191908
+DATA iq2xsGrid<>+3248(SB)/8, $0x2b080808082b0808
+DATA iq2xsGrid<>+3256(SB)/8, $0x2b080808082b2b2b
+DATA iq2xsGrid<>+3264(SB)/8, $0x2b08080819080819
+DATA iq2xsGrid<>+3272(SB)/8, $0x2b08080819081908
+DATA iq2xsGrid<>+3280(SB)/8, $0x2b08080819190808
+DATA iq2xsGrid<>+3288(SB)/8, $0x2b0808082b080808
+DATA iq2xsGrid<>+3296(SB)/8, $0x2b0808082b08082b
+DATA iq2xsGrid<>+3304(SB)/8, $0x2b0808082b2b2b08
+DATA iq2xsGrid<>+3312(SB)/8, $0x2b0808082b2b2b2b
+DATA iq2xsGrid<>+3320(SB)/8, $0x2b08081908080819
+DATA iq2xsGrid<>+3328(SB)/8, $0x2b08081908081908
+DATA iq2xsGrid<>+3336(SB)/8, $0x2b0808190808192b
+DATA iq2xsGrid<>+3344(SB)/8, $0x2b08081908190808
+DATA iq2xsGrid<>+3352(SB)/8, $0x2b08081919080808
+DATA iq2xsGrid<>+3360(SB)/8, $0x2b08081919190819
+DATA iq2xsGrid<>+3368(SB)/8, $0x2b08081919192b19
+DATA iq2xsGrid<>+3376(SB)/8, $0x2b08082b08080808
+DATA iq2xsGrid<>+3384(SB)/8, $0x2b08082b082b0808
+DATA iq2xsGrid<>+3392(SB)/8, $0x2b08082b2b080808
+DATA iq2xsGrid<>+3400(SB)/8, $0x2b08082b2b08082b
+DATA iq2xsGrid<>+3408(SB)/8, $0x2b08082b2b2b0808
+DATA iq2xsGrid<>+3416(SB)/8, $0x2b08082b2b2b2b08
+DATA iq2xsGrid<>+3424(SB)/8, $0x2b08190808080819
+DATA iq2xsGrid<>+3432(SB)/8, $0x2b08190808081908
+DATA iq2xsGrid<>+3440(SB)/8, $0x2b08190808190808
+DATA iq2xsGrid<>+3448(SB)/8, $0x2b0819080819082b
+DATA iq2xsGrid<>+3456(SB)/8, $0x2b08190808191919
+DATA iq2xsGrid<>+3464(SB)/8, $0x2b08190819080808
+DATA iq2xsGrid<>+3472(SB)/8, $0x2b081908192b0808
+DATA iq2xsGrid<>+3480(SB)/8, $0x2b0819082b082b19
+DATA iq2xsGrid<>+3488(SB)/8, $0x2b08191908080808
+DATA iq2xsGrid<>+3496(SB)/8, $0x2b08191919081908
+DATA iq2xsGrid<>+3504(SB)/8, $0x2b0819192b2b1919
+DATA iq2xsGrid<>+3512(SB)/8, $0x2b08192b08192b08
+DATA iq2xsGrid<>+3520(SB)/8, $0x2b08192b192b2b2b
+DATA iq2xsGrid<>+3528(SB)/8, $0x2b082b0808080808
+DATA iq2xsGrid<>+3536(SB)/8, $0x2b082b0808082b08
+DATA iq2xsGrid<>+3544(SB)/8, $0x2b082b08082b1919
+DATA iq2xsGrid<>+3552(SB)/8, $0x2b082b0819192b2b
+DATA iq2xsGrid<>+3560(SB)/8, $0x2b082b082b080808
+DATA iq2xsGrid<>+3568(SB)/8, $0x2b082b082b08082b
+DATA iq2xsGrid<>+3576(SB)/8, $0x2b082b082b2b2b08
+DATA iq2xsGrid<>+3584(SB)/8, $0x2b082b190808192b
+DATA iq2xsGrid<>+3592(SB)/8, $0x2b082b2b082b082b
+DATA iq2xsGrid<>+3600(SB)/8, $0x2b082b2b2b080808
+DATA iq2xsGrid<>+3608(SB)/8, $0x2b082b2b2b082b08
+DATA iq2xsGrid<>+3616(SB)/8, $0x2b082b2b2b19192b
+DATA iq2xsGrid<>+3624(SB)/8, $0x2b082b2b2b2b2b08
+DATA iq2xsGrid<>+3632(SB)/8, $0x2b19080808080819
+DATA iq2xsGrid<>+3640(SB)/8, $0x2b19080808081908
+DATA iq2xsGrid<>+3648(SB)/8, $0x2b19080808190808
+DATA iq2xsGrid<>+3656(SB)/8, $0x2b19080819080808
+DATA iq2xsGrid<>+3664(SB)/8, $0x2b1908081919192b
+DATA iq2xsGrid<>+3672(SB)/8, $0x2b1908082b081908
+DATA iq2xsGrid<>+3680(SB)/8, $0x2b19081908080808
+DATA iq2xsGrid<>+3688(SB)/8, $0x2b190819082b082b
+DATA iq2xsGrid<>+3696(SB)/8, $0x2b190819192b1908
+DATA iq2xsGrid<>+3704(SB)/8, $0x2b19082b1919192b
+DATA iq2xsGrid<>+3712(SB)/8, $0x2b19082b2b082b19
+DATA iq2xsGrid<>+3720(SB)/8, $0x2b19190808080808
+DATA iq2xsGrid<>+3728(SB)/8, $0x2b19190808081919
+DATA iq2xsGrid<>+3736(SB)/8, $0x2b19190819081908
+DATA iq2xsGrid<>+3744(SB)/8, $0x2b19190819190808
+DATA iq2xsGrid<>+3752(SB)/8, $0x2b19190819192b08
+DATA iq2xsGrid<>+3760(SB)/8, $0x2b191919082b2b19
+DATA iq2xsGrid<>+3768(SB)/8, $0x2b1919192b190808
+DATA iq2xsGrid<>+3776(SB)/8, $0x2b1919192b19082b
+DATA iq2xsGrid<>+3784(SB)/8, $0x2b19192b19080819
+DATA iq2xsGrid<>+3792(SB)/8, $0x2b192b0819190819
+DATA iq2xsGrid<>+3800(SB)/8, $0x2b192b082b2b192b
+DATA iq2xsGrid<>+3808(SB)/8, $0x2b192b1919082b19
+DATA iq2xsGrid<>+3816(SB)/8, $0x2b192b2b08191919
+DATA iq2xsGrid<>+3824(SB)/8, $0x2b192b2b192b0808
+DATA iq2xsGrid<>+3832(SB)/8, $0x2b2b080808080808
+DATA iq2xsGrid<>+3840(SB)/8, $0x2b2b08080808082b
+DATA iq2xsGrid<>+3848(SB)/8, $0x2b2b080808082b08
+DATA iq2xsGrid<>+3856(SB)/8, $0x2b2b080808082b2b
+DATA iq2xsGrid<>+3864(SB)/8, $0x2b2b0808082b0808
+DATA iq2xsGrid<>+3872(SB)/8, $0x2b2b0808082b2b2b
+DATA iq2xsGrid<>+3880(SB)/8, $0x2b2b08082b2b0808
+DATA iq2xsGrid<>+3888(SB)/8, $0x2b2b081919190819
+DATA iq2xsGrid<>+3896(SB)/8, $0x2b2b081919192b19
+DATA iq2xsGrid<>+3904(SB)/8, $0x2b2b08192b2b192b
+DATA iq2xsGrid<>+3912(SB)/8, $0x2b2b082b08080808
+DATA iq2xsGrid<>+3920(SB)/8, $0x2b2b082b0808082b
+DATA iq2xsGrid<>+3928(SB)/8, $0x2b2b082b08082b08
+DATA iq2xsGrid<>+3936(SB)/8, $0x2b2b082b082b2b2b
+DATA iq2xsGrid<>+3944(SB)/8, $0x2b2b082b2b080808
+DATA iq2xsGrid<>+3952(SB)/8, $0x2b2b082b2b2b0808
+DATA iq2xsGrid<>+3960(SB)/8, $0x2b2b190819080808
+DATA iq2xsGrid<>+3968(SB)/8, $0x2b2b19082b191919
+DATA iq2xsGrid<>+3976(SB)/8, $0x2b2b192b192b1919
+DATA iq2xsGrid<>+3984(SB)/8, $0x2b2b192b2b192b08
+DATA iq2xsGrid<>+3992(SB)/8, $0x2b2b2b0808082b2b
+DATA iq2xsGrid<>+4000(SB)/8, $0x2b2b2b08082b0808
+DATA iq2xsGrid<>+4008(SB)/8, $0x2b2b2b08082b082b
+DATA iq2xsGrid<>+4016(SB)/8, $0x2b2b2b08082b2b08
+DATA iq2xsGrid<>+4024(SB)/8, $0x2b2b2b082b2b0808
+DATA iq2xsGrid<>+4032(SB)/8, $0x2b2b2b082b2b2b08
+DATA iq2xsGrid<>+4040(SB)/8, $0x2b2b2b1908081908
+DATA iq2xsGrid<>+4048(SB)/8, $0x2b2b2b192b081908
+DATA iq2xsGrid<>+4056(SB)/8, $0x2b2b2b192b08192b
+DATA iq2xsGrid<>+4064(SB)/8, $0x2b2b2b2b082b2b08
+DATA iq2xsGrid<>+4072(SB)/8, $0x2b2b2b2b082b2b2b
+DATA iq2xsGrid<>+4080(SB)/8, $0x2b2b2b2b2b190819
+DATA iq2xsGrid<>+4088(SB)/8, $0x2b2b2b2b2b2b2b2b
+GLOBL iq2xsGrid<>(SB), RODATA|NOPTR, $4096
+
+// func dot4IQ2XSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4IQ2XSAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   iq2xsGrid<>+0(SB), DI
+	LEAQ   evenSigns<>+0(SB), R8
+
+dot4IQ2XSAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	MOVWLZX      2(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVWLZX      4(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVWLZX      6(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVWLZX      8(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVWLZX      2(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVWLZX      4(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVWLZX      6(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVWLZX      8(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      66(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      4(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      10(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVWLZX      12(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVWLZX      14(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVWLZX      16(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVWLZX      10(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVWLZX      12(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVWLZX      14(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVWLZX      16(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      67(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      36(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      18(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVWLZX      20(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVWLZX      22(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVWLZX      24(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVWLZX      18(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVWLZX      20(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVWLZX      22(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVWLZX      24(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      68(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      68(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      26(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVWLZX      28(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVWLZX      30(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVWLZX      32(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVWLZX      26(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVWLZX      28(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVWLZX      30(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVWLZX      32(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      69(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      100(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      34(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVWLZX      36(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVWLZX      38(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVWLZX      40(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVWLZX      34(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVWLZX      36(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVWLZX      38(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVWLZX      40(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      70(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      132(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      42(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVWLZX      44(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVWLZX      46(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVWLZX      48(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVWLZX      42(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVWLZX      44(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVWLZX      46(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVWLZX      48(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      71(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      164(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      50(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVWLZX      52(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVWLZX      54(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVWLZX      56(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVWLZX      50(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVWLZX      52(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVWLZX      54(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVWLZX      56(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      72(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      196(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      58(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVWLZX      60(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVWLZX      62(CX), R9
+	ANDL         $0x000001ff, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVWLZX      64(CX), R9
+	ANDL         $0x000001ff, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVWLZX      58(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVWLZX      60(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVWLZX      62(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVWLZX      64(CX), R9
+	SHRL         $0x09, R9
+	ANDL         $0x0000007f, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      73(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      228(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	VPBROADCASTW (CX), X8
+	VCVTPH2PS    X8, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y9, Y10, Y10
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y10, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x0000004a, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4IQ2XSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMULSS       feighth<>+0(SB), X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMULSS       feighth<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2SAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	LEAQ   iq2sGrid<>+0(SB), BX
+	LEAQ   allSigns<>+0(SB), SI
+
+dotIQ2SAVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	MOVBQZX      66(CX), DI
+	MOVBQZX      2(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      3(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      4(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      5(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      34(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      35(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      36(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      37(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      74(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      67(CX), DI
+	MOVBQZX      6(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      7(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      8(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      9(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      38(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      39(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      40(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      41(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      75(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      68(CX), DI
+	MOVBQZX      10(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      11(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      12(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      13(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      42(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      43(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      44(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      45(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      76(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      69(CX), DI
+	MOVBQZX      14(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      15(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      16(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      17(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      46(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      47(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      48(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      49(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      77(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      70(CX), DI
+	MOVBQZX      18(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      19(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      20(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      21(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      50(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      51(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      52(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      53(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      78(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      71(CX), DI
+	MOVBQZX      22(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      23(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      24(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      25(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      54(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      55(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      56(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      57(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      79(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      72(CX), DI
+	MOVBQZX      26(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      27(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      28(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      29(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      58(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      59(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      60(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      61(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      80(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      73(CX), DI
+	MOVBQZX      30(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      31(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      32(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      33(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      62(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      63(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      64(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      65(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      81(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000052, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ2SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
+DATA iq2sGrid<>+0(SB)/8, $0x0808080808080808
+DATA iq2sGrid<>+8(SB)/8, $0x080808080808082b
+DATA iq2sGrid<>+16(SB)/8, $0x0808080808081919
+DATA iq2sGrid<>+24(SB)/8, $0x0808080808082b08
+DATA iq2sGrid<>+32(SB)/8, $0x0808080808082b2b
+DATA iq2sGrid<>+40(SB)/8, $0x0808080808190819
+DATA iq2sGrid<>+48(SB)/8, $0x0808080808191908
+DATA iq2sGrid<>+56(SB)/8, $0x080808080819192b
+DATA iq2sGrid<>+64(SB)/8, $0x0808080808192b19
+DATA iq2sGrid<>+72(SB)/8, $0x08080808082b0808
+DATA iq2sGrid<>+80(SB)/8, $0x08080808082b082b
+DATA iq2sGrid<>+88(SB)/8, $0x08080808082b1919
+DATA iq2sGrid<>+96(SB)/8, $0x08080808082b2b08
+DATA iq2sGrid<>+104(SB)/8, $0x0808080819080819
+DATA iq2sGrid<>+112(SB)/8, $0x0808080819081908
+DATA iq2sGrid<>+120(SB)/8, $0x080808081908192b
+DATA iq2sGrid<>+128(SB)/8, $0x0808080819082b19
+DATA iq2sGrid<>+136(SB)/8, $0x0808080819190808
+DATA iq2sGrid<>+144(SB)/8, $0x080808081919082b
+DATA iq2sGrid<>+152(SB)/8, $0x0808080819191919
+DATA iq2sGrid<>+160(SB)/8, $0x0808080819192b08
+DATA iq2sGrid<>+168(SB)/8, $0x08080808192b0819
+DATA iq2sGrid<>+176(SB)/8, $0x08080808192b1908
+DATA iq2sGrid<>+184(SB)/8, $0x08080808192b192b
+DATA iq2sGrid<>+192(SB)/8, $0x08080808192b2b19
+DATA iq2sGrid<>+200(SB)/8, $0x080808082b080808
+DATA iq2sGrid<>+208(SB)/8, $0x080808082b08082b
+DATA iq2sGrid<>+216(SB)/8, $0x080808082b081919
+DATA iq2sGrid<>+224(SB)/8, $0x080808082b082b08
+DATA iq2sGrid<>+232(SB)/8, $0x080808082b190819
+DATA iq2sGrid<>+240(SB)/8, $0x080808082b191908
+DATA iq2sGrid<>+248(SB)/8, $0x080808082b2b0808
+DATA iq2sGrid<>+256(SB)/8, $0x080808082b2b1919
+DATA iq2sGrid<>+264(SB)/8, $0x080808082b2b2b2b
+DATA iq2sGrid<>+272(SB)/8, $0x0808081908080819
+DATA iq2sGrid<>+280(SB)/8, $0x0808081908081908
+DATA iq2sGrid<>+288(SB)/8, $0x080808190808192b
+DATA iq2sGrid<>+296(SB)/8, $0x0808081908082b19
+DATA iq2sGrid<>+304(SB)/8, $0x0808081908190808
+DATA iq2sGrid<>+312(SB)/8, $0x080808190819082b
+DATA iq2sGrid<>+320(SB)/8, $0x0808081908191919
+DATA iq2sGrid<>+328(SB)/8, $0x0808081908192b08
+DATA iq2sGrid<>+336(SB)/8, $0x08080819082b0819
+DATA iq2sGrid<>+344(SB)/8, $0x08080819082b1908
+DATA iq2sGrid<>+352(SB)/8, $0x0808081919080808
+DATA iq2sGrid<>+360(SB)/8, $0x080808191908082b
+DATA iq2sGrid<>+368(SB)/8, $0x0808081919081919
+DATA iq2sGrid<>+376(SB)/8, $0x0808081919082b08
+DATA iq2sGrid<>+384(SB)/8, $0x0808081919190819
+DATA iq2sGrid<>+392(SB)/8, $0x0808081919191908
+DATA iq2sGrid<>+400(SB)/8, $0x080808191919192b
+DATA iq2sGrid<>+408(SB)/8, $0x0808081919192b19
+DATA iq2sGrid<>+416(SB)/8, $0x08080819192b0808
+DATA iq2sGrid<>+424(SB)/8, $0x08080819192b1919
+DATA iq2sGrid<>+432(SB)/8, $0x08080819192b2b08
+DATA iq2sGrid<>+440(SB)/8, $0x080808192b080819
+DATA iq2sGrid<>+448(SB)/8, $0x080808192b081908
+DATA iq2sGrid<>+456(SB)/8, $0x080808192b190808
+DATA iq2sGrid<>+464(SB)/8, $0x080808192b19082b
+DATA iq2sGrid<>+472(SB)/8, $0x080808192b191919
+DATA iq2sGrid<>+480(SB)/8, $0x080808192b2b0819
+DATA iq2sGrid<>+488(SB)/8, $0x080808192b2b1908
+DATA iq2sGrid<>+496(SB)/8, $0x0808082b08080808
+DATA iq2sGrid<>+504(SB)/8, $0x0808082b0808082b
+DATA iq2sGrid<>+512(SB)/8, $0x0808082b08081919
+DATA iq2sGrid<>+520(SB)/8, $0x0808082b08082b08
+DATA iq2sGrid<>+528(SB)/8, $0x0808082b08190819
+DATA iq2sGrid<>+536(SB)/8, $0x0808082b08191908
+DATA iq2sGrid<>+544(SB)/8, $0x0808082b082b0808
+DATA iq2sGrid<>+552(SB)/8, $0x0808082b082b2b2b
+DATA iq2sGrid<>+560(SB)/8, $0x0808082b19080819
+DATA iq2sGrid<>+568(SB)/8, $0x0808082b19081908
+DATA iq2sGrid<>+576(SB)/8, $0x0808082b1908192b
+DATA iq2sGrid<>+584(SB)/8, $0x0808082b19082b19
+DATA iq2sGrid<>+592(SB)/8, $0x0808082b19190808
+DATA iq2sGrid<>+600(SB)/8, $0x0808082b19191919
+DATA iq2sGrid<>+608(SB)/8, $0x0808082b2b080808
+DATA iq2sGrid<>+616(SB)/8, $0x0808082b2b081919
+DATA iq2sGrid<>+624(SB)/8, $0x0808082b2b082b2b
+DATA iq2sGrid<>+632(SB)/8, $0x0808082b2b191908
+DATA iq2sGrid<>+640(SB)/8, $0x0808082b2b2b082b
+DATA iq2sGrid<>+648(SB)/8, $0x0808190808080819
+DATA iq2sGrid<>+656(SB)/8, $0x0808190808081908
+DATA iq2sGrid<>+664(SB)/8, $0x080819080808192b
+DATA iq2sGrid<>+672(SB)/8, $0x0808190808082b19
+DATA iq2sGrid<>+680(SB)/8, $0x0808190808190808
+DATA iq2sGrid<>+688(SB)/8, $0x080819080819082b
+DATA iq2sGrid<>+696(SB)/8, $0x0808190808191919
+DATA iq2sGrid<>+704(SB)/8, $0x0808190808192b08
+DATA iq2sGrid<>+712(SB)/8, $0x08081908082b0819
+DATA iq2sGrid<>+720(SB)/8, $0x08081908082b1908
+DATA iq2sGrid<>+728(SB)/8, $0x08081908082b192b
+DATA iq2sGrid<>+736(SB)/8, $0x08081908082b2b19
+DATA iq2sGrid<>+744(SB)/8, $0x0808190819080808
+DATA iq2sGrid<>+752(SB)/8, $0x080819081908082b
+DATA iq2sGrid<>+760(SB)/8, $0x0808190819081919
+DATA iq2sGrid<>+768(SB)/8, $0x0808190819082b08
+DATA iq2sGrid<>+776(SB)/8, $0x0808190819082b2b
+DATA iq2sGrid<>+784(SB)/8, $0x0808190819190819
+DATA iq2sGrid<>+792(SB)/8, $0x0808190819191908
+DATA iq2sGrid<>+800(SB)/8, $0x080819081919192b
+DATA iq2sGrid<>+808(SB)/8, $0x0808190819192b19
+DATA iq2sGrid<>+816(SB)/8, $0x08081908192b0808
+DATA iq2sGrid<>+824(SB)/8, $0x08081908192b082b
+DATA iq2sGrid<>+832(SB)/8, $0x08081908192b1919
+DATA iq2sGrid<>+840(SB)/8, $0x080819082b080819
+DATA iq2sGrid<>+848(SB)/8, $0x080819082b081908
+DATA iq2sGrid<>+856(SB)/8, $0x080819082b08192b
+DATA iq2sGrid<>+864(SB)/8, $0x080819082b082b19
+DATA iq2sGrid<>+872(SB)/8, $0x080819082b190808
+DATA iq2sGrid<>+880(SB)/8, $0x080819082b191919
+DATA iq2sGrid<>+888(SB)/8, $0x080819082b192b08
+DATA iq2sGrid<>+896(SB)/8, $0x080819082b2b0819
+DATA iq2sGrid<>+904(SB)/8, $0x080819082b2b1908
+DATA iq2sGrid<>+912(SB)/8, $0x0808191908080808
+DATA iq2sGrid<>+920(SB)/8, $0x080819190808082b
+DATA iq2sGrid<>+928(SB)/8, $0x0808191908081919
+DATA iq2sGrid<>+936(SB)/8, $0x0808191908082b08
+DATA iq2sGrid<>+944(SB)/8, $0x0808191908082b2b
+DATA iq2sGrid<>+952(SB)/8, $0x0808191908190819
+DATA iq2sGrid<>+960(SB)/8, $0x0808191908191908
+DATA iq2sGrid<>+968(SB)/8, $0x080819190819192b
+DATA iq2sGrid<>+976(SB)/8, $0x0808191908192b19
+DATA iq2sGrid<>+984(SB)/8, $0x08081919082b0808
+DATA iq2sGrid<>+992(SB)/8, $0x08081919082b1919
+DATA iq2sGrid<>+1000(SB)/8, $0x08081919082b2b08
+DATA iq2sGrid<>+1008(SB)/8, $0x0808191919080819
+DATA iq2sGrid<>+1016(SB)/8, $0x0808191919081908
+DATA iq2sGrid<>+1024(SB)/8, $0x080819191908192b
+DATA iq2sGrid<>+1032(SB)/8, $0x0808191919082b19
+DATA iq2sGrid<>+1040(SB)/8, $0x0808191919190808
+DATA iq2sGrid<>+1048(SB)/8, $0x080819191919082b
+DATA iq2sGrid<>+1056(SB)/8, $0x0808191919191919
+DATA iq2sGrid<>+1064(SB)/8, $0x0808191919192b08
+DATA iq2sGrid<>+1072(SB)/8, $0x08081919192b0819
+DATA iq2sGrid<>+1080(SB)/8, $0x08081919192b1908
+DATA iq2sGrid<>+1088(SB)/8, $0x080819192b080808
+DATA iq2sGrid<>+1096(SB)/8, $0x080819192b08082b
+DATA iq2sGrid<>+1104(SB)/8, $0x080819192b081919
+DATA iq2sGrid<>+1112(SB)/8, $0x080819192b082b08
+DATA iq2sGrid<>+1120(SB)/8, $0x080819192b190819
+DATA iq2sGrid<>+1128(SB)/8, $0x080819192b191908
+DATA iq2sGrid<>+1136(SB)/8, $0x080819192b2b0808
+DATA iq2sGrid<>+1144(SB)/8, $0x0808192b08080819
+DATA iq2sGrid<>+1152(SB)/8, $0x0808192b08081908
+DATA iq2sGrid<>+1160(SB)/8, $0x0808192b0808192b
+DATA iq2sGrid<>+1168(SB)/8, $0x0808192b08082b19
+DATA iq2sGrid<>+1176(SB)/8, $0x0808192b08190808
+DATA iq2sGrid<>+1184(SB)/8, $0x0808192b08191919
+DATA iq2sGrid<>+1192(SB)/8, $0x0808192b19080808
+DATA iq2sGrid<>+1200(SB)/8, $0x0808192b19081919
+DATA iq2sGrid<>+1208(SB)/8, $0x0808192b19082b08
+DATA iq2sGrid<>+1216(SB)/8, $0x0808192b19190819
+DATA iq2sGrid<>+1224(SB)/8, $0x0808192b19191908
+DATA iq2sGrid<>+1232(SB)/8, $0x0808192b192b0808
+DATA iq2sGrid<>+1240(SB)/8, $0x0808192b2b080819
+DATA iq2sGrid<>+1248(SB)/8, $0x0808192b2b081908
+DATA iq2sGrid<>+1256(SB)/8, $0x0808192b2b190808
+DATA iq2sGrid<>+1264(SB)/8, $0x08082b0808080808
+DATA iq2sGrid<>+1272(SB)/8, $0x08082b080808082b
+DATA iq2sGrid<>+1280(SB)/8, $0x08082b0808081919
+DATA iq2sGrid<>+1288(SB)/8, $0x08082b0808082b08
+DATA iq2sGrid<>+1296(SB)/8, $0x08082b0808190819
+DATA iq2sGrid<>+1304(SB)/8, $0x08082b0808191908
+DATA iq2sGrid<>+1312(SB)/8, $0x08082b080819192b
+DATA iq2sGrid<>+1320(SB)/8, $0x08082b0808192b19
+DATA iq2sGrid<>+1328(SB)/8, $0x08082b08082b0808
+DATA iq2sGrid<>+1336(SB)/8, $0x08082b08082b1919
+DATA iq2sGrid<>+1344(SB)/8, $0x08082b08082b2b2b
+DATA iq2sGrid<>+1352(SB)/8, $0x08082b0819080819
+DATA iq2sGrid<>+1360(SB)/8, $0x08082b0819081908
+DATA iq2sGrid<>+1368(SB)/8, $0x08082b081908192b
+DATA iq2sGrid<>+1376(SB)/8, $0x08082b0819082b19
+DATA iq2sGrid<>+1384(SB)/8, $0x08082b0819190808
+DATA iq2sGrid<>+1392(SB)/8, $0x08082b081919082b
+DATA iq2sGrid<>+1400(SB)/8, $0x08082b0819191919
+DATA iq2sGrid<>+1408(SB)/8, $0x08082b0819192b08
+DATA iq2sGrid<>+1416(SB)/8, $0x08082b08192b0819
+DATA iq2sGrid<>+1424(SB)/8, $0x08082b08192b1908
+DATA iq2sGrid<>+1432(SB)/8, $0x08082b082b080808
+DATA iq2sGrid<>+1440(SB)/8, $0x08082b082b081919
+DATA iq2sGrid<>+1448(SB)/8, $0x08082b082b191908
+DATA iq2sGrid<>+1456(SB)/8, $0x08082b082b2b2b2b
+DATA iq2sGrid<>+1464(SB)/8, $0x08082b1908080819
+DATA iq2sGrid<>+1472(SB)/8, $0x08082b1908081908
+DATA iq2sGrid<>+1480(SB)/8, $0x08082b1908190808
+DATA iq2sGrid<>+1488(SB)/8, $0x08082b190819082b
+DATA iq2sGrid<>+1496(SB)/8, $0x08082b1908191919
+DATA iq2sGrid<>+1504(SB)/8, $0x08082b1908192b08
+DATA iq2sGrid<>+1512(SB)/8, $0x08082b19082b0819
+DATA iq2sGrid<>+1520(SB)/8, $0x08082b1919080808
+DATA iq2sGrid<>+1528(SB)/8, $0x08082b1919081919
+DATA iq2sGrid<>+1536(SB)/8, $0x08082b1919082b08
+DATA iq2sGrid<>+1544(SB)/8, $0x08082b1919190819
+DATA iq2sGrid<>+1552(SB)/8, $0x08082b1919191908
+DATA iq2sGrid<>+1560(SB)/8, $0x08082b19192b0808
+DATA iq2sGrid<>+1568(SB)/8, $0x08082b192b080819
+DATA iq2sGrid<>+1576(SB)/8, $0x08082b192b190808
+DATA iq2sGrid<>+1584(SB)/8, $0x08082b2b08080808
+DATA iq2sGrid<>+1592(SB)/8, $0x08082b2b08190819
+DATA iq2sGrid<>+1600(SB)/8, $0x08082b2b08191908
+DATA iq2sGrid<>+1608(SB)/8, $0x08082b2b082b082b
+DATA iq2sGrid<>+1616(SB)/8, $0x08082b2b082b2b08
+DATA iq2sGrid<>+1624(SB)/8, $0x08082b2b082b2b2b
+DATA iq2sGrid<>+1632(SB)/8, $0x08082b2b19190808
+DATA iq2sGrid<>+1640(SB)/8, $0x08082b2b2b192b19
+DATA iq2sGrid<>+1648(SB)/8, $0x0819080808080819
+DATA iq2sGrid<>+1656(SB)/8, $0x0819080808081908
+DATA iq2sGrid<>+1664(SB)/8, $0x081908080808192b
+DATA iq2sGrid<>+1672(SB)/8, $0x0819080808082b19
+DATA iq2sGrid<>+1680(SB)/8, $0x0819080808190808
+DATA iq2sGrid<>+1688(SB)/8, $0x081908080819082b
+DATA iq2sGrid<>+1696(SB)/8, $0x0819080808191919
+DATA iq2sGrid<>+1704(SB)/8, $0x0819080808192b08
+DATA iq2sGrid<>+1712(SB)/8, $0x08190808082b0819
+DATA iq2sGrid<>+1720(SB)/8, $0x08190808082b1908
+DATA iq2sGrid<>+1728(SB)/8, $0x08190808082b192b
+DATA iq2sGrid<>+1736(SB)/8, $0x0819080819080808
+DATA iq2sGrid<>+1744(SB)/8, $0x081908081908082b
+DATA iq2sGrid<>+1752(SB)/8, $0x0819080819081919
+DATA iq2sGrid<>+1760(SB)/8, $0x0819080819082b08
+DATA iq2sGrid<>+1768(SB)/8, $0x0819080819190819
+DATA iq2sGrid<>+1776(SB)/8, $0x0819080819191908
+DATA iq2sGrid<>+1784(SB)/8, $0x081908081919192b
+DATA iq2sGrid<>+1792(SB)/8, $0x0819080819192b19
+DATA iq2sGrid<>+1800(SB)/8, $0x08190808192b0808
+DATA iq2sGrid<>+1808(SB)/8, $0x08190808192b082b
+DATA iq2sGrid<>+1816(SB)/8, $0x08190808192b1919
+DATA iq2sGrid<>+1824(SB)/8, $0x08190808192b2b08
+DATA iq2sGrid<>+1832(SB)/8, $0x081908082b080819
+DATA iq2sGrid<>+1840(SB)/8, $0x081908082b081908
+DATA iq2sGrid<>+1848(SB)/8, $0x081908082b08192b
+DATA iq2sGrid<>+1856(SB)/8, $0x081908082b190808
+DATA iq2sGrid<>+1864(SB)/8, $0x081908082b191919
+DATA iq2sGrid<>+1872(SB)/8, $0x081908082b192b08
+DATA iq2sGrid<>+1880(SB)/8, $0x081908082b2b0819
+DATA iq2sGrid<>+1888(SB)/8, $0x081908082b2b1908
+DATA iq2sGrid<>+1896(SB)/8, $0x0819081908080808
+DATA iq2sGrid<>+1904(SB)/8, $0x081908190808082b
+DATA iq2sGrid<>+1912(SB)/8, $0x0819081908081919
+DATA iq2sGrid<>+1920(SB)/8, $0x0819081908082b08
+DATA iq2sGrid<>+1928(SB)/8, $0x0819081908082b2b
+DATA iq2sGrid<>+1936(SB)/8, $0x0819081908190819
+DATA iq2sGrid<>+1944(SB)/8, $0x0819081908191908
+DATA iq2sGrid<>+1952(SB)/8, $0x081908190819192b
+DATA iq2sGrid<>+1960(SB)/8, $0x0819081908192b19
+DATA iq2sGrid<>+1968(SB)/8, $0x08190819082b0808
+DATA iq2sGrid<>+1976(SB)/8, $0x08190819082b082b
+DATA iq2sGrid<>+1984(SB)/8, $0x08190819082b1919
+DATA iq2sGrid<>+1992(SB)/8, $0x08190819082b2b08
+DATA iq2sGrid<>+2000(SB)/8, $0x0819081919080819
+DATA iq2sGrid<>+2008(SB)/8, $0x0819081919081908
+DATA iq2sGrid<>+2016(SB)/8, $0x081908191908192b
+DATA iq2sGrid<>+2024(SB)/8, $0x0819081919082b19
+DATA iq2sGrid<>+2032(SB)/8, $0x0819081919190808
+DATA iq2sGrid<>+2040(SB)/8, $0x081908191919082b
+DATA iq2sGrid<>+2048(SB)/8, $0x0819081919191919
+DATA iq2sGrid<>+2056(SB)/8, $0x0819081919192b08
+DATA iq2sGrid<>+2064(SB)/8, $0x08190819192b0819
+DATA iq2sGrid<>+2072(SB)/8, $0x08190819192b1908
+DATA iq2sGrid<>+2080(SB)/8, $0x081908192b080808
+DATA iq2sGrid<>+2088(SB)/8, $0x081908192b08082b
+DATA iq2sGrid<>+2096(SB)/8, $0x081908192b081919
+DATA iq2sGrid<>+2104(SB)/8, $0x081908192b082b08
+DATA iq2sGrid<>+2112(SB)/8, $0x081908192b190819
+DATA iq2sGrid<>+2120(SB)/8, $0x081908192b191908
+DATA iq2sGrid<>+2128(SB)/8, $0x0819082b08080819
+DATA iq2sGrid<>+2136(SB)/8, $0x0819082b08081908
+DATA iq2sGrid<>+2144(SB)/8, $0x0819082b08082b19
+DATA iq2sGrid<>+2152(SB)/8, $0x0819082b08190808
+DATA iq2sGrid<>+2160(SB)/8, $0x0819082b08191919
+DATA iq2sGrid<>+2168(SB)/8, $0x0819082b082b0819
+DATA iq2sGrid<>+2176(SB)/8, $0x0819082b082b1908
+DATA iq2sGrid<>+2184(SB)/8, $0x0819082b19080808
+DATA iq2sGrid<>+2192(SB)/8, $0x0819082b19081919
+DATA iq2sGrid<>+2200(SB)/8, $0x0819082b19190819
+DATA iq2sGrid<>+2208(SB)/8, $0x0819082b19191908
+DATA iq2sGrid<>+2216(SB)/8, $0x0819082b2b080819
+DATA iq2sGrid<>+2224(SB)/8, $0x0819082b2b081908
+DATA iq2sGrid<>+2232(SB)/8, $0x0819082b2b190808
+DATA iq2sGrid<>+2240(SB)/8, $0x0819190808080808
+DATA iq2sGrid<>+2248(SB)/8, $0x081919080808082b
+DATA iq2sGrid<>+2256(SB)/8, $0x0819190808081919
+DATA iq2sGrid<>+2264(SB)/8, $0x0819190808082b08
+DATA iq2sGrid<>+2272(SB)/8, $0x0819190808190819
+DATA iq2sGrid<>+2280(SB)/8, $0x0819190808191908
+DATA iq2sGrid<>+2288(SB)/8, $0x081919080819192b
+DATA iq2sGrid<>+2296(SB)/8, $0x0819190808192b19
+DATA iq2sGrid<>+2304(SB)/8, $0x08191908082b0808
+DATA iq2sGrid<>+2312(SB)/8, $0x08191908082b1919
+DATA iq2sGrid<>+2320(SB)/8, $0x08191908082b2b08
+DATA iq2sGrid<>+2328(SB)/8, $0x0819190819080819
+DATA iq2sGrid<>+2336(SB)/8, $0x0819190819081908
+DATA iq2sGrid<>+2344(SB)/8, $0x081919081908192b
+DATA iq2sGrid<>+2352(SB)/8, $0x0819190819082b19
+DATA iq2sGrid<>+2360(SB)/8, $0x0819190819190808
+DATA iq2sGrid<>+2368(SB)/8, $0x081919081919082b
+DATA iq2sGrid<>+2376(SB)/8, $0x0819190819191919
+DATA iq2sGrid<>+2384(SB)/8, $0x0819190819192b08
+DATA iq2sGrid<>+2392(SB)/8, $0x08191908192b0819
+DATA iq2sGrid<>+2400(SB)/8, $0x08191908192b1908
+DATA iq2sGrid<>+2408(SB)/8, $0x081919082b080808
+DATA iq2sGrid<>+2416(SB)/8, $0x081919082b08082b
+DATA iq2sGrid<>+2424(SB)/8, $0x081919082b081919
+DATA iq2sGrid<>+2432(SB)/8, $0x081919082b082b08
+DATA iq2sGrid<>+2440(SB)/8, $0x081919082b190819
+DATA iq2sGrid<>+2448(SB)/8, $0x081919082b191908
+DATA iq2sGrid<>+2456(SB)/8, $0x081919082b2b0808
+DATA iq2sGrid<>+2464(SB)/8, $0x0819191908080819
+DATA iq2sGrid<>+2472(SB)/8, $0x0819191908081908
+DATA iq2sGrid<>+2480(SB)/8, $0x081919190808192b
+DATA iq2sGrid<>+2488(SB)/8, $0x0819191908082b19
+DATA iq2sGrid<>+2496(SB)/8, $0x0819191908190808
+DATA iq2sGrid<>+2504(SB)/8, $0x081919190819082b
+DATA iq2sGrid<>+2512(SB)/8, $0x0819191908191919
+DATA iq2sGrid<>+2520(SB)/8, $0x0819191908192b08
+DATA iq2sGrid<>+2528(SB)/8, $0x08191919082b0819
+DATA iq2sGrid<>+2536(SB)/8, $0x08191919082b1908
+DATA iq2sGrid<>+2544(SB)/8, $0x0819191919080808
+DATA iq2sGrid<>+2552(SB)/8, $0x081919191908082b
+DATA iq2sGrid<>+2560(SB)/8, $0x0819191919081919
+DATA iq2sGrid<>+2568(SB)/8, $0x0819191919082b08
+DATA iq2sGrid<>+2576(SB)/8, $0x0819191919190819
+DATA iq2sGrid<>+2584(SB)/8, $0x0819191919191908
+DATA iq2sGrid<>+2592(SB)/8, $0x08191919192b0808
+DATA iq2sGrid<>+2600(SB)/8, $0x081919192b080819
+DATA iq2sGrid<>+2608(SB)/8, $0x081919192b081908
+DATA iq2sGrid<>+2616(SB)/8, $0x081919192b190808
+DATA iq2sGrid<>+2624(SB)/8, $0x0819192b08080808
+DATA iq2sGrid<>+2632(SB)/8, $0x0819192b08081919
+DATA iq2sGrid<>+2640(SB)/8, $0x0819192b08082b08
+DATA iq2sGrid<>+2648(SB)/8, $0x0819192b08190819
+DATA iq2sGrid<>+2656(SB)/8, $0x0819192b08191908
+DATA iq2sGrid<>+2664(SB)/8, $0x0819192b082b0808
+DATA iq2sGrid<>+2672(SB)/8, $0x0819192b19080819
+DATA iq2sGrid<>+2680(SB)/8, $0x0819192b19081908
+DATA iq2sGrid<>+2688(SB)/8, $0x0819192b19190808
+DATA iq2sGrid<>+2696(SB)/8, $0x0819192b2b080808
+DATA iq2sGrid<>+2704(SB)/8, $0x0819192b2b2b2b2b
+DATA iq2sGrid<>+2712(SB)/8, $0x08192b0808080819
+DATA iq2sGrid<>+2720(SB)/8, $0x08192b0808081908
+DATA iq2sGrid<>+2728(SB)/8, $0x08192b080808192b
+DATA iq2sGrid<>+2736(SB)/8, $0x08192b0808082b19
+DATA iq2sGrid<>+2744(SB)/8, $0x08192b0808190808
+DATA iq2sGrid<>+2752(SB)/8, $0x08192b0808191919
+DATA iq2sGrid<>+2760(SB)/8, $0x08192b0808192b08
+DATA iq2sGrid<>+2768(SB)/8, $0x08192b08082b0819
+DATA iq2sGrid<>+2776(SB)/8, $0x08192b0819080808
+DATA iq2sGrid<>+2784(SB)/8, $0x08192b081908082b
+DATA iq2sGrid<>+2792(SB)/8, $0x08192b0819081919
+DATA iq2sGrid<>+2800(SB)/8, $0x08192b0819082b08
+DATA iq2sGrid<>+2808(SB)/8, $0x08192b0819190819
+DATA iq2sGrid<>+2816(SB)/8, $0x08192b0819191908
+DATA iq2sGrid<>+2824(SB)/8, $0x08192b08192b0808
+DATA iq2sGrid<>+2832(SB)/8, $0x08192b082b080819
+DATA iq2sGrid<>+2840(SB)/8, $0x08192b082b081908
+DATA iq2sGrid<>+2848(SB)/8, $0x08192b1908080808
+DATA iq2sGrid<>+2856(SB)/8, $0x08192b190808082b
+DATA iq2sGrid<>+2864(SB)/8, $0x08192b1908081919
+DATA iq2sGrid<>+2872(SB)/8, $0x08192b1908082b08
+DATA iq2sGrid<>+2880(SB)/8, $0x08192b1908190819
+DATA iq2sGrid<>+2888(SB)/8, $0x08192b1908191908
+DATA iq2sGrid<>+2896(SB)/8, $0x08192b19082b0808
+DATA iq2sGrid<>+2904(SB)/8, $0x08192b1919080819
+DATA iq2sGrid<>+2912(SB)/8, $0x08192b1919081908
+DATA iq2sGrid<>+2920(SB)/8, $0x08192b1919190808
+DATA iq2sGrid<>+2928(SB)/8, $0x08192b19192b2b19
+DATA iq2sGrid<>+2936(SB)/8, $0x08192b192b2b082b
+DATA iq2sGrid<>+2944(SB)/8, $0x08192b2b08081908
+DATA iq2sGrid<>+2952(SB)/8, $0x08192b2b08190808
+DATA iq2sGrid<>+2960(SB)/8, $0x08192b2b19080808
+DATA iq2sGrid<>+2968(SB)/8, $0x08192b2b1919192b
+DATA iq2sGrid<>+2976(SB)/8, $0x082b080808080808
+DATA iq2sGrid<>+2984(SB)/8, $0x082b08080808082b
+DATA iq2sGrid<>+2992(SB)/8, $0x082b080808081919
+DATA iq2sGrid<>+3000(SB)/8, $0x082b080808082b08
+DATA iq2sGrid<>+3008(SB)/8, $0x082b080808190819
+DATA iq2sGrid<>+3016(SB)/8, $0x082b080808191908
+DATA iq2sGrid<>+3024(SB)/8, $0x082b08080819192b
+DATA iq2sGrid<>+3032(SB)/8, $0x082b080808192b19
+DATA iq2sGrid<>+3040(SB)/8, $0x082b0808082b0808
+DATA iq2sGrid<>+3048(SB)/8, $0x082b0808082b1919
+DATA iq2sGrid<>+3056(SB)/8, $0x082b0808082b2b2b
+DATA iq2sGrid<>+3064(SB)/8, $0x082b080819080819
+DATA iq2sGrid<>+3072(SB)/8, $0x082b080819081908
+DATA iq2sGrid<>+3080(SB)/8, $0x082b080819190808
+DATA iq2sGrid<>+3088(SB)/8, $0x082b08081919082b
+DATA iq2sGrid<>+3096(SB)/8, $0x082b080819191919
+DATA iq2sGrid<>+3104(SB)/8, $0x082b0808192b1908
+DATA iq2sGrid<>+3112(SB)/8, $0x082b08082b080808
+DATA iq2sGrid<>+3120(SB)/8, $0x082b08082b082b2b
+DATA iq2sGrid<>+3128(SB)/8, $0x082b08082b191908
+DATA iq2sGrid<>+3136(SB)/8, $0x082b08082b2b2b2b
+DATA iq2sGrid<>+3144(SB)/8, $0x082b081908080819
+DATA iq2sGrid<>+3152(SB)/8, $0x082b081908081908
+DATA iq2sGrid<>+3160(SB)/8, $0x082b081908190808
+DATA iq2sGrid<>+3168(SB)/8, $0x082b08190819082b
+DATA iq2sGrid<>+3176(SB)/8, $0x082b081908191919
+DATA iq2sGrid<>+3184(SB)/8, $0x082b0819082b0819
+DATA iq2sGrid<>+3192(SB)/8, $0x082b081919080808
+DATA iq2sGrid<>+3200(SB)/8, $0x082b08191908082b
+DATA iq2sGrid<>+3208(SB)/8, $0x082b081919081919
+DATA iq2sGrid<>+3216(SB)/8, $0x082b081919190819
+DATA iq2sGrid<>+3224(SB)/8, $0x082b081919191908
+DATA iq2sGrid<>+3232(SB)/8, $0x082b0819192b0808
+DATA iq2sGrid<>+3240(SB)/8, $0x082b08192b080819
+DATA iq2sGrid<>+3248(SB)/8, $0x082b08192b081908
+DATA iq2sGrid<>+3256(SB)/8, $0x082b08192b190808
+DATA iq2sGrid<>+3264(SB)/8, $0x082b082b08080808
+DATA iq2sGrid<>+3272(SB)/8, $0x082b082b08082b2b
+DATA iq2sGrid<>+3280(SB)/8, $0x082b082b082b082b
+DATA iq2sGrid<>+3288(SB)/8, $0x082b082b082b2b08
+DATA iq2sGrid<>+3296(SB)/8, $0x082b082b082b2b2b
+DATA iq2sGrid<>+3304(SB)/8, $0x082b082b19081908
+DATA iq2sGrid<>+3312(SB)/8, $0x082b082b19190808
+DATA iq2sGrid<>+3320(SB)/8, $0x082b082b2b082b08
+DATA iq2sGrid<>+3328(SB)/8, $0x082b082b2b082b2b
+DATA iq2sGrid<>+3336(SB)/8, $0x082b082b2b2b2b08
+DATA iq2sGrid<>+3344(SB)/8, $0x082b190808080819
+DATA iq2sGrid<>+3352(SB)/8, $0x082b190808081908
+DATA iq2sGrid<>+3360(SB)/8, $0x082b19080808192b
+DATA iq2sGrid<>+3368(SB)/8, $0x082b190808082b19
+DATA iq2sGrid<>+3376(SB)/8, $0x082b190808190808
+DATA iq2sGrid<>+3384(SB)/8, $0x082b190808191919
+DATA iq2sGrid<>+3392(SB)/8, $0x082b190808192b08
+DATA iq2sGrid<>+3400(SB)/8, $0x082b1908082b0819
+DATA iq2sGrid<>+3408(SB)/8, $0x082b1908082b1908
+DATA iq2sGrid<>+3416(SB)/8, $0x082b190819080808
+DATA iq2sGrid<>+3424(SB)/8, $0x082b19081908082b
+DATA iq2sGrid<>+3432(SB)/8, $0x082b190819081919
+DATA iq2sGrid<>+3440(SB)/8, $0x082b190819082b08
+DATA iq2sGrid<>+3448(SB)/8, $0x082b190819190819
+DATA iq2sGrid<>+3456(SB)/8, $0x082b190819191908
+DATA iq2sGrid<>+3464(SB)/8, $0x082b1908192b0808
+DATA iq2sGrid<>+3472(SB)/8, $0x082b19082b080819
+DATA iq2sGrid<>+3480(SB)/8, $0x082b19082b081908
+DATA iq2sGrid<>+3488(SB)/8, $0x082b19082b190808
+DATA iq2sGrid<>+3496(SB)/8, $0x082b191908080808
+DATA iq2sGrid<>+3504(SB)/8, $0x082b191908081919
+DATA iq2sGrid<>+3512(SB)/8, $0x082b191908082b08
+DATA iq2sGrid<>+3520(SB)/8, $0x082b191908190819
+DATA iq2sGrid<>+3528(SB)/8, $0x082b191908191908
+DATA iq2sGrid<>+3536(SB)/8, $0x082b1919082b0808
+DATA iq2sGrid<>+3544(SB)/8, $0x082b191919080819
+DATA iq2sGrid<>+3552(SB)/8, $0x082b191919081908
+DATA iq2sGrid<>+3560(SB)/8, $0x082b191919190808
+DATA iq2sGrid<>+3568(SB)/8, $0x082b1919192b192b
+DATA iq2sGrid<>+3576(SB)/8, $0x082b19192b080808
+DATA iq2sGrid<>+3584(SB)/8, $0x082b192b08080819
+DATA iq2sGrid<>+3592(SB)/8, $0x082b192b08081908
+DATA iq2sGrid<>+3600(SB)/8, $0x082b192b08190808
+DATA iq2sGrid<>+3608(SB)/8, $0x082b192b19080808
+DATA iq2sGrid<>+3616(SB)/8, $0x082b192b19192b19
+DATA iq2sGrid<>+3624(SB)/8, $0x082b2b0808080808
+DATA iq2sGrid<>+3632(SB)/8, $0x082b2b0808081919
+DATA iq2sGrid<>+3640(SB)/8, $0x082b2b0808190819
+DATA iq2sGrid<>+3648(SB)/8, $0x082b2b0808191908
+DATA iq2sGrid<>+3656(SB)/8, $0x082b2b0819080819
+DATA iq2sGrid<>+3664(SB)/8, $0x082b2b0819081908
+DATA iq2sGrid<>+3672(SB)/8, $0x082b2b0819190808
+DATA iq2sGrid<>+3680(SB)/8, $0x082b2b082b082b2b
+DATA iq2sGrid<>+3688(SB)/8, $0x082b2b082b2b2b2b
+DATA iq2sGrid<>+3696(SB)/8, $0x082b2b1908080819
+DATA iq2sGrid<>+3704(SB)/8, $0x082b2b1908081908
+DATA iq2sGrid<>+3712(SB)/8, $0x082b2b1908190808
+DATA iq2sGrid<>+3720(SB)/8, $0x082b2b192b191919
+DATA iq2sGrid<>+3728(SB)/8, $0x082b2b2b08082b2b
+DATA iq2sGrid<>+3736(SB)/8, $0x082b2b2b082b082b
+DATA iq2sGrid<>+3744(SB)/8, $0x082b2b2b192b1908
+DATA iq2sGrid<>+3752(SB)/8, $0x082b2b2b2b082b08
+DATA iq2sGrid<>+3760(SB)/8, $0x082b2b2b2b082b2b
+DATA iq2sGrid<>+3768(SB)/8, $0x1908080808080819
+DATA iq2sGrid<>+3776(SB)/8, $0x1908080808081908
+DATA iq2sGrid<>+3784(SB)/8, $0x190808080808192b
+DATA iq2sGrid<>+3792(SB)/8, $0x1908080808082b19
+DATA iq2sGrid<>+3800(SB)/8, $0x1908080808190808
+DATA iq2sGrid<>+3808(SB)/8, $0x190808080819082b
+DATA iq2sGrid<>+3816(SB)/8, $0x1908080808191919
+DATA iq2sGrid<>+3824(SB)/8, $0x1908080808192b08
+DATA iq2sGrid<>+3832(SB)/8, $0x1908080808192b2b
+DATA iq2sGrid<>+3840(SB)/8, $0x19080808082b0819
+DATA iq2sGrid<>+3848(SB)/8, $0x19080808082b1908
+DATA iq2sGrid<>+3856(SB)/8, $0x19080808082b192b
+DATA iq2sGrid<>+3864(SB)/8, $0x1908080819080808
+DATA iq2sGrid<>+3872(SB)/8, $0x190808081908082b
+DATA iq2sGrid<>+3880(SB)/8, $0x1908080819081919
+DATA iq2sGrid<>+3888(SB)/8, $0x1908080819082b08
+DATA iq2sGrid<>+3896(SB)/8, $0x1908080819082b2b
+DATA iq2sGrid<>+3904(SB)/8, $0x1908080819190819
+DATA iq2sGrid<>+3912(SB)/8, $0x1908080819191908
+DATA iq2sGrid<>+3920(SB)/8, $0x190808081919192b
+DATA iq2sGrid<>+3928(SB)/8, $0x1908080819192b19
+DATA iq2sGrid<>+3936(SB)/8, $0x19080808192b0808
+DATA iq2sGrid<>+3944(SB)/8, $0x19080808192b082b
+DATA iq2sGrid<>+3952(SB)/8, $0x19080808192b1919
+DATA iq2sGrid<>+3960(SB)/8, $0x190808082b080819
+DATA iq2sGrid<>+3968(SB)/8, $0x190808082b081908
+DATA iq2sGrid<>+3976(SB)/8, $0x190808082b190808
+DATA iq2sGrid<>+3984(SB)/8, $0x190808082b191919
+DATA iq2sGrid<>+3992(SB)/8, $0x190808082b192b08
+DATA iq2sGrid<>+4000(SB)/8, $0x190808082b2b0819
+DATA iq2sGrid<>+4008(SB)/8, $0x190808082b2b1908
+DATA iq2sGrid<>+4016(SB)/8, $0x1908081908080808
+DATA iq2sGrid<>+4024(SB)/8, $0x190808190808082b
+DATA iq2sGrid<>+4032(SB)/8, $0x1908081908081919
+DATA iq2sGrid<>+4040(SB)/8, $0x1908081908082b08
+DATA iq2sGrid<>+4048(SB)/8, $0x1908081908190819
+DATA iq2sGrid<>+4056(SB)/8, $0x1908081908191908
+DATA iq2sGrid<>+4064(SB)/8, $0x190808190819192b
+DATA iq2sGrid<>+4072(SB)/8, $0x1908081908192b19
+DATA iq2sGrid<>+4080(SB)/8, $0x19080819082b0808
+DATA iq2sGrid<>+4088(SB)/8, $0x19080819082b082b
+DATA iq2sGrid<>+4096(SB)/8, $0x19080819082b1919
+DATA iq2sGrid<>+4104(SB)/8, $0x1908081919080819
+DATA iq2sGrid<>+4112(SB)/8, $0x1908081919081908
+DATA iq2sGrid<>+4120(SB)/8, $0x190808191908192b
+DATA iq2sGrid<>+4128(SB)/8, $0x1908081919082b19
+DATA iq2sGrid<>+4136(SB)/8, $0x1908081919190808
+DATA iq2sGrid<>+4144(SB)/8, $0x190808191919082b
+DATA iq2sGrid<>+4152(SB)/8, $0x1908081919191919
+DATA iq2sGrid<>+4160(SB)/8, $0x1908081919192b08
+DATA iq2sGrid<>+4168(SB)/8, $0x19080819192b0819
+DATA iq2sGrid<>+4176(SB)/8, $0x19080819192b1908
+DATA iq2sGrid<>+4184(SB)/8, $0x190808192b080808
+DATA iq2sGrid<>+4192(SB)/8, $0x190808192b08082b
+DATA iq2sGrid<>+4200(SB)/8, $0x190808192b081919
+DATA iq2sGrid<>+4208(SB)/8, $0x190808192b082b08
+DATA iq2sGrid<>+4216(SB)/8, $0x190808192b190819
+DATA iq2sGrid<>+4224(SB)/8, $0x190808192b191908
+DATA iq2sGrid<>+4232(SB)/8, $0x190808192b2b0808
+DATA iq2sGrid<>+4240(SB)/8, $0x1908082b08080819
+DATA iq2sGrid<>+4248(SB)/8, $0x1908082b08081908
+DATA iq2sGrid<>+4256(SB)/8, $0x1908082b08190808
+DATA iq2sGrid<>+4264(SB)/8, $0x1908082b0819082b
+DATA iq2sGrid<>+4272(SB)/8, $0x1908082b08191919
+DATA iq2sGrid<>+4280(SB)/8, $0x1908082b08192b08
+DATA iq2sGrid<>+4288(SB)/8, $0x1908082b082b1908
+DATA iq2sGrid<>+4296(SB)/8, $0x1908082b19080808
+DATA iq2sGrid<>+4304(SB)/8, $0x1908082b19081919
+DATA iq2sGrid<>+4312(SB)/8, $0x1908082b19082b08
+DATA iq2sGrid<>+4320(SB)/8, $0x1908082b19190819
+DATA iq2sGrid<>+4328(SB)/8, $0x1908082b19191908
+DATA iq2sGrid<>+4336(SB)/8, $0x1908082b192b0808
+DATA iq2sGrid<>+4344(SB)/8, $0x1908082b2b080819
+DATA iq2sGrid<>+4352(SB)/8, $0x1908082b2b081908
+DATA iq2sGrid<>+4360(SB)/8, $0x1908190808080808
+DATA iq2sGrid<>+4368(SB)/8, $0x190819080808082b
+DATA iq2sGrid<>+4376(SB)/8, $0x1908190808081919
+DATA iq2sGrid<>+4384(SB)/8, $0x1908190808082b08
+DATA iq2sGrid<>+4392(SB)/8, $0x1908190808082b2b
+DATA iq2sGrid<>+4400(SB)/8, $0x1908190808190819
+DATA iq2sGrid<>+4408(SB)/8, $0x1908190808191908
+DATA iq2sGrid<>+4416(SB)/8, $0x190819080819192b
+DATA iq2sGrid<>+4424(SB)/8, $0x1908190808192b19
+DATA iq2sGrid<>+4432(SB)/8, $0x19081908082b0808
+DATA iq2sGrid<>+4440(SB)/8, $0x19081908082b082b
+DATA iq2sGrid<>+4448(SB)/8, $0x19081908082b1919
+DATA iq2sGrid<>+4456(SB)/8, $0x19081908082b2b08
+DATA iq2sGrid<>+4464(SB)/8, $0x1908190819080819
+DATA iq2sGrid<>+4472(SB)/8, $0x1908190819081908
+DATA iq2sGrid<>+4480(SB)/8, $0x190819081908192b
+DATA iq2sGrid<>+4488(SB)/8, $0x1908190819082b19
+DATA iq2sGrid<>+4496(SB)/8, $0x1908190819190808
+DATA iq2sGrid<>+4504(SB)/8, $0x190819081919082b
+DATA iq2sGrid<>+4512(SB)/8, $0x1908190819191919
+DATA iq2sGrid<>+4520(SB)/8, $0x1908190819192b08
+DATA iq2sGrid<>+4528(SB)/8, $0x19081908192b0819
+DATA iq2sGrid<>+4536(SB)/8, $0x19081908192b1908
+DATA iq2sGrid<>+4544(SB)/8, $0x190819082b080808
+DATA iq2sGrid<>+4552(SB)/8, $0x190819082b08082b
+DATA iq2sGrid<>+4560(SB)/8, $0x190819082b081919
+DATA iq2sGrid<>+4568(SB)/8, $0x190819082b082b08
+DATA iq2sGrid<>+4576(SB)/8, $0x190819082b190819
+DATA iq2sGrid<>+4584(SB)/8, $0x190819082b191908
+DATA iq2sGrid<>+4592(SB)/8, $0x190819082b2b0808
+DATA iq2sGrid<>+4600(SB)/8, $0x1908191908080819
+DATA iq2sGrid<>+4608(SB)/8, $0x1908191908081908
+DATA iq2sGrid<>+4616(SB)/8, $0x190819190808192b
+DATA iq2sGrid<>+4624(SB)/8, $0x1908191908082b19
+DATA iq2sGrid<>+4632(SB)/8, $0x1908191908190808
+DATA iq2sGrid<>+4640(SB)/8, $0x190819190819082b
+DATA iq2sGrid<>+4648(SB)/8, $0x1908191908191919
+DATA iq2sGrid<>+4656(SB)/8, $0x1908191908192b08
+DATA iq2sGrid<>+4664(SB)/8, $0x19081919082b0819
+DATA iq2sGrid<>+4672(SB)/8, $0x19081919082b1908
+DATA iq2sGrid<>+4680(SB)/8, $0x1908191919080808
+DATA iq2sGrid<>+4688(SB)/8, $0x190819191908082b
+DATA iq2sGrid<>+4696(SB)/8, $0x1908191919081919
+DATA iq2sGrid<>+4704(SB)/8, $0x1908191919082b08
+DATA iq2sGrid<>+4712(SB)/8, $0x1908191919190819
+DATA iq2sGrid<>+4720(SB)/8, $0x1908191919191908
+DATA iq2sGrid<>+4728(SB)/8, $0x19081919192b0808
+DATA iq2sGrid<>+4736(SB)/8, $0x19081919192b2b2b
+DATA iq2sGrid<>+4744(SB)/8, $0x190819192b080819
+DATA iq2sGrid<>+4752(SB)/8, $0x190819192b081908
+DATA iq2sGrid<>+4760(SB)/8, $0x190819192b190808
+DATA iq2sGrid<>+4768(SB)/8, $0x1908192b08080808
+DATA iq2sGrid<>+4776(SB)/8, $0x1908192b0808082b
+DATA iq2sGrid<>+4784(SB)/8, $0x1908192b08081919
+DATA iq2sGrid<>+4792(SB)/8, $0x1908192b08082b08
+DATA iq2sGrid<>+4800(SB)/8, $0x1908192b08190819
+DATA iq2sGrid<>+4808(SB)/8, $0x1908192b08191908
+DATA iq2sGrid<>+4816(SB)/8, $0x1908192b082b0808
+DATA iq2sGrid<>+4824(SB)/8, $0x1908192b19080819
+DATA iq2sGrid<>+4832(SB)/8, $0x1908192b19081908
+DATA iq2sGrid<>+4840(SB)/8, $0x1908192b19190808
+DATA iq2sGrid<>+4848(SB)/8, $0x1908192b2b080808
+DATA iq2sGrid<>+4856(SB)/8, $0x1908192b2b2b1919
+DATA iq2sGrid<>+4864(SB)/8, $0x19082b0808080819
+DATA iq2sGrid<>+4872(SB)/8, $0x19082b0808081908
+DATA iq2sGrid<>+4880(SB)/8, $0x19082b0808082b19
+DATA iq2sGrid<>+4888(SB)/8, $0x19082b0808190808
+DATA iq2sGrid<>+4896(SB)/8, $0x19082b080819082b
+DATA iq2sGrid<>+4904(SB)/8, $0x19082b0808191919
+DATA iq2sGrid<>+4912(SB)/8, $0x19082b0808192b08
+DATA iq2sGrid<>+4920(SB)/8, $0x19082b08082b0819
+DATA iq2sGrid<>+4928(SB)/8, $0x19082b08082b1908
+DATA iq2sGrid<>+4936(SB)/8, $0x19082b0819080808
+DATA iq2sGrid<>+4944(SB)/8, $0x19082b081908082b
+DATA iq2sGrid<>+4952(SB)/8, $0x19082b0819081919
+DATA iq2sGrid<>+4960(SB)/8, $0x19082b0819082b08
+DATA iq2sGrid<>+4968(SB)/8, $0x19082b0819190819
+DATA iq2sGrid<>+4976(SB)/8, $0x19082b0819191908
+DATA iq2sGrid<>+4984(SB)/8, $0x19082b08192b0808
+DATA iq2sGrid<>+4992(SB)/8, $0x19082b082b081908
+DATA iq2sGrid<>+5000(SB)/8, $0x19082b082b190808
+DATA iq2sGrid<>+5008(SB)/8, $0x19082b1908080808
+DATA iq2sGrid<>+5016(SB)/8, $0x19082b190808082b
+DATA iq2sGrid<>+5024(SB)/8, $0x19082b1908081919
+DATA iq2sGrid<>+5032(SB)/8, $0x19082b1908082b08
+DATA iq2sGrid<>+5040(SB)/8, $0x19082b1908190819
+DATA iq2sGrid<>+5048(SB)/8, $0x19082b1908191908
+DATA iq2sGrid<>+5056(SB)/8, $0x19082b19082b0808
+DATA iq2sGrid<>+5064(SB)/8, $0x19082b1919080819
+DATA iq2sGrid<>+5072(SB)/8, $0x19082b1919081908
+DATA iq2sGrid<>+5080(SB)/8, $0x19082b1919190808
+DATA iq2sGrid<>+5088(SB)/8, $0x19082b192b080808
+DATA iq2sGrid<>+5096(SB)/8, $0x19082b192b19192b
+DATA iq2sGrid<>+5104(SB)/8, $0x19082b2b08080819
+DATA iq2sGrid<>+5112(SB)/8, $0x19082b2b08081908
+DATA iq2sGrid<>+5120(SB)/8, $0x19082b2b08190808
+DATA iq2sGrid<>+5128(SB)/8, $0x19082b2b19080808
+DATA iq2sGrid<>+5136(SB)/8, $0x1919080808080808
+DATA iq2sGrid<>+5144(SB)/8, $0x191908080808082b
+DATA iq2sGrid<>+5152(SB)/8, $0x1919080808081919
+DATA iq2sGrid<>+5160(SB)/8, $0x1919080808082b08
+DATA iq2sGrid<>+5168(SB)/8, $0x1919080808190819
+DATA iq2sGrid<>+5176(SB)/8, $0x1919080808191908
+DATA iq2sGrid<>+5184(SB)/8, $0x191908080819192b
+DATA iq2sGrid<>+5192(SB)/8, $0x1919080808192b19
+DATA iq2sGrid<>+5200(SB)/8, $0x19190808082b0808
+DATA iq2sGrid<>+5208(SB)/8, $0x19190808082b082b
+DATA iq2sGrid<>+5216(SB)/8, $0x19190808082b1919
+DATA iq2sGrid<>+5224(SB)/8, $0x19190808082b2b08
+DATA iq2sGrid<>+5232(SB)/8, $0x1919080819080819
+DATA iq2sGrid<>+5240(SB)/8, $0x1919080819081908
+DATA iq2sGrid<>+5248(SB)/8, $0x191908081908192b
+DATA iq2sGrid<>+5256(SB)/8, $0x1919080819082b19
+DATA iq2sGrid<>+5264(SB)/8, $0x1919080819190808
+DATA iq2sGrid<>+5272(SB)/8, $0x191908081919082b
+DATA iq2sGrid<>+5280(SB)/8, $0x1919080819191919
+DATA iq2sGrid<>+5288(SB)/8, $0x1919080819192b08
+DATA iq2sGrid<>+5296(SB)/8, $0x19190808192b0819
+DATA iq2sGrid<>+5304(SB)/8, $0x19190808192b1908
+DATA iq2sGrid<>+5312(SB)/8, $0x191908082b080808
+DATA iq2sGrid<>+5320(SB)/8, $0x191908082b08082b
+DATA iq2sGrid<>+5328(SB)/8, $0x191908082b081919
+DATA iq2sGrid<>+5336(SB)/8, $0x191908082b082b08
+DATA iq2sGrid<>+5344(SB)/8, $0x191908082b190819
+DATA iq2sGrid<>+5352(SB)/8, $0x191908082b191908
+DATA iq2sGrid<>+5360(SB)/8, $0x1919081908080819
+DATA iq2sGrid<>+5368(SB)/8, $0x1919081908081908
+DATA iq2sGrid<>+5376(SB)/8, $0x191908190808192b
+DATA iq2sGrid<>+5384(SB)/8, $0x1919081908082b19
+DATA iq2sGrid<>+5392(SB)/8, $0x1919081908190808
+DATA iq2sGrid<>+5400(SB)/8, $0x191908190819082b
+DATA iq2sGrid<>+5408(SB)/8, $0x1919081908191919
+DATA iq2sGrid<>+5416(SB)/8, $0x1919081908192b08
+DATA iq2sGrid<>+5424(SB)/8, $0x19190819082b0819
+DATA iq2sGrid<>+5432(SB)/8, $0x19190819082b1908
+DATA iq2sGrid<>+5440(SB)/8, $0x1919081919080808
+DATA iq2sGrid<>+5448(SB)/8, $0x191908191908082b
+DATA iq2sGrid<>+5456(SB)/8, $0x1919081919081919
+DATA iq2sGrid<>+5464(SB)/8, $0x1919081919082b08
+DATA iq2sGrid<>+5472(SB)/8, $0x1919081919190819
+DATA iq2sGrid<>+5480(SB)/8, $0x1919081919191908
+DATA iq2sGrid<>+5488(SB)/8, $0x19190819192b0808
+DATA iq2sGrid<>+5496(SB)/8, $0x191908192b080819
+DATA iq2sGrid<>+5504(SB)/8, $0x191908192b081908
+DATA iq2sGrid<>+5512(SB)/8, $0x191908192b190808
+DATA iq2sGrid<>+5520(SB)/8, $0x1919082b08080808
+DATA iq2sGrid<>+5528(SB)/8, $0x1919082b08081919
+DATA iq2sGrid<>+5536(SB)/8, $0x1919082b08082b08
+DATA iq2sGrid<>+5544(SB)/8, $0x1919082b08190819
+DATA iq2sGrid<>+5552(SB)/8, $0x1919082b08191908
+DATA iq2sGrid<>+5560(SB)/8, $0x1919082b082b0808
+DATA iq2sGrid<>+5568(SB)/8, $0x1919082b19080819
+DATA iq2sGrid<>+5576(SB)/8, $0x1919082b19081908
+DATA iq2sGrid<>+5584(SB)/8, $0x1919082b19190808
+DATA iq2sGrid<>+5592(SB)/8, $0x1919082b192b2b19
+DATA iq2sGrid<>+5600(SB)/8, $0x1919082b2b080808
+DATA iq2sGrid<>+5608(SB)/8, $0x1919190808080819
+DATA iq2sGrid<>+5616(SB)/8, $0x1919190808081908
+DATA iq2sGrid<>+5624(SB)/8, $0x191919080808192b
+DATA iq2sGrid<>+5632(SB)/8, $0x1919190808082b19
+DATA iq2sGrid<>+5640(SB)/8, $0x1919190808190808
+DATA iq2sGrid<>+5648(SB)/8, $0x191919080819082b
+DATA iq2sGrid<>+5656(SB)/8, $0x1919190808191919
+DATA iq2sGrid<>+5664(SB)/8, $0x1919190808192b08
+DATA iq2sGrid<>+5672(SB)/8, $0x19191908082b0819
+DATA iq2sGrid<>+5680(SB)/8, $0x19191908082b1908
+DATA iq2sGrid<>+5688(SB)/8, $0x1919190819080808
+DATA iq2sGrid<>+5696(SB)/8, $0x191919081908082b
+DATA iq2sGrid<>+5704(SB)/8, $0x1919190819081919
+DATA iq2sGrid<>+5712(SB)/8, $0x1919190819082b08
+DATA iq2sGrid<>+5720(SB)/8, $0x1919190819190819
+DATA iq2sGrid<>+5728(SB)/8, $0x1919190819191908
+DATA iq2sGrid<>+5736(SB)/8, $0x19191908192b0808
+DATA iq2sGrid<>+5744(SB)/8, $0x191919082b080819
+DATA iq2sGrid<>+5752(SB)/8, $0x191919082b081908
+DATA iq2sGrid<>+5760(SB)/8, $0x191919082b190808
+DATA iq2sGrid<>+5768(SB)/8, $0x1919191908080808
+DATA iq2sGrid<>+5776(SB)/8, $0x191919190808082b
+DATA iq2sGrid<>+5784(SB)/8, $0x1919191908081919
+DATA iq2sGrid<>+5792(SB)/8, $0x1919191908082b08
+DATA iq2sGrid<>+5800(SB)/8, $0x1919191908190819
+DATA iq2sGrid<>+5808(SB)/8, $0x1919191908191908
+DATA iq2sGrid<>+5816(SB)/8, $0x19191919082b0808
+DATA iq2sGrid<>+5824(SB)/8, $0x1919191919080819
+DATA iq2sGrid<>+5832(SB)/8, $0x1919191919081908
+DATA iq2sGrid<>+5840(SB)/8, $0x1919191919190808
+DATA iq2sGrid<>+5848(SB)/8, $0x191919192b080808
+DATA iq2sGrid<>+5856(SB)/8, $0x1919192b08080819
+DATA iq2sGrid<>+5864(SB)/8, $0x1919192b08081908
+DATA iq2sGrid<>+5872(SB)/8, $0x1919192b08190808
+DATA iq2sGrid<>+5880(SB)/8, $0x1919192b082b192b
+DATA iq2sGrid<>+5888(SB)/8, $0x1919192b19080808
+DATA iq2sGrid<>+5896(SB)/8, $0x19192b0808080808
+DATA iq2sGrid<>+5904(SB)/8, $0x19192b080808082b
+DATA iq2sGrid<>+5912(SB)/8, $0x19192b0808081919
+DATA iq2sGrid<>+5920(SB)/8, $0x19192b0808082b08
+DATA iq2sGrid<>+5928(SB)/8, $0x19192b0808190819
+DATA iq2sGrid<>+5936(SB)/8, $0x19192b0808191908
+DATA iq2sGrid<>+5944(SB)/8, $0x19192b08082b0808
+DATA iq2sGrid<>+5952(SB)/8, $0x19192b0819080819
+DATA iq2sGrid<>+5960(SB)/8, $0x19192b0819081908
+DATA iq2sGrid<>+5968(SB)/8, $0x19192b0819190808
+DATA iq2sGrid<>+5976(SB)/8, $0x19192b0819192b2b
+DATA iq2sGrid<>+5984(SB)/8, $0x19192b082b080808
+DATA iq2sGrid<>+5992(SB)/8, $0x19192b1908080819
+DATA iq2sGrid<>+6000(SB)/8, $0x19192b1908081908
+DATA iq2sGrid<>+6008(SB)/8, $0x19192b1908190808
+DATA iq2sGrid<>+6016(SB)/8, $0x19192b1919080808
+DATA iq2sGrid<>+6024(SB)/8, $0x19192b2b08080808
+DATA iq2sGrid<>+6032(SB)/8, $0x19192b2b08192b19
+DATA iq2sGrid<>+6040(SB)/8, $0x19192b2b2b081919
+DATA iq2sGrid<>+6048(SB)/8, $0x19192b2b2b2b2b08
+DATA iq2sGrid<>+6056(SB)/8, $0x192b080808080819
+DATA iq2sGrid<>+6064(SB)/8, $0x192b080808081908
+DATA iq2sGrid<>+6072(SB)/8, $0x192b08080808192b
+DATA iq2sGrid<>+6080(SB)/8, $0x192b080808190808
+DATA iq2sGrid<>+6088(SB)/8, $0x192b08080819082b
+DATA iq2sGrid<>+6096(SB)/8, $0x192b080808191919
+DATA iq2sGrid<>+6104(SB)/8, $0x192b080808192b08
+DATA iq2sGrid<>+6112(SB)/8, $0x192b0808082b0819
+DATA iq2sGrid<>+6120(SB)/8, $0x192b0808082b1908
+DATA iq2sGrid<>+6128(SB)/8, $0x192b080819080808
+DATA iq2sGrid<>+6136(SB)/8, $0x192b080819081919
+DATA iq2sGrid<>+6144(SB)/8, $0x192b080819082b08
+DATA iq2sGrid<>+6152(SB)/8, $0x192b080819190819
+DATA iq2sGrid<>+6160(SB)/8, $0x192b080819191908
+DATA iq2sGrid<>+6168(SB)/8, $0x192b0808192b0808
+DATA iq2sGrid<>+6176(SB)/8, $0x192b08082b081908
+DATA iq2sGrid<>+6184(SB)/8, $0x192b08082b190808
+DATA iq2sGrid<>+6192(SB)/8, $0x192b081908080808
+DATA iq2sGrid<>+6200(SB)/8, $0x192b08190808082b
+DATA iq2sGrid<>+6208(SB)/8, $0x192b081908081919
+DATA iq2sGrid<>+6216(SB)/8, $0x192b081908082b08
+DATA iq2sGrid<>+6224(SB)/8, $0x192b081908190819
+DATA iq2sGrid<>+6232(SB)/8, $0x192b081908191908
+DATA iq2sGrid<>+6240(SB)/8, $0x192b0819082b0808
+DATA iq2sGrid<>+6248(SB)/8, $0x192b081919080819
+DATA iq2sGrid<>+6256(SB)/8, $0x192b081919081908
+DATA iq2sGrid<>+6264(SB)/8, $0x192b081919190808
+DATA iq2sGrid<>+6272(SB)/8, $0x192b08192b080808
+DATA iq2sGrid<>+6280(SB)/8, $0x192b08192b192b19
+DATA iq2sGrid<>+6288(SB)/8, $0x192b082b08081908
+DATA iq2sGrid<>+6296(SB)/8, $0x192b082b08190808
+DATA iq2sGrid<>+6304(SB)/8, $0x192b082b19080808
+DATA iq2sGrid<>+6312(SB)/8, $0x192b082b1919192b
+DATA iq2sGrid<>+6320(SB)/8, $0x192b082b2b2b0819
+DATA iq2sGrid<>+6328(SB)/8, $0x192b190808080808
+DATA iq2sGrid<>+6336(SB)/8, $0x192b190808081919
+DATA iq2sGrid<>+6344(SB)/8, $0x192b190808082b08
+DATA iq2sGrid<>+6352(SB)/8, $0x192b190808190819
+DATA iq2sGrid<>+6360(SB)/8, $0x192b190808191908
+DATA iq2sGrid<>+6368(SB)/8, $0x192b1908082b0808
+DATA iq2sGrid<>+6376(SB)/8, $0x192b190819080819
+DATA iq2sGrid<>+6384(SB)/8, $0x192b190819081908
+DATA iq2sGrid<>+6392(SB)/8, $0x192b190819190808
+DATA iq2sGrid<>+6400(SB)/8, $0x192b19082b080808
+DATA iq2sGrid<>+6408(SB)/8, $0x192b191908080819
+DATA iq2sGrid<>+6416(SB)/8, $0x192b191908081908
+DATA iq2sGrid<>+6424(SB)/8, $0x192b191908190808
+DATA iq2sGrid<>+6432(SB)/8, $0x192b191919080808
+DATA iq2sGrid<>+6440(SB)/8, $0x192b191919082b2b
+DATA iq2sGrid<>+6448(SB)/8, $0x192b1919192b2b08
+DATA iq2sGrid<>+6456(SB)/8, $0x192b19192b19082b
+DATA iq2sGrid<>+6464(SB)/8, $0x192b192b08080808
+DATA iq2sGrid<>+6472(SB)/8, $0x192b192b2b191908
+DATA iq2sGrid<>+6480(SB)/8, $0x192b2b0808080819
+DATA iq2sGrid<>+6488(SB)/8, $0x192b2b0808081908
+DATA iq2sGrid<>+6496(SB)/8, $0x192b2b0808190808
+DATA iq2sGrid<>+6504(SB)/8, $0x192b2b08192b1919
+DATA iq2sGrid<>+6512(SB)/8, $0x192b2b082b192b08
+DATA iq2sGrid<>+6520(SB)/8, $0x192b2b1908080808
+DATA iq2sGrid<>+6528(SB)/8, $0x192b2b19082b2b2b
+DATA iq2sGrid<>+6536(SB)/8, $0x192b2b2b1908082b
+DATA iq2sGrid<>+6544(SB)/8, $0x192b2b2b2b2b0819
+DATA iq2sGrid<>+6552(SB)/8, $0x2b08080808080808
+DATA iq2sGrid<>+6560(SB)/8, $0x2b0808080808082b
+DATA iq2sGrid<>+6568(SB)/8, $0x2b08080808081919
+DATA iq2sGrid<>+6576(SB)/8, $0x2b08080808082b08
+DATA iq2sGrid<>+6584(SB)/8, $0x2b08080808190819
+DATA iq2sGrid<>+6592(SB)/8, $0x2b08080808191908
+DATA iq2sGrid<>+6600(SB)/8, $0x2b08080808192b19
+DATA iq2sGrid<>+6608(SB)/8, $0x2b080808082b0808
+DATA iq2sGrid<>+6616(SB)/8, $0x2b080808082b1919
+DATA iq2sGrid<>+6624(SB)/8, $0x2b08080819080819
+DATA iq2sGrid<>+6632(SB)/8, $0x2b08080819081908
+DATA iq2sGrid<>+6640(SB)/8, $0x2b08080819190808
+DATA iq2sGrid<>+6648(SB)/8, $0x2b0808081919082b
+DATA iq2sGrid<>+6656(SB)/8, $0x2b08080819191919
+DATA iq2sGrid<>+6664(SB)/8, $0x2b08080819192b08
+DATA iq2sGrid<>+6672(SB)/8, $0x2b080808192b0819
+DATA iq2sGrid<>+6680(SB)/8, $0x2b0808082b080808
+DATA iq2sGrid<>+6688(SB)/8, $0x2b0808082b081919
+DATA iq2sGrid<>+6696(SB)/8, $0x2b0808082b190819
+DATA iq2sGrid<>+6704(SB)/8, $0x2b0808082b191908
+DATA iq2sGrid<>+6712(SB)/8, $0x2b08081908080819
+DATA iq2sGrid<>+6720(SB)/8, $0x2b08081908081908
+DATA iq2sGrid<>+6728(SB)/8, $0x2b08081908082b19
+DATA iq2sGrid<>+6736(SB)/8, $0x2b08081908190808
+DATA iq2sGrid<>+6744(SB)/8, $0x2b0808190819082b
+DATA iq2sGrid<>+6752(SB)/8, $0x2b08081908191919
+DATA iq2sGrid<>+6760(SB)/8, $0x2b08081908192b08
+DATA iq2sGrid<>+6768(SB)/8, $0x2b080819082b0819
+DATA iq2sGrid<>+6776(SB)/8, $0x2b080819082b1908
+DATA iq2sGrid<>+6784(SB)/8, $0x2b08081919080808
+DATA iq2sGrid<>+6792(SB)/8, $0x2b0808191908082b
+DATA iq2sGrid<>+6800(SB)/8, $0x2b08081919081919
+DATA iq2sGrid<>+6808(SB)/8, $0x2b08081919082b08
+DATA iq2sGrid<>+6816(SB)/8, $0x2b08081919190819
+DATA iq2sGrid<>+6824(SB)/8, $0x2b08081919191908
+DATA iq2sGrid<>+6832(SB)/8, $0x2b0808192b080819
+DATA iq2sGrid<>+6840(SB)/8, $0x2b0808192b081908
+DATA iq2sGrid<>+6848(SB)/8, $0x2b0808192b190808
+DATA iq2sGrid<>+6856(SB)/8, $0x2b0808192b2b2b19
+DATA iq2sGrid<>+6864(SB)/8, $0x2b08082b08080808
+DATA iq2sGrid<>+6872(SB)/8, $0x2b08082b08081919
+DATA iq2sGrid<>+6880(SB)/8, $0x2b08082b08082b2b
+DATA iq2sGrid<>+6888(SB)/8, $0x2b08082b08190819
+DATA iq2sGrid<>+6896(SB)/8, $0x2b08082b08191908
+DATA iq2sGrid<>+6904(SB)/8, $0x2b08082b19080819
+DATA iq2sGrid<>+6912(SB)/8, $0x2b08082b19081908
+DATA iq2sGrid<>+6920(SB)/8, $0x2b08082b19190808
+DATA iq2sGrid<>+6928(SB)/8, $0x2b08190808080819
+DATA iq2sGrid<>+6936(SB)/8, $0x2b08190808081908
+DATA iq2sGrid<>+6944(SB)/8, $0x2b0819080808192b
+DATA iq2sGrid<>+6952(SB)/8, $0x2b08190808082b19
+DATA iq2sGrid<>+6960(SB)/8, $0x2b08190808190808
+DATA iq2sGrid<>+6968(SB)/8, $0x2b0819080819082b
+DATA iq2sGrid<>+6976(SB)/8, $0x2b08190808191919
+DATA iq2sGrid<>+6984(SB)/8, $0x2b08190808192b08
+DATA iq2sGrid<>+6992(SB)/8, $0x2b081908082b0819
+DATA iq2sGrid<>+7000(SB)/8, $0x2b08190819080808
+DATA iq2sGrid<>+7008(SB)/8, $0x2b0819081908082b
+DATA iq2sGrid<>+7016(SB)/8, $0x2b08190819081919
+DATA iq2sGrid<>+7024(SB)/8, $0x2b08190819082b08
+DATA iq2sGrid<>+7032(SB)/8, $0x2b08190819190819
+DATA iq2sGrid<>+7040(SB)/8, $0x2b08190819191908
+DATA iq2sGrid<>+7048(SB)/8, $0x2b081908192b0808
+DATA iq2sGrid<>+7056(SB)/8, $0x2b0819082b080819
+DATA iq2sGrid<>+7064(SB)/8, $0x2b0819082b081908
+DATA iq2sGrid<>+7072(SB)/8, $0x2b0819082b190808
+DATA iq2sGrid<>+7080(SB)/8, $0x2b08191908080808
+DATA iq2sGrid<>+7088(SB)/8, $0x2b0819190808082b
+DATA iq2sGrid<>+7096(SB)/8, $0x2b08191908081919
+DATA iq2sGrid<>+7104(SB)/8, $0x2b08191908082b08
+DATA iq2sGrid<>+7112(SB)/8, $0x2b08191908190819
+DATA iq2sGrid<>+7120(SB)/8, $0x2b08191908191908
+DATA iq2sGrid<>+7128(SB)/8, $0x2b081919082b0808
+DATA iq2sGrid<>+7136(SB)/8, $0x2b08191919080819
+DATA iq2sGrid<>+7144(SB)/8, $0x2b08191919081908
+DATA iq2sGrid<>+7152(SB)/8, $0x2b08191919190808
+DATA iq2sGrid<>+7160(SB)/8, $0x2b0819192b080808
+DATA iq2sGrid<>+7168(SB)/8, $0x2b0819192b082b2b
+DATA iq2sGrid<>+7176(SB)/8, $0x2b08192b08080819
+DATA iq2sGrid<>+7184(SB)/8, $0x2b08192b08081908
+DATA iq2sGrid<>+7192(SB)/8, $0x2b08192b08190808
+DATA iq2sGrid<>+7200(SB)/8, $0x2b08192b082b2b19
+DATA iq2sGrid<>+7208(SB)/8, $0x2b08192b19080808
+DATA iq2sGrid<>+7216(SB)/8, $0x2b082b0808080808
+DATA iq2sGrid<>+7224(SB)/8, $0x2b082b0808081919
+DATA iq2sGrid<>+7232(SB)/8, $0x2b082b0808190819
+DATA iq2sGrid<>+7240(SB)/8, $0x2b082b0808191908
+DATA iq2sGrid<>+7248(SB)/8, $0x2b082b0819080819
+DATA iq2sGrid<>+7256(SB)/8, $0x2b082b0819081908
+DATA iq2sGrid<>+7264(SB)/8, $0x2b082b0819190808
+DATA iq2sGrid<>+7272(SB)/8, $0x2b082b082b2b082b
+DATA iq2sGrid<>+7280(SB)/8, $0x2b082b1908080819
+DATA iq2sGrid<>+7288(SB)/8, $0x2b082b1908081908
+DATA iq2sGrid<>+7296(SB)/8, $0x2b082b1919080808
+DATA iq2sGrid<>+7304(SB)/8, $0x2b082b19192b1919
+DATA iq2sGrid<>+7312(SB)/8, $0x2b082b2b082b082b
+DATA iq2sGrid<>+7320(SB)/8, $0x2b082b2b19192b08
+DATA iq2sGrid<>+7328(SB)/8, $0x2b082b2b19192b2b
+DATA iq2sGrid<>+7336(SB)/8, $0x2b082b2b2b08082b
+DATA iq2sGrid<>+7344(SB)/8, $0x2b082b2b2b2b082b
+DATA iq2sGrid<>+7352(SB)/8, $0x2b19080808080819
+DATA iq2sGrid<>+7360(SB)/8, $0x2b19080808081908
+DATA iq2sGrid<>+7368(SB)/8, $0x2b19080808082b19
+DATA iq2sGrid<>+7376(SB)/8, $0x2b19080808190808
+DATA iq2sGrid<>+7384(SB)/8, $0x2b1908080819082b
+DATA iq2sGrid<>+7392(SB)/8, $0x2b19080808191919
+DATA iq2sGrid<>+7400(SB)/8, $0x2b19080808192b08
+DATA iq2sGrid<>+7408(SB)/8, $0x2b190808082b1908
+DATA iq2sGrid<>+7416(SB)/8, $0x2b19080819080808
+DATA iq2sGrid<>+7424(SB)/8, $0x2b1908081908082b
+DATA iq2sGrid<>+7432(SB)/8, $0x2b19080819081919
+DATA iq2sGrid<>+7440(SB)/8, $0x2b19080819082b08
+DATA iq2sGrid<>+7448(SB)/8, $0x2b19080819190819
+DATA iq2sGrid<>+7456(SB)/8, $0x2b19080819191908
+DATA iq2sGrid<>+7464(SB)/8, $0x2b190808192b0808
+DATA iq2sGrid<>+7472(SB)/8, $0x2b1908082b080819
+DATA iq2sGrid<>+7480(SB)/8, $0x2b1908082b081908
+DATA iq2sGrid<>+7488(SB)/8, $0x2b1908082b190808
+DATA iq2sGrid<>+7496(SB)/8, $0x2b19081908080808
+DATA iq2sGrid<>+7504(SB)/8, $0x2b19081908081919
+DATA iq2sGrid<>+7512(SB)/8, $0x2b19081908190819
+DATA iq2sGrid<>+7520(SB)/8, $0x2b19081908191908
+DATA iq2sGrid<>+7528(SB)/8, $0x2b19081919080819
+DATA iq2sGrid<>+7536(SB)/8, $0x2b19081919081908
+DATA iq2sGrid<>+7544(SB)/8, $0x2b19081919190808
+DATA iq2sGrid<>+7552(SB)/8, $0x2b19081919192b2b
+DATA iq2sGrid<>+7560(SB)/8, $0x2b19082b08080819
+DATA iq2sGrid<>+7568(SB)/8, $0x2b19082b08081908
+DATA iq2sGrid<>+7576(SB)/8, $0x2b19082b08190808
+DATA iq2sGrid<>+7584(SB)/8, $0x2b19082b19080808
+DATA iq2sGrid<>+7592(SB)/8, $0x2b19082b2b2b192b
+DATA iq2sGrid<>+7600(SB)/8, $0x2b19190808080808
+DATA iq2sGrid<>+7608(SB)/8, $0x2b1919080808082b
+DATA iq2sGrid<>+7616(SB)/8, $0x2b19190808081919
+DATA iq2sGrid<>+7624(SB)/8, $0x2b19190808082b08
+DATA iq2sGrid<>+7632(SB)/8, $0x2b19190808190819
+DATA iq2sGrid<>+7640(SB)/8, $0x2b19190808191908
+DATA iq2sGrid<>+7648(SB)/8, $0x2b191908082b0808
+DATA iq2sGrid<>+7656(SB)/8, $0x2b19190819080819
+DATA iq2sGrid<>+7664(SB)/8, $0x2b19190819081908
+DATA iq2sGrid<>+7672(SB)/8, $0x2b19190819190808
+DATA iq2sGrid<>+7680(SB)/8, $0x2b1919082b080808
+DATA iq2sGrid<>+7688(SB)/8, $0x2b1919082b19192b
+DATA iq2sGrid<>+7696(SB)/8, $0x2b19191908080819
+DATA iq2sGrid<>+7704(SB)/8, $0x2b19191908081908
+DATA iq2sGrid<>+7712(SB)/8, $0x2b19191908190808
+DATA iq2sGrid<>+7720(SB)/8, $0x2b19191919080808
+DATA iq2sGrid<>+7728(SB)/8, $0x2b1919192b192b08
+DATA iq2sGrid<>+7736(SB)/8, $0x2b1919192b2b0819
+DATA iq2sGrid<>+7744(SB)/8, $0x2b19192b08080808
+DATA iq2sGrid<>+7752(SB)/8, $0x2b19192b1908192b
+DATA iq2sGrid<>+7760(SB)/8, $0x2b19192b192b1908
+DATA iq2sGrid<>+7768(SB)/8, $0x2b192b0808080819
+DATA iq2sGrid<>+7776(SB)/8, $0x2b192b0808081908
+DATA iq2sGrid<>+7784(SB)/8, $0x2b192b0808190808
+DATA iq2sGrid<>+7792(SB)/8, $0x2b192b08082b192b
+DATA iq2sGrid<>+7800(SB)/8, $0x2b192b0819080808
+DATA iq2sGrid<>+7808(SB)/8, $0x2b192b082b2b2b19
+DATA iq2sGrid<>+7816(SB)/8, $0x2b192b1908080808
+DATA iq2sGrid<>+7824(SB)/8, $0x2b192b1919082b19
+DATA iq2sGrid<>+7832(SB)/8, $0x2b192b191919082b
+DATA iq2sGrid<>+7840(SB)/8, $0x2b192b2b2b190808
+DATA iq2sGrid<>+7848(SB)/8, $0x2b2b080808080808
+DATA iq2sGrid<>+7856(SB)/8, $0x2b2b080808081919
+DATA iq2sGrid<>+7864(SB)/8, $0x2b2b080808082b2b
+DATA iq2sGrid<>+7872(SB)/8, $0x2b2b080808191908
+DATA iq2sGrid<>+7880(SB)/8, $0x2b2b0808082b082b
+DATA iq2sGrid<>+7888(SB)/8, $0x2b2b0808082b2b2b
+DATA iq2sGrid<>+7896(SB)/8, $0x2b2b080819080819
+DATA iq2sGrid<>+7904(SB)/8, $0x2b2b080819081908
+DATA iq2sGrid<>+7912(SB)/8, $0x2b2b080819190808
+DATA iq2sGrid<>+7920(SB)/8, $0x2b2b08082b2b082b
+DATA iq2sGrid<>+7928(SB)/8, $0x2b2b08082b2b2b2b
+DATA iq2sGrid<>+7936(SB)/8, $0x2b2b081919080808
+DATA iq2sGrid<>+7944(SB)/8, $0x2b2b0819192b1919
+DATA iq2sGrid<>+7952(SB)/8, $0x2b2b082b0808082b
+DATA iq2sGrid<>+7960(SB)/8, $0x2b2b082b08082b2b
+DATA iq2sGrid<>+7968(SB)/8, $0x2b2b082b082b082b
+DATA iq2sGrid<>+7976(SB)/8, $0x2b2b082b082b2b08
+DATA iq2sGrid<>+7984(SB)/8, $0x2b2b082b082b2b2b
+DATA iq2sGrid<>+7992(SB)/8, $0x2b2b082b2b08082b
+DATA iq2sGrid<>+8000(SB)/8, $0x2b2b082b2b082b08
+DATA iq2sGrid<>+8008(SB)/8, $0x2b2b082b2b082b2b
+DATA iq2sGrid<>+8016(SB)/8, $0x2b2b082b2b2b2b08
+DATA iq2sGrid<>+8024(SB)/8, $0x2b2b190808080819
+DATA iq2sGrid<>+8032(SB)/8, $0x2b2b190808081908
+DATA iq2sGrid<>+8040(SB)/8, $0x2b2b190808190808
+DATA iq2sGrid<>+8048(SB)/8, $0x2b2b190819080808
+DATA iq2sGrid<>+8056(SB)/8, $0x2b2b19082b082b19
+DATA iq2sGrid<>+8064(SB)/8, $0x2b2b19082b2b1908
+DATA iq2sGrid<>+8072(SB)/8, $0x2b2b191908080808
+DATA iq2sGrid<>+8080(SB)/8, $0x2b2b191908192b19
+DATA iq2sGrid<>+8088(SB)/8, $0x2b2b192b19190819
+DATA iq2sGrid<>+8096(SB)/8, $0x2b2b2b0808082b2b
+DATA iq2sGrid<>+8104(SB)/8, $0x2b2b2b08082b2b08
+DATA iq2sGrid<>+8112(SB)/8, $0x2b2b2b082b2b082b
+DATA iq2sGrid<>+8120(SB)/8, $0x2b2b2b1919191908
+DATA iq2sGrid<>+8128(SB)/8, $0x2b2b2b192b08192b
+DATA iq2sGrid<>+8136(SB)/8, $0x2b2b2b2b08082b08
+DATA iq2sGrid<>+8144(SB)/8, $0x2b2b2b2b08082b2b
+DATA iq2sGrid<>+8152(SB)/8, $0x2b2b2b2b082b0808
+DATA iq2sGrid<>+8160(SB)/8, $0x2b2b2b2b082b082b
+DATA iq2sGrid<>+8168(SB)/8, $0x2b2b2b2b082b2b08
+DATA iq2sGrid<>+8176(SB)/8, $0x2b2b2b2b2b082b08
+DATA iq2sGrid<>+8184(SB)/8, $0x2b2b2b2b2b2b2b2b
+GLOBL iq2sGrid<>(SB), RODATA|NOPTR, $8192
+
+DATA allSigns<>+0(SB)/8, $0x0101010101010101
+DATA allSigns<>+8(SB)/8, $0x01010101010101ff
+DATA allSigns<>+16(SB)/8, $0x010101010101ff01
+DATA allSigns<>+24(SB)/8, $0x010101010101ffff
+DATA allSigns<>+32(SB)/8, $0x0101010101ff0101
+DATA allSigns<>+40(SB)/8, $0x0101010101ff01ff
+DATA allSigns<>+48(SB)/8, $0x0101010101ffff01
+DATA allSigns<>+56(SB)/8, $0x0101010101ffffff
+DATA allSigns<>+64(SB)/8, $0x01010101ff010101
+DATA allSigns<>+72(SB)/8, $0x01010101ff0101ff
+DATA allSigns<>+80(SB)/8, $0x01010101ff01ff01
+DATA allSigns<>+88(SB)/8, $0x01010101ff01ffff
+DATA allSigns<>+96(SB)/8, $0x01010101ffff0101
+DATA allSigns<>+104(SB)/8, $0x01010101ffff01ff
+DATA allSigns<>+112(SB)/8, $0x01010101ffffff01
+DATA allSigns<>+120(SB)/8, $0x01010101ffffffff
+DATA allSigns<>+128(SB)/8, $0x010101ff01010101
+DATA allSigns<>+136(SB)/8, $0x010101ff010101ff
+DATA allSigns<>+144(SB)/8, $0x010101ff0101ff01
+DATA allSigns<>+152(SB)/8, $0x010101ff0101ffff
+DATA allSigns<>+160(SB)/8, $0x010101ff01ff0101
+DATA allSigns<>+168(SB)/8, $0x010101ff01ff01ff
+DATA allSigns<>+176(SB)/8, $0x010101ff01ffff01
+DATA allSigns<>+184(SB)/8, $0x010101ff01ffffff
+DATA allSigns<>+192(SB)/8, $0x010101ffff010101
+DATA allSigns<>+200(SB)/8, $0x010101ffff0101ff
+DATA allSigns<>+208(SB)/8, $0x010101ffff01ff01
+DATA allSigns<>+216(SB)/8, $0x010101ffff01ffff
+DATA allSigns<>+224(SB)/8, $0x010101ffffff0101
+DATA allSigns<>+232(SB)/8, $0x010101ffffff01ff
+DATA allSigns<>+240(SB)/8, $0x010101ffffffff01
+DATA allSigns<>+248(SB)/8, $0x010101ffffffffff
+DATA allSigns<>+256(SB)/8, $0x0101ff0101010101
+DATA allSigns<>+264(SB)/8, $0x0101ff01010101ff
+DATA allSigns<>+272(SB)/8, $0x0101ff010101ff01
+DATA allSigns<>+280(SB)/8, $0x0101ff010101ffff
+DATA allSigns<>+288(SB)/8, $0x0101ff0101ff0101
+DATA allSigns<>+296(SB)/8, $0x0101ff0101ff01ff
+DATA allSigns<>+304(SB)/8, $0x0101ff0101ffff01
+DATA allSigns<>+312(SB)/8, $0x0101ff0101ffffff
+DATA allSigns<>+320(SB)/8, $0x0101ff01ff010101
+DATA allSigns<>+328(SB)/8, $0x0101ff01ff0101ff
+DATA allSigns<>+336(SB)/8, $0x0101ff01ff01ff01
+DATA allSigns<>+344(SB)/8, $0x0101ff01ff01ffff
+DATA allSigns<>+352(SB)/8, $0x0101ff01ffff0101
+DATA allSigns<>+360(SB)/8, $0x0101ff01ffff01ff
+DATA allSigns<>+368(SB)/8, $0x0101ff01ffffff01
+DATA allSigns<>+376(SB)/8, $0x0101ff01ffffffff
+DATA allSigns<>+384(SB)/8, $0x0101ffff01010101
+DATA allSigns<>+392(SB)/8, $0x0101ffff010101ff
+DATA allSigns<>+400(SB)/8, $0x0101ffff0101ff01
+DATA allSigns<>+408(SB)/8, $0x0101ffff0101ffff
+DATA allSigns<>+416(SB)/8, $0x0101ffff01ff0101
+DATA allSigns<>+424(SB)/8, $0x0101ffff01ff01ff
+DATA allSigns<>+432(SB)/8, $0x0101ffff01ffff01
+DATA allSigns<>+440(SB)/8, $0x0101ffff01ffffff
+DATA allSigns<>+448(SB)/8, $0x0101ffffff010101
+DATA allSigns<>+456(SB)/8, $0x0101ffffff0101ff
+DATA allSigns<>+464(SB)/8, $0x0101ffffff01ff01
+DATA allSigns<>+472(SB)/8, $0x0101ffffff01ffff
+DATA allSigns<>+480(SB)/8, $0x0101ffffffff0101
+DATA allSigns<>+488(SB)/8, $0x0101ffffffff01ff
+DATA allSigns<>+496(SB)/8, $0x0101ffffffffff01
+DATA allSigns<>+504(SB)/8, $0x0101ffffffffffff
+DATA allSigns<>+512(SB)/8, $0x01ff010101010101
+DATA allSigns<>+520(SB)/8, $0x01ff0101010101ff
+DATA allSigns<>+528(SB)/8, $0x01ff01010101ff01
+DATA allSigns<>+536(SB)/8, $0x01ff01010101ffff
+DATA allSigns<>+544(SB)/8, $0x01ff010101ff0101
+DATA allSigns<>+552(SB)/8, $0x01ff010101ff01ff
+DATA allSigns<>+560(SB)/8, $0x01ff010101ffff01
+DATA allSigns<>+568(SB)/8, $0x01ff010101ffffff
+DATA allSigns<>+576(SB)/8, $0x01ff0101ff010101
+DATA allSigns<>+584(SB)/8, $0x01ff0101ff0101ff
+DATA allSigns<>+592(SB)/8, $0x01ff0101ff01ff01
+DATA allSigns<>+600(SB)/8, $0x01ff0101ff01ffff
+DATA allSigns<>+608(SB)/8, $0x01ff0101ffff0101
+DATA allSigns<>+616(SB)/8, $0x01ff0101ffff01ff
+DATA allSigns<>+624(SB)/8, $0x01ff0101ffffff01
+DATA allSigns<>+632(SB)/8, $0x01ff0101ffffffff
+DATA allSigns<>+640(SB)/8, $0x01ff01ff01010101
+DATA allSigns<>+648(SB)/8, $0x01ff01ff010101ff
+DATA allSigns<>+656(SB)/8, $0x01ff01ff0101ff01
+DATA allSigns<>+664(SB)/8, $0x01ff01ff0101ffff
+DATA allSigns<>+672(SB)/8, $0x01ff01ff01ff0101
+DATA allSigns<>+680(SB)/8, $0x01ff01ff01ff01ff
+DATA allSigns<>+688(SB)/8, $0x01ff01ff01ffff01
+DATA allSigns<>+696(SB)/8, $0x01ff01ff01ffffff
+DATA allSigns<>+704(SB)/8, $0x01ff01ffff010101
+DATA allSigns<>+712(SB)/8, $0x01ff01ffff0101ff
+DATA allSigns<>+720(SB)/8, $0x01ff01ffff01ff01
+DATA allSigns<>+728(SB)/8, $0x01ff01ffff01ffff
+DATA allSigns<>+736(SB)/8, $0x01ff01ffffff0101
+DATA allSigns<>+744(SB)/8, $0x01ff01ffffff01ff
+DATA allSigns<>+752(SB)/8, $0x01ff01ffffffff01
+DATA allSigns<>+760(SB)/8, $0x01ff01ffffffffff
+DATA allSigns<>+768(SB)/8, $0x01ffff0101010101
+DATA allSigns<>+776(SB)/8, $0x01ffff01010101ff
+DATA allSigns<>+784(SB)/8, $0x01ffff010101ff01
+DATA allSigns<>+792(SB)/8, $0x01ffff010101ffff
+DATA allSigns<>+800(SB)/8, $0x01ffff0101ff0101
+DATA allSigns<>+808(SB)/8, $0x01ffff0101ff01ff
+DATA allSigns<>+816(SB)/8, $0x01ffff0101ffff01
+DATA allSigns<>+824(SB)/8, $0x01ffff0101ffffff
+DATA allSigns<>+832(SB)/8, $0x01ffff01ff010101
+DATA allSigns<>+840(SB)/8, $0x01ffff01ff0101ff
+DATA allSigns<>+848(SB)/8, $0x01ffff01ff01ff01
+DATA allSigns<>+856(SB)/8, $0x01ffff01ff01ffff
+DATA allSigns<>+864(SB)/8, $0x01ffff01ffff0101
+DATA allSigns<>+872(SB)/8, $0x01ffff01ffff01ff
+DATA allSigns<>+880(SB)/8, $0x01ffff01ffffff01
+DATA allSigns<>+888(SB)/8, $0x01ffff01ffffffff
+DATA allSigns<>+896(SB)/8, $0x01ffffff01010101
+DATA allSigns<>+904(SB)/8, $0x01ffffff010101ff
+DATA allSigns<>+912(SB)/8, $0x01ffffff0101ff01
+DATA allSigns<>+920(SB)/8, $0x01ffffff0101ffff
+DATA allSigns<>+928(SB)/8, $0x01ffffff01ff0101
+DATA allSigns<>+936(SB)/8, $0x01ffffff01ff01ff
+DATA allSigns<>+944(SB)/8, $0x01ffffff01ffff01
+DATA allSigns<>+952(SB)/8, $0x01ffffff01ffffff
+DATA allSigns<>+960(SB)/8, $0x01ffffffff010101
+DATA allSigns<>+968(SB)/8, $0x01ffffffff0101ff
+DATA allSigns<>+976(SB)/8, $0x01ffffffff01ff01
+DATA allSigns<>+984(SB)/8, $0x01ffffffff01ffff
+DATA allSigns<>+992(SB)/8, $0x01ffffffffff0101
+DATA allSigns<>+1000(SB)/8, $0x01ffffffffff01ff
+DATA allSigns<>+1008(SB)/8, $0x01ffffffffffff01
+DATA allSigns<>+1016(SB)/8, $0x01ffffffffffffff
+DATA allSigns<>+1024(SB)/8, $0xff01010101010101
+DATA allSigns<>+1032(SB)/8, $0xff010101010101ff
+DATA allSigns<>+1040(SB)/8, $0xff0101010101ff01
+DATA allSigns<>+1048(SB)/8, $0xff0101010101ffff
+DATA allSigns<>+1056(SB)/8, $0xff01010101ff0101
+DATA allSigns<>+1064(SB)/8, $0xff01010101ff01ff
+DATA allSigns<>+1072(SB)/8, $0xff01010101ffff01
+DATA allSigns<>+1080(SB)/8, $0xff01010101ffffff
+DATA allSigns<>+1088(SB)/8, $0xff010101ff010101
+DATA allSigns<>+1096(SB)/8, $0xff010101ff0101ff
+DATA allSigns<>+1104(SB)/8, $0xff010101ff01ff01
+DATA allSigns<>+1112(SB)/8, $0xff010101ff01ffff
+DATA allSigns<>+1120(SB)/8, $0xff010101ffff0101
+DATA allSigns<>+1128(SB)/8, $0xff010101ffff01ff
+DATA allSigns<>+1136(SB)/8, $0xff010101ffffff01
+DATA allSigns<>+1144(SB)/8, $0xff010101ffffffff
+DATA allSigns<>+1152(SB)/8, $0xff0101ff01010101
+DATA allSigns<>+1160(SB)/8, $0xff0101ff010101ff
+DATA allSigns<>+1168(SB)/8, $0xff0101ff0101ff01
+DATA allSigns<>+1176(SB)/8, $0xff0101ff0101ffff
+DATA allSigns<>+1184(SB)/8, $0xff0101ff01ff0101
+DATA allSigns<>+1192(SB)/8, $0xff0101ff01ff01ff
+DATA allSigns<>+1200(SB)/8, $0xff0101ff01ffff01
+DATA allSigns<>+1208(SB)/8, $0xff0101ff01ffffff
+DATA allSigns<>+1216(SB)/8, $0xff0101ffff010101
+DATA allSigns<>+1224(SB)/8, $0xff0101ffff0101ff
+DATA allSigns<>+1232(SB)/8, $0xff0101ffff01ff01
+DATA allSigns<>+1240(SB)/8, $0xff0101ffff01ffff
+DATA allSigns<>+1248(SB)/8, $0xff0101ffffff0101
+DATA allSigns<>+1256(SB)/8, $0xff0101ffffff01ff
+DATA allSigns<>+1264(SB)/8, $0xff0101ffffffff01
+DATA allSigns<>+1272(SB)/8, $0xff0101ffffffffff
+DATA allSigns<>+1280(SB)/8, $0xff01ff0101010101
+DATA allSigns<>+1288(SB)/8, $0xff01ff01010101ff
+DATA allSigns<>+1296(SB)/8, $0xff01ff010101ff01
+DATA allSigns<>+1304(SB)/8, $0xff01ff010101ffff
+DATA allSigns<>+1312(SB)/8, $0xff01ff0101ff0101
+DATA allSigns<>+1320(SB)/8, $0xff01ff0101ff01ff
+DATA allSigns<>+1328(SB)/8, $0xff01ff0101ffff01
+DATA allSigns<>+1336(SB)/8, $0xff01ff0101ffffff
+DATA allSigns<>+1344(SB)/8, $0xff01ff01ff010101
+DATA allSigns<>+1352(SB)/8, $0xff01ff01ff0101ff
+DATA allSigns<>+1360(SB)/8, $0xff01ff01ff01ff01
+DATA allSigns<>+1368(SB)/8, $0xff01ff01ff01ffff
+DATA allSigns<>+1376(SB)/8, $0xff01ff01ffff0101
+DATA allSigns<>+1384(SB)/8, $0xff01ff01ffff01ff
+DATA allSigns<>+1392(SB)/8, $0xff01ff01ffffff01
+DATA allSigns<>+1400(SB)/8, $0xff01ff01ffffffff
+DATA allSigns<>+1408(SB)/8, $0xff01ffff01010101
+DATA allSigns<>+1416(SB)/8, $0xff01ffff010101ff
+DATA allSigns<>+1424(SB)/8, $0xff01ffff0101ff01
+DATA allSigns<>+1432(SB)/8, $0xff01ffff0101ffff
+DATA allSigns<>+1440(SB)/8, $0xff01ffff01ff0101
+DATA allSigns<>+1448(SB)/8, $0xff01ffff01ff01ff
+DATA allSigns<>+1456(SB)/8, $0xff01ffff01ffff01
+DATA allSigns<>+1464(SB)/8, $0xff01ffff01ffffff
+DATA allSigns<>+1472(SB)/8, $0xff01ffffff010101
+DATA allSigns<>+1480(SB)/8, $0xff01ffffff0101ff
+DATA allSigns<>+1488(SB)/8, $0xff01ffffff01ff01
+DATA allSigns<>+1496(SB)/8, $0xff01ffffff01ffff
+DATA allSigns<>+1504(SB)/8, $0xff01ffffffff0101
+DATA allSigns<>+1512(SB)/8, $0xff01ffffffff01ff
+DATA allSigns<>+1520(SB)/8, $0xff01ffffffffff01
+DATA allSigns<>+1528(SB)/8, $0xff01ffffffffffff
+DATA allSigns<>+1536(SB)/8, $0xffff010101010101
+DATA allSigns<>+1544(SB)/8, $0xffff0101010101ff
+DATA allSigns<>+1552(SB)/8, $0xffff01010101ff01
+DATA allSigns<>+1560(SB)/8, $0xffff01010101ffff
+DATA allSigns<>+1568(SB)/8, $0xffff010101ff0101
+DATA allSigns<>+1576(SB)/8, $0xffff010101ff01ff
+DATA allSigns<>+1584(SB)/8, $0xffff010101ffff01
+DATA allSigns<>+1592(SB)/8, $0xffff010101ffffff
+DATA allSigns<>+1600(SB)/8, $0xffff0101ff010101
+DATA allSigns<>+1608(SB)/8, $0xffff0101ff0101ff
+DATA allSigns<>+1616(SB)/8, $0xffff0101ff01ff01
+DATA allSigns<>+1624(SB)/8, $0xffff0101ff01ffff
+DATA allSigns<>+1632(SB)/8, $0xffff0101ffff0101
+DATA allSigns<>+1640(SB)/8, $0xffff0101ffff01ff
+DATA allSigns<>+1648(SB)/8, $0xffff0101ffffff01
+DATA allSigns<>+1656(SB)/8, $0xffff0101ffffffff
+DATA allSigns<>+1664(SB)/8, $0xffff01ff01010101
+DATA allSigns<>+1672(SB)/8, $0xffff01ff010101ff
+DATA allSigns<>+1680(SB)/8, $0xffff01ff0101ff01
+DATA allSigns<>+1688(SB)/8, $0xffff01ff0101ffff
+DATA allSigns<>+1696(SB)/8, $0xffff01ff01ff0101
+DATA allSigns<>+1704(SB)/8, $0xffff01ff01ff01ff
+DATA allSigns<>+1712(SB)/8, $0xffff01ff01ffff01
+DATA allSigns<>+1720(SB)/8, $0xffff01ff01ffffff
+DATA allSigns<>+1728(SB)/8, $0xffff01ffff010101
+DATA allSigns<>+1736(SB)/8, $0xffff01ffff0101ff
+DATA allSigns<>+1744(SB)/8, $0xffff01ffff01ff01
+DATA allSigns<>+1752(SB)/8, $0xffff01ffff01ffff
+DATA allSigns<>+1760(SB)/8, $0xffff01ffffff0101
+DATA allSigns<>+1768(SB)/8, $0xffff01ffffff01ff
+DATA allSigns<>+1776(SB)/8, $0xffff01ffffffff01
+DATA allSigns<>+1784(SB)/8, $0xffff01ffffffffff
+DATA allSigns<>+1792(SB)/8, $0xffffff0101010101
+DATA allSigns<>+1800(SB)/8, $0xffffff01010101ff
+DATA allSigns<>+1808(SB)/8, $0xffffff010101ff01
+DATA allSigns<>+1816(SB)/8, $0xffffff010101ffff
+DATA allSigns<>+1824(SB)/8, $0xffffff0101ff0101
+DATA allSigns<>+1832(SB)/8, $0xffffff0101ff01ff
+DATA allSigns<>+1840(SB)/8, $0xffffff0101ffff01
+DATA allSigns<>+1848(SB)/8, $0xffffff0101ffffff
+DATA allSigns<>+1856(SB)/8, $0xffffff01ff010101
+DATA allSigns<>+1864(SB)/8, $0xffffff01ff0101ff
+DATA allSigns<>+1872(SB)/8, $0xffffff01ff01ff01
+DATA allSigns<>+1880(SB)/8, $0xffffff01ff01ffff
+DATA allSigns<>+1888(SB)/8, $0xffffff01ffff0101
+DATA allSigns<>+1896(SB)/8, $0xffffff01ffff01ff
+DATA allSigns<>+1904(SB)/8, $0xffffff01ffffff01
+DATA allSigns<>+1912(SB)/8, $0xffffff01ffffffff
+DATA allSigns<>+1920(SB)/8, $0xffffffff01010101
+DATA allSigns<>+1928(SB)/8, $0xffffffff010101ff
+DATA allSigns<>+1936(SB)/8, $0xffffffff0101ff01
+DATA allSigns<>+1944(SB)/8, $0xffffffff0101ffff
+DATA allSigns<>+1952(SB)/8, $0xffffffff01ff0101
+DATA allSigns<>+1960(SB)/8, $0xffffffff01ff01ff
+DATA allSigns<>+1968(SB)/8, $0xffffffff01ffff01
+DATA allSigns<>+1976(SB)/8, $0xffffffff01ffffff
+DATA allSigns<>+1984(SB)/8, $0xffffffffff010101
+DATA allSigns<>+1992(SB)/8, $0xffffffffff0101ff
+DATA allSigns<>+2000(SB)/8, $0xffffffffff01ff01
+DATA allSigns<>+2008(SB)/8, $0xffffffffff01ffff
+DATA allSigns<>+2016(SB)/8, $0xffffffffffff0101
+DATA allSigns<>+2024(SB)/8, $0xffffffffffff01ff
+DATA allSigns<>+2032(SB)/8, $0xffffffffffffff01
+DATA allSigns<>+2040(SB)/8, $0xffffffffffffffff
+GLOBL allSigns<>(SB), RODATA|NOPTR, $2048
+
+// func dot4IQ2SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4IQ2SAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   iq2sGrid<>+0(SB), DI
+	LEAQ   allSigns<>+0(SB), R8
+
+dot4IQ2SAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	MOVBQZX      66(CX), R9
+	MOVBQZX      2(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X8
+	MOVBQZX      3(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x06, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X8, X8
+	MOVBQZX      4(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x04, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X9
+	MOVBQZX      5(CX), R10
+	SHLL         $0x02, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      34(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      35(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      36(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      37(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      74(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      4(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      67(CX), R9
+	MOVBQZX      6(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X8
+	MOVBQZX      7(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x06, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X8, X8
+	MOVBQZX      8(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x04, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X9
+	MOVBQZX      9(CX), R10
+	SHLL         $0x02, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      38(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      39(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      40(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      41(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      75(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      36(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      68(CX), R9
+	MOVBQZX      10(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X8
+	MOVBQZX      11(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x06, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X8, X8
+	MOVBQZX      12(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x04, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X9
+	MOVBQZX      13(CX), R10
+	SHLL         $0x02, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      42(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      43(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      44(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      45(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      76(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      68(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      69(CX), R9
+	MOVBQZX      14(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X8
+	MOVBQZX      15(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x06, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X8, X8
+	MOVBQZX      16(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x04, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X9
+	MOVBQZX      17(CX), R10
+	SHLL         $0x02, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      46(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      47(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      48(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      49(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      77(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      100(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      70(CX), R9
+	MOVBQZX      18(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X8
+	MOVBQZX      19(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x06, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X8, X8
+	MOVBQZX      20(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x04, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X9
+	MOVBQZX      21(CX), R10
+	SHLL         $0x02, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      50(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      51(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      52(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      53(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      78(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      132(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      71(CX), R9
+	MOVBQZX      22(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X8
+	MOVBQZX      23(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x06, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X8, X8
+	MOVBQZX      24(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x04, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X9
+	MOVBQZX      25(CX), R10
+	SHLL         $0x02, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      54(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      55(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      56(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      57(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      79(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      164(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      72(CX), R9
+	MOVBQZX      26(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X8
+	MOVBQZX      27(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x06, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X8, X8
+	MOVBQZX      28(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x04, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X9
+	MOVBQZX      29(CX), R10
+	SHLL         $0x02, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      58(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      59(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      60(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      61(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      80(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      196(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      73(CX), R9
+	MOVBQZX      30(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X8
+	MOVBQZX      31(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x06, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X8, X8
+	MOVBQZX      32(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x04, R11
+	ANDL         $0x00000300, R11
+	ORL          R11, R10
+	VMOVQ        (DI)(R10*8), X9
+	MOVBQZX      33(CX), R10
+	SHLL         $0x02, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R10
+	VPINSRQ      $0x01, (DI)(R10*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      62(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      63(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      64(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      65(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      81(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000000f, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X8
+	VPBROADCASTW X8, X8
+	VMOVD        R9, X11
+	VPBROADCASTW X11, X11
+	VINSERTI128  $0x01, X11, Y8, Y11
+	VMOVDQU      228(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	VPBROADCASTW (CX), X8
+	VCVTPH2PS    X8, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y9, Y10, Y10
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y10, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000052, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4IQ2SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMULSS       feighth<>+0(SB), X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMULSS       feighth<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3XXSAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	LEAQ   iq3xxsGrid<>+0(SB), BX
+	LEAQ   evenSigns<>+0(SB), SI
+
+dotIQ3XXSAVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	MOVBQZX      2(CX), DI
+	VMOVD        (BX)(DI*4), X2
+	MOVBQZX      3(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X2, X2
+	MOVBQZX      4(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X2, X2
+	MOVBQZX      5(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X2, X2
+	MOVBQZX      6(CX), DI
+	VMOVD        (BX)(DI*4), X3
+	MOVBQZX      7(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X3, X3
+	MOVBQZX      8(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X3, X3
+	MOVBQZX      9(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         66(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      10(CX), DI
+	VMOVD        (BX)(DI*4), X2
+	MOVBQZX      11(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X2, X2
+	MOVBQZX      12(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X2, X2
+	MOVBQZX      13(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X2, X2
+	MOVBQZX      14(CX), DI
+	VMOVD        (BX)(DI*4), X3
+	MOVBQZX      15(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X3, X3
+	MOVBQZX      16(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X3, X3
+	MOVBQZX      17(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         70(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      18(CX), DI
+	VMOVD        (BX)(DI*4), X2
+	MOVBQZX      19(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X2, X2
+	MOVBQZX      20(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X2, X2
+	MOVBQZX      21(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X2, X2
+	MOVBQZX      22(CX), DI
+	VMOVD        (BX)(DI*4), X3
+	MOVBQZX      23(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X3, X3
+	MOVBQZX      24(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X3, X3
+	MOVBQZX      25(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         74(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      26(CX), DI
+	VMOVD        (BX)(DI*4), X2
+	MOVBQZX      27(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X2, X2
+	MOVBQZX      28(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X2, X2
+	MOVBQZX      29(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X2, X2
+	MOVBQZX      30(CX), DI
+	VMOVD        (BX)(DI*4), X3
+	MOVBQZX      31(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X3, X3
+	MOVBQZX      32(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X3, X3
+	MOVBQZX      33(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         78(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      34(CX), DI
+	VMOVD        (BX)(DI*4), X2
+	MOVBQZX      35(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X2, X2
+	MOVBQZX      36(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X2, X2
+	MOVBQZX      37(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X2, X2
+	MOVBQZX      38(CX), DI
+	VMOVD        (BX)(DI*4), X3
+	MOVBQZX      39(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X3, X3
+	MOVBQZX      40(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X3, X3
+	MOVBQZX      41(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         82(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      42(CX), DI
+	VMOVD        (BX)(DI*4), X2
+	MOVBQZX      43(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X2, X2
+	MOVBQZX      44(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X2, X2
+	MOVBQZX      45(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X2, X2
+	MOVBQZX      46(CX), DI
+	VMOVD        (BX)(DI*4), X3
+	MOVBQZX      47(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X3, X3
+	MOVBQZX      48(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X3, X3
+	MOVBQZX      49(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         86(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      50(CX), DI
+	VMOVD        (BX)(DI*4), X2
+	MOVBQZX      51(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X2, X2
+	MOVBQZX      52(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X2, X2
+	MOVBQZX      53(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X2, X2
+	MOVBQZX      54(CX), DI
+	VMOVD        (BX)(DI*4), X3
+	MOVBQZX      55(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X3, X3
+	MOVBQZX      56(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X3, X3
+	MOVBQZX      57(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         90(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      58(CX), DI
+	VMOVD        (BX)(DI*4), X2
+	MOVBQZX      59(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X2, X2
+	MOVBQZX      60(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X2, X2
+	MOVBQZX      61(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X2, X2
+	MOVBQZX      62(CX), DI
+	VMOVD        (BX)(DI*4), X3
+	MOVBQZX      63(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X3, X3
+	MOVBQZX      64(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X3, X3
+	MOVBQZX      65(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         94(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000062, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ3XXSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMULSS       fquarter<>+0(SB), X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
+DATA iq3xxsGrid<>+0(SB)/8, $0x0404041404040404
+DATA iq3xxsGrid<>+8(SB)/8, $0x04040c0c04040424
+DATA iq3xxsGrid<>+16(SB)/8, $0x04040c3e04040c1c
+DATA iq3xxsGrid<>+24(SB)/8, $0x0404141404041404
+DATA iq3xxsGrid<>+32(SB)/8, $0x0404241404041c0c
+DATA iq3xxsGrid<>+40(SB)/8, $0x04043e2c04043e1c
+DATA iq3xxsGrid<>+48(SB)/8, $0x040c041c040c040c
+DATA iq3xxsGrid<>+56(SB)/8, $0x040c0c14040c0c04
+DATA iq3xxsGrid<>+64(SB)/8, $0x040c142c040c140c
+DATA iq3xxsGrid<>+72(SB)/8, $0x040c1c14040c1c04
+DATA iq3xxsGrid<>+80(SB)/8, $0x040c2c24040c240c
+DATA iq3xxsGrid<>+88(SB)/8, $0x04140404040c3e04
+DATA iq3xxsGrid<>+96(SB)/8, $0x0414042404140414
+DATA iq3xxsGrid<>+104(SB)/8, $0x0414140404140c0c
+DATA iq3xxsGrid<>+112(SB)/8, $0x04141c0c04141414
+DATA iq3xxsGrid<>+120(SB)/8, $0x04141c3e04141c1c
+DATA iq3xxsGrid<>+128(SB)/8, $0x04142c3e04142c0c
+DATA iq3xxsGrid<>+136(SB)/8, $0x041c040c04143e2c
+DATA iq3xxsGrid<>+144(SB)/8, $0x041c0c04041c043e
+DATA iq3xxsGrid<>+152(SB)/8, $0x041c142c041c0c14
+DATA iq3xxsGrid<>+160(SB)/8, $0x04240c1c041c3e04
+DATA iq3xxsGrid<>+168(SB)/8, $0x0424242404241c3e
+DATA iq3xxsGrid<>+176(SB)/8, $0x04243e1c04242c3e
+DATA iq3xxsGrid<>+184(SB)/8, $0x042c040c04243e2c
+DATA iq3xxsGrid<>+192(SB)/8, $0x042c1c14042c043e
+DATA iq3xxsGrid<>+200(SB)/8, $0x04341c2c042c2c14
+DATA iq3xxsGrid<>+208(SB)/8, $0x043e0c0404343424
+DATA iq3xxsGrid<>+216(SB)/8, $0x043e0c34043e0c24
+DATA iq3xxsGrid<>+224(SB)/8, $0x043e340c043e241c
+DATA iq3xxsGrid<>+232(SB)/8, $0x0c04041c0c04040c
+DATA iq3xxsGrid<>+240(SB)/8, $0x0c040c140c040c04
+DATA iq3xxsGrid<>+248(SB)/8, $0x0c04141c0c04140c
+DATA iq3xxsGrid<>+256(SB)/8, $0x0c041c140c041c04
+DATA iq3xxsGrid<>+264(SB)/8, $0x0c04243e0c041c24
+DATA iq3xxsGrid<>+272(SB)/8, $0x0c0c04040c042c04
+DATA iq3xxsGrid<>+280(SB)/8, $0x0c0c0c0c0c0c0414
+DATA iq3xxsGrid<>+288(SB)/8, $0x0c0c14140c0c1404
+DATA iq3xxsGrid<>+296(SB)/8, $0x0c14041c0c14040c
+DATA iq3xxsGrid<>+304(SB)/8, $0x0c140c140c140c04
+DATA iq3xxsGrid<>+312(SB)/8, $0x0c141c040c14140c
+DATA iq3xxsGrid<>+320(SB)/8, $0x0c1c04040c143e14
+DATA iq3xxsGrid<>+328(SB)/8, $0x0c1c14040c1c0414
+DATA iq3xxsGrid<>+336(SB)/8, $0x0c1c24340c1c1c0c
+DATA iq3xxsGrid<>+344(SB)/8, $0x0c24040c0c1c3434
+DATA iq3xxsGrid<>+352(SB)/8, $0x0c242c040c24042c
+DATA iq3xxsGrid<>+360(SB)/8, $0x0c2c14240c2c1404
+DATA iq3xxsGrid<>+368(SB)/8, $0x0c2c3e0c0c2c2434
+DATA iq3xxsGrid<>+376(SB)/8, $0x0c3e14140c34042c
+DATA iq3xxsGrid<>+384(SB)/8, $0x140404040c3e2404
+DATA iq3xxsGrid<>+392(SB)/8, $0x14040c0c14040414
+DATA iq3xxsGrid<>+400(SB)/8, $0x1404140414040c1c
+DATA iq3xxsGrid<>+408(SB)/8, $0x1404143414041414
+DATA iq3xxsGrid<>+416(SB)/8, $0x1404241414041c0c
+DATA iq3xxsGrid<>+424(SB)/8, $0x140c041c140c040c
+DATA iq3xxsGrid<>+432(SB)/8, $0x140c0c04140c042c
+DATA iq3xxsGrid<>+440(SB)/8, $0x140c140c140c0c14
+DATA iq3xxsGrid<>+448(SB)/8, $0x140c341c140c1c04
+DATA iq3xxsGrid<>+456(SB)/8, $0x140c3e04140c343e
+DATA iq3xxsGrid<>+464(SB)/8, $0x1414041414140404
+DATA iq3xxsGrid<>+472(SB)/8, $0x14140c3e14140c0c
+DATA iq3xxsGrid<>+480(SB)/8, $0x1414141414141404
+DATA iq3xxsGrid<>+488(SB)/8, $0x1414240414141c3e
+DATA iq3xxsGrid<>+496(SB)/8, $0x141c040c14142c2c
+DATA iq3xxsGrid<>+504(SB)/8, $0x141c0c24141c0c04
+DATA iq3xxsGrid<>+512(SB)/8, $0x141c3e24141c3e04
+DATA iq3xxsGrid<>+520(SB)/8, $0x14242c1c14241c2c
+DATA iq3xxsGrid<>+528(SB)/8, $0x142c143e142c041c
+DATA iq3xxsGrid<>+536(SB)/8, $0x142c3e24142c240c
+DATA iq3xxsGrid<>+544(SB)/8, $0x143e041c143e040c
+DATA iq3xxsGrid<>+552(SB)/8, $0x143e242c143e0c34
+DATA iq3xxsGrid<>+560(SB)/8, $0x1c040c041c04040c
+DATA iq3xxsGrid<>+568(SB)/8, $0x1c04140c1c040c14
+DATA iq3xxsGrid<>+576(SB)/8, $0x1c042c041c04141c
+DATA iq3xxsGrid<>+584(SB)/8, $0x1c043e141c04342c
+DATA iq3xxsGrid<>+592(SB)/8, $0x1c0c04141c0c0404
+DATA iq3xxsGrid<>+600(SB)/8, $0x1c0c1c0c1c0c1404
+DATA iq3xxsGrid<>+608(SB)/8, $0x1c0c24341c0c2424
+DATA iq3xxsGrid<>+616(SB)/8, $0x1c14041c1c14040c
+DATA iq3xxsGrid<>+624(SB)/8, $0x1c14142c1c140c04
+DATA iq3xxsGrid<>+632(SB)/8, $0x1c143e141c142c14
+DATA iq3xxsGrid<>+640(SB)/8, $0x1c1c1c1c1c1c0c0c
+DATA iq3xxsGrid<>+648(SB)/8, $0x1c24243e1c241c04
+DATA iq3xxsGrid<>+656(SB)/8, $0x1c2c04041c243e14
+DATA iq3xxsGrid<>+664(SB)/8, $0x1c2c14141c2c0434
+DATA iq3xxsGrid<>+672(SB)/8, $0x1c340c241c2c2c2c
+DATA iq3xxsGrid<>+680(SB)/8, $0x1c34341c1c341c34
+DATA iq3xxsGrid<>+688(SB)/8, $0x1c3e34041c3e1c1c
+DATA iq3xxsGrid<>+696(SB)/8, $0x24040c3e24040424
+DATA iq3xxsGrid<>+704(SB)/8, $0x24041c3e24041c2c
+DATA iq3xxsGrid<>+712(SB)/8, $0x24042c3e24042c1c
+DATA iq3xxsGrid<>+720(SB)/8, $0x24141404240c3e24
+DATA iq3xxsGrid<>+728(SB)/8, $0x2414240424141c3e
+DATA iq3xxsGrid<>+736(SB)/8, $0x2414343424143404
+DATA iq3xxsGrid<>+744(SB)/8, $0x241c242c241c043e
+DATA iq3xxsGrid<>+752(SB)/8, $0x24242c0c24240424
+DATA iq3xxsGrid<>+760(SB)/8, $0x242c142c24243424
+DATA iq3xxsGrid<>+768(SB)/8, $0x242c3e04242c241c
+DATA iq3xxsGrid<>+776(SB)/8, $0x243e0c04243e042c
+DATA iq3xxsGrid<>+784(SB)/8, $0x243e1c04243e0c14
+DATA iq3xxsGrid<>+792(SB)/8, $0x2c04240c2c040c14
+DATA iq3xxsGrid<>+800(SB)/8, $0x2c0c04042c043e04
+DATA iq3xxsGrid<>+808(SB)/8, $0x2c0c14342c0c0434
+DATA iq3xxsGrid<>+816(SB)/8, $0x2c140c242c0c2c2c
+DATA iq3xxsGrid<>+824(SB)/8, $0x2c143e142c141c14
+DATA iq3xxsGrid<>+832(SB)/8, $0x2c1c2c1c2c1c0414
+DATA iq3xxsGrid<>+840(SB)/8, $0x2c24141c2c240c04
+DATA iq3xxsGrid<>+848(SB)/8, $0x2c243e142c24143e
+DATA iq3xxsGrid<>+856(SB)/8, $0x2c2c1c0c2c2c0414
+DATA iq3xxsGrid<>+864(SB)/8, $0x2c3e14242c342c04
+DATA iq3xxsGrid<>+872(SB)/8, $0x340414242c3e2414
+DATA iq3xxsGrid<>+880(SB)/8, $0x3404243434042424
+DATA iq3xxsGrid<>+888(SB)/8, $0x340c140c34043424
+DATA iq3xxsGrid<>+896(SB)/8, $0x34140c3e340c340c
+DATA iq3xxsGrid<>+904(SB)/8, $0x341c1c0434143424
+DATA iq3xxsGrid<>+912(SB)/8, $0x34242424341c1c34
+DATA iq3xxsGrid<>+920(SB)/8, $0x342c2c14342c042c
+DATA iq3xxsGrid<>+928(SB)/8, $0x343e041c34341c1c
+DATA iq3xxsGrid<>+936(SB)/8, $0x3e04041c343e140c
+DATA iq3xxsGrid<>+944(SB)/8, $0x3e04043e3e04042c
+DATA iq3xxsGrid<>+952(SB)/8, $0x3e041c143e040c04
+DATA iq3xxsGrid<>+960(SB)/8, $0x3e0c14343e042c14
+DATA iq3xxsGrid<>+968(SB)/8, $0x3e140c143e0c2404
+DATA iq3xxsGrid<>+976(SB)/8, $0x3e142c143e14242c
+DATA iq3xxsGrid<>+984(SB)/8, $0x3e1c0c2c3e1c0404
+DATA iq3xxsGrid<>+992(SB)/8, $0x3e1c34043e1c1c1c
+DATA iq3xxsGrid<>+1000(SB)/8, $0x3e24240c3e24140c
+DATA iq3xxsGrid<>+1008(SB)/8, $0x3e2c04143e2c0404
+DATA iq3xxsGrid<>+1016(SB)/8, $0x3e341c043e2c1424
+GLOBL iq3xxsGrid<>(SB), RODATA|NOPTR, $1024
+
+DATA fquarter<>+0(SB)/8, $0x3e8000003e800000
+DATA fquarter<>+8(SB)/8, $0x3e8000003e800000
+DATA fquarter<>+16(SB)/8, $0x3e8000003e800000
+DATA fquarter<>+24(SB)/8, $0x3e8000003e800000
+GLOBL fquarter<>(SB), RODATA|NOPTR, $32
+
+// func dot4IQ3XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4IQ3XXSAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   iq3xxsGrid<>+0(SB), DI
+	LEAQ   evenSigns<>+0(SB), R8
+
+dot4IQ3XXSAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	MOVBQZX      2(CX), R9
+	VMOVD        (DI)(R9*4), X8
+	MOVBQZX      3(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X8, X8
+	MOVBQZX      4(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	MOVBQZX      5(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X8, X8
+	MOVBQZX      6(CX), R9
+	VMOVD        (DI)(R9*4), X9
+	MOVBQZX      7(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X9, X9
+	MOVBQZX      8(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	MOVBQZX      9(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         66(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      4(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      10(CX), R9
+	VMOVD        (DI)(R9*4), X8
+	MOVBQZX      11(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X8, X8
+	MOVBQZX      12(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	MOVBQZX      13(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X8, X8
+	MOVBQZX      14(CX), R9
+	VMOVD        (DI)(R9*4), X9
+	MOVBQZX      15(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X9, X9
+	MOVBQZX      16(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	MOVBQZX      17(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         70(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      36(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      18(CX), R9
+	VMOVD        (DI)(R9*4), X8
+	MOVBQZX      19(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X8, X8
+	MOVBQZX      20(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	MOVBQZX      21(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X8, X8
+	MOVBQZX      22(CX), R9
+	VMOVD        (DI)(R9*4), X9
+	MOVBQZX      23(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X9, X9
+	MOVBQZX      24(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	MOVBQZX      25(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         74(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      68(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      26(CX), R9
+	VMOVD        (DI)(R9*4), X8
+	MOVBQZX      27(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X8, X8
+	MOVBQZX      28(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	MOVBQZX      29(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X8, X8
+	MOVBQZX      30(CX), R9
+	VMOVD        (DI)(R9*4), X9
+	MOVBQZX      31(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X9, X9
+	MOVBQZX      32(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	MOVBQZX      33(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         78(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      100(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      34(CX), R9
+	VMOVD        (DI)(R9*4), X8
+	MOVBQZX      35(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X8, X8
+	MOVBQZX      36(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	MOVBQZX      37(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X8, X8
+	MOVBQZX      38(CX), R9
+	VMOVD        (DI)(R9*4), X9
+	MOVBQZX      39(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X9, X9
+	MOVBQZX      40(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	MOVBQZX      41(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         82(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      132(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      42(CX), R9
+	VMOVD        (DI)(R9*4), X8
+	MOVBQZX      43(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X8, X8
+	MOVBQZX      44(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	MOVBQZX      45(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X8, X8
+	MOVBQZX      46(CX), R9
+	VMOVD        (DI)(R9*4), X9
+	MOVBQZX      47(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X9, X9
+	MOVBQZX      48(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	MOVBQZX      49(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         86(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      164(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      50(CX), R9
+	VMOVD        (DI)(R9*4), X8
+	MOVBQZX      51(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X8, X8
+	MOVBQZX      52(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	MOVBQZX      53(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X8, X8
+	MOVBQZX      54(CX), R9
+	VMOVD        (DI)(R9*4), X9
+	MOVBQZX      55(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X9, X9
+	MOVBQZX      56(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	MOVBQZX      57(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         90(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      196(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      58(CX), R9
+	VMOVD        (DI)(R9*4), X8
+	MOVBQZX      59(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X8, X8
+	MOVBQZX      60(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X8, X8
+	MOVBQZX      61(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X8, X8
+	MOVBQZX      62(CX), R9
+	VMOVD        (DI)(R9*4), X9
+	MOVBQZX      63(CX), R9
+	VPINSRD      $0x01, (DI)(R9*4), X9, X9
+	MOVBQZX      64(CX), R9
+	VPINSRD      $0x02, (DI)(R9*4), X9, X9
+	MOVBQZX      65(CX), R9
+	VPINSRD      $0x03, (DI)(R9*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVL         94(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X8
+	MOVL         R9, R10
+	SHRL         $0x07, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X8, X8
+	MOVL         R9, R10
+	SHRL         $0x0e, R10
+	ANDL         $0x0000007f, R10
+	VMOVQ        (R8)(R10*8), X10
+	MOVL         R9, R10
+	SHRL         $0x15, R10
+	ANDL         $0x0000007f, R10
+	VPINSRQ      $0x01, (R8)(R10*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	SHRL         $0x1c, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      228(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	VPBROADCASTW (CX), X8
+	VCVTPH2PS    X8, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y9, Y10, Y10
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y10, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000062, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4IQ3XXSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMULSS       fquarter<>+0(SB), X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       fquarter<>+0(SB), X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMULSS       fquarter<>+0(SB), X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMULSS       fquarter<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ3SAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ3SAVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	LEAQ   iq3sGrid<>+0(SB), BX
+	LEAQ   allSigns<>+0(SB), SI
+
+dotIQ3SAVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	MOVBQZX      66(CX), DI
+	MOVBQZX      2(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X2
+	MOVBQZX      3(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X2, X2
+	MOVBQZX      4(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X2, X2
+	MOVBQZX      5(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X2, X2
+	MOVBQZX      6(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X3
+	MOVBQZX      7(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X3, X3
+	MOVBQZX      8(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X3, X3
+	MOVBQZX      9(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      74(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      75(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      76(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      77(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      106(CX), DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      67(CX), DI
+	MOVBQZX      10(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X2
+	MOVBQZX      11(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X2, X2
+	MOVBQZX      12(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X2, X2
+	MOVBQZX      13(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X2, X2
+	MOVBQZX      14(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X3
+	MOVBQZX      15(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X3, X3
+	MOVBQZX      16(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X3, X3
+	MOVBQZX      17(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      78(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      79(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      80(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      81(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      106(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      68(CX), DI
+	MOVBQZX      18(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X2
+	MOVBQZX      19(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X2, X2
+	MOVBQZX      20(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X2, X2
+	MOVBQZX      21(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X2, X2
+	MOVBQZX      22(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X3
+	MOVBQZX      23(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X3, X3
+	MOVBQZX      24(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X3, X3
+	MOVBQZX      25(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      82(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      83(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      84(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      85(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      107(CX), DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      69(CX), DI
+	MOVBQZX      26(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X2
+	MOVBQZX      27(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X2, X2
+	MOVBQZX      28(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X2, X2
+	MOVBQZX      29(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X2, X2
+	MOVBQZX      30(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X3
+	MOVBQZX      31(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X3, X3
+	MOVBQZX      32(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X3, X3
+	MOVBQZX      33(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      86(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      87(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      88(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      89(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      107(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      70(CX), DI
+	MOVBQZX      34(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X2
+	MOVBQZX      35(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X2, X2
+	MOVBQZX      36(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X2, X2
+	MOVBQZX      37(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X2, X2
+	MOVBQZX      38(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X3
+	MOVBQZX      39(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X3, X3
+	MOVBQZX      40(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X3, X3
+	MOVBQZX      41(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      90(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      91(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      92(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      93(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      108(CX), DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      71(CX), DI
+	MOVBQZX      42(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X2
+	MOVBQZX      43(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X2, X2
+	MOVBQZX      44(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X2, X2
+	MOVBQZX      45(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X2, X2
+	MOVBQZX      46(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X3
+	MOVBQZX      47(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X3, X3
+	MOVBQZX      48(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X3, X3
+	MOVBQZX      49(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      94(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      95(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      96(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      97(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      108(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      72(CX), DI
+	MOVBQZX      50(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X2
+	MOVBQZX      51(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X2, X2
+	MOVBQZX      52(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X2, X2
+	MOVBQZX      53(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X2, X2
+	MOVBQZX      54(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X3
+	MOVBQZX      55(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X3, X3
+	MOVBQZX      56(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X3, X3
+	MOVBQZX      57(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      98(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      99(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      100(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      101(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      109(CX), DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      73(CX), DI
+	MOVBQZX      58(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X2
+	MOVBQZX      59(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X2, X2
+	MOVBQZX      60(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X2, X2
+	MOVBQZX      61(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X2, X2
+	MOVBQZX      62(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X3
+	MOVBQZX      63(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X3, X3
+	MOVBQZX      64(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X3, X3
+	MOVBQZX      65(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      102(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      103(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      104(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      105(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      109(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x0000006e, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ3SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
+DATA iq3sGrid<>+0(SB)/8, $0x0101010301010101
+DATA iq3sGrid<>+8(SB)/8, $0x0101010b01010105
+DATA iq3sGrid<>+16(SB)/8, $0x010103010101010f
+DATA iq3sGrid<>+24(SB)/8, $0x0101030501010303
+DATA iq3sGrid<>+32(SB)/8, $0x0101030d01010309
+DATA iq3sGrid<>+40(SB)/8, $0x0101050301010501
+DATA iq3sGrid<>+48(SB)/8, $0x010107070101050b
+DATA iq3sGrid<>+56(SB)/8, $0x0101090501010901
+DATA iq3sGrid<>+64(SB)/8, $0x0101090f0101090b
+DATA iq3sGrid<>+72(SB)/8, $0x01010b0701010b03
+DATA iq3sGrid<>+80(SB)/8, $0x01010d0501010d01
+DATA iq3sGrid<>+88(SB)/8, $0x01010f0901010f03
+DATA iq3sGrid<>+96(SB)/8, $0x0103010101010f0f
+DATA iq3sGrid<>+104(SB)/8, $0x0103010501030103
+DATA iq3sGrid<>+112(SB)/8, $0x0103030101030109
+DATA iq3sGrid<>+120(SB)/8, $0x0103030b01030303
+DATA iq3sGrid<>+128(SB)/8, $0x0103050701030501
+DATA iq3sGrid<>+136(SB)/8, $0x010307030103050f
+DATA iq3sGrid<>+144(SB)/8, $0x010309090103070b
+DATA iq3sGrid<>+152(SB)/8, $0x01030d0b01030d03
+DATA iq3sGrid<>+160(SB)/8, $0x0105010101030f05
+DATA iq3sGrid<>+168(SB)/8, $0x0105010b01050103
+DATA iq3sGrid<>+176(SB)/8, $0x010503010105010f
+DATA iq3sGrid<>+184(SB)/8, $0x0105030d01050307
+DATA iq3sGrid<>+192(SB)/8, $0x0105050b01050503
+DATA iq3sGrid<>+200(SB)/8, $0x0105070901050701
+DATA iq3sGrid<>+208(SB)/8, $0x0105090b01050905
+DATA iq3sGrid<>+216(SB)/8, $0x01050b030105090f
+DATA iq3sGrid<>+224(SB)/8, $0x01050f0101050b07
+DATA iq3sGrid<>+232(SB)/8, $0x0107010701050f07
+DATA iq3sGrid<>+240(SB)/8, $0x0107030b01070303
+DATA iq3sGrid<>+248(SB)/8, $0x0107050501070501
+DATA iq3sGrid<>+256(SB)/8, $0x0107070701070703
+DATA iq3sGrid<>+264(SB)/8, $0x010709090107070d
+DATA iq3sGrid<>+272(SB)/8, $0x01070b0501070b01
+DATA iq3sGrid<>+280(SB)/8, $0x01070f0301070d0f
+DATA iq3sGrid<>+288(SB)/8, $0x0109010101070f0b
+DATA iq3sGrid<>+296(SB)/8, $0x0109030f01090307
+DATA iq3sGrid<>+304(SB)/8, $0x0109050901090503
+DATA iq3sGrid<>+312(SB)/8, $0x0109090101090705
+DATA iq3sGrid<>+320(SB)/8, $0x01090b0301090907
+DATA iq3sGrid<>+328(SB)/8, $0x010b010501090f01
+DATA iq3sGrid<>+336(SB)/8, $0x010b0501010b0109
+DATA iq3sGrid<>+344(SB)/8, $0x010b050d010b0505
+DATA iq3sGrid<>+352(SB)/8, $0x010b0903010b0707
+DATA iq3sGrid<>+360(SB)/8, $0x010b090f010b090b
+DATA iq3sGrid<>+368(SB)/8, $0x010b0f07010b0d0d
+DATA iq3sGrid<>+376(SB)/8, $0x010d0303010d010d
+DATA iq3sGrid<>+384(SB)/8, $0x010d0703010d0307
+DATA iq3sGrid<>+392(SB)/8, $0x010d0f03010d0b05
+DATA iq3sGrid<>+400(SB)/8, $0x010f0105010f0101
+DATA iq3sGrid<>+408(SB)/8, $0x010f0501010f0109
+DATA iq3sGrid<>+416(SB)/8, $0x010f050d010f0505
+DATA iq3sGrid<>+424(SB)/8, $0x010f0b01010f0707
+DATA iq3sGrid<>+432(SB)/8, $0x03010101010f0b09
+DATA iq3sGrid<>+440(SB)/8, $0x0301010503010103
+DATA iq3sGrid<>+448(SB)/8, $0x0301030103010109
+DATA iq3sGrid<>+456(SB)/8, $0x0301030703010303
+DATA iq3sGrid<>+464(SB)/8, $0x0301030f0301030b
+DATA iq3sGrid<>+472(SB)/8, $0x0301050503010501
+DATA iq3sGrid<>+480(SB)/8, $0x0301070903010703
+DATA iq3sGrid<>+488(SB)/8, $0x03010b090301070d
+DATA iq3sGrid<>+496(SB)/8, $0x03010d0303010b0d
+DATA iq3sGrid<>+504(SB)/8, $0x0303010103010f05
+DATA iq3sGrid<>+512(SB)/8, $0x0303010703030103
+DATA iq3sGrid<>+520(SB)/8, $0x030303010303010d
+DATA iq3sGrid<>+528(SB)/8, $0x0303050303030309
+DATA iq3sGrid<>+536(SB)/8, $0x0303070703030701
+DATA iq3sGrid<>+544(SB)/8, $0x03030b0103030903
+DATA iq3sGrid<>+552(SB)/8, $0x03030f0103030b05
+DATA iq3sGrid<>+560(SB)/8, $0x0305010103030f0d
+DATA iq3sGrid<>+568(SB)/8, $0x0305030b03050305
+DATA iq3sGrid<>+576(SB)/8, $0x030505010305030f
+DATA iq3sGrid<>+584(SB)/8, $0x0305070503050509
+DATA iq3sGrid<>+592(SB)/8, $0x0305090703050901
+DATA iq3sGrid<>+600(SB)/8, $0x03050d0103050b0b
+DATA iq3sGrid<>+608(SB)/8, $0x0307010303050f05
+DATA iq3sGrid<>+616(SB)/8, $0x0307010f03070109
+DATA iq3sGrid<>+624(SB)/8, $0x0307030703070301
+DATA iq3sGrid<>+632(SB)/8, $0x0307050f03070503
+DATA iq3sGrid<>+640(SB)/8, $0x0307070903070701
+DATA iq3sGrid<>+648(SB)/8, $0x03070d0503070903
+DATA iq3sGrid<>+656(SB)/8, $0x0309010703070f01
+DATA iq3sGrid<>+664(SB)/8, $0x030903050309010b
+DATA iq3sGrid<>+672(SB)/8, $0x0309070303090309
+DATA iq3sGrid<>+680(SB)/8, $0x0309090503090707
+DATA iq3sGrid<>+688(SB)/8, $0x03090b010309090d
+DATA iq3sGrid<>+696(SB)/8, $0x030b010303090b09
+DATA iq3sGrid<>+704(SB)/8, $0x030b0307030b0301
+DATA iq3sGrid<>+712(SB)/8, $0x030b0701030b0503
+DATA iq3sGrid<>+720(SB)/8, $0x030b0b03030b0705
+DATA iq3sGrid<>+728(SB)/8, $0x030d0509030d0501
+DATA iq3sGrid<>+736(SB)/8, $0x030d0909030d050f
+DATA iq3sGrid<>+744(SB)/8, $0x030f0103030d090d
+DATA iq3sGrid<>+752(SB)/8, $0x030f0301030f0107
+DATA iq3sGrid<>+760(SB)/8, $0x030f0503030f0305
+DATA iq3sGrid<>+768(SB)/8, $0x030f0903030f070b
+DATA iq3sGrid<>+776(SB)/8, $0x030f0f01030f0d05
+DATA iq3sGrid<>+784(SB)/8, $0x0501010305010101
+DATA iq3sGrid<>+792(SB)/8, $0x0501010b05010107
+DATA iq3sGrid<>+800(SB)/8, $0x050103010501010f
+DATA iq3sGrid<>+808(SB)/8, $0x0501030905010305
+DATA iq3sGrid<>+816(SB)/8, $0x050105030501030d
+DATA iq3sGrid<>+824(SB)/8, $0x0501050f05010507
+DATA iq3sGrid<>+832(SB)/8, $0x0501070505010701
+DATA iq3sGrid<>+840(SB)/8, $0x0501090705010903
+DATA iq3sGrid<>+848(SB)/8, $0x05010b010501090b
+DATA iq3sGrid<>+856(SB)/8, $0x05010d0f05010b05
+DATA iq3sGrid<>+864(SB)/8, $0x05010f0705010f01
+DATA iq3sGrid<>+872(SB)/8, $0x0503010105010f0b
+DATA iq3sGrid<>+880(SB)/8, $0x0503030105030105
+DATA iq3sGrid<>+888(SB)/8, $0x0503030f05030307
+DATA iq3sGrid<>+896(SB)/8, $0x0503050b05030505
+DATA iq3sGrid<>+904(SB)/8, $0x0503070905030703
+DATA iq3sGrid<>+912(SB)/8, $0x05030b0305030905
+DATA iq3sGrid<>+920(SB)/8, $0x0505010905050103
+DATA iq3sGrid<>+928(SB)/8, $0x050505030505010f
+DATA iq3sGrid<>+936(SB)/8, $0x0505070105050507
+DATA iq3sGrid<>+944(SB)/8, $0x050509030505070f
+DATA iq3sGrid<>+952(SB)/8, $0x05050b0f05050b07
+DATA iq3sGrid<>+960(SB)/8, $0x05050f0905050f03
+DATA iq3sGrid<>+968(SB)/8, $0x0507010505070101
+DATA iq3sGrid<>+976(SB)/8, $0x050703030507010b
+DATA iq3sGrid<>+984(SB)/8, $0x0507050905070505
+DATA iq3sGrid<>+992(SB)/8, $0x0507070705070703
+DATA iq3sGrid<>+1000(SB)/8, $0x05070b0105070905
+DATA iq3sGrid<>+1008(SB)/8, $0x0509010305070d0d
+DATA iq3sGrid<>+1016(SB)/8, $0x050905010509010f
+DATA iq3sGrid<>+1024(SB)/8, $0x0509070505090507
+DATA iq3sGrid<>+1032(SB)/8, $0x050909030509070b
+DATA iq3sGrid<>+1040(SB)/8, $0x05090f0b05090f05
+DATA iq3sGrid<>+1048(SB)/8, $0x050b0303050b0109
+DATA iq3sGrid<>+1056(SB)/8, $0x050b070f050b0505
+DATA iq3sGrid<>+1064(SB)/8, $0x050b0b07050b0901
+DATA iq3sGrid<>+1072(SB)/8, $0x050d0101050b0f01
+DATA iq3sGrid<>+1080(SB)/8, $0x050d010f050d0105
+DATA iq3sGrid<>+1088(SB)/8, $0x050d0b0b050d0503
+DATA iq3sGrid<>+1096(SB)/8, $0x050f010b050d0d03
+DATA iq3sGrid<>+1104(SB)/8, $0x050f050d050f0303
+DATA iq3sGrid<>+1112(SB)/8, $0x050f0907050f0701
+DATA iq3sGrid<>+1120(SB)/8, $0x07010105050f0b01
+DATA iq3sGrid<>+1128(SB)/8, $0x0701030707010303
+DATA iq3sGrid<>+1136(SB)/8, $0x0701030f0701030b
+DATA iq3sGrid<>+1144(SB)/8, $0x0701070307010505
+DATA iq3sGrid<>+1152(SB)/8, $0x0701070b07010707
+DATA iq3sGrid<>+1160(SB)/8, $0x0701090907010905
+DATA iq3sGrid<>+1168(SB)/8, $0x07010b030701090f
+DATA iq3sGrid<>+1176(SB)/8, $0x07010f0307010d07
+DATA iq3sGrid<>+1184(SB)/8, $0x0703010707030103
+DATA iq3sGrid<>+1192(SB)/8, $0x070303090703010b
+DATA iq3sGrid<>+1200(SB)/8, $0x0703050707030503
+DATA iq3sGrid<>+1208(SB)/8, $0x07030d0107030901
+DATA iq3sGrid<>+1216(SB)/8, $0x07030f0d07030f05
+DATA iq3sGrid<>+1224(SB)/8, $0x0705030507050101
+DATA iq3sGrid<>+1232(SB)/8, $0x0705070507050501
+DATA iq3sGrid<>+1240(SB)/8, $0x07050b0107050709
+DATA iq3sGrid<>+1248(SB)/8, $0x0707030107070103
+DATA iq3sGrid<>+1256(SB)/8, $0x0707050307070309
+DATA iq3sGrid<>+1264(SB)/8, $0x0707050f07070507
+DATA iq3sGrid<>+1272(SB)/8, $0x0707090307070701
+DATA iq3sGrid<>+1280(SB)/8, $0x0707090f07070907
+DATA iq3sGrid<>+1288(SB)/8, $0x07070f0707070b0b
+DATA iq3sGrid<>+1296(SB)/8, $0x0709030307090107
+DATA iq3sGrid<>+1304(SB)/8, $0x070905050709030d
+DATA iq3sGrid<>+1312(SB)/8, $0x07090b0507090703
+DATA iq3sGrid<>+1320(SB)/8, $0x07090d0907090d01
+DATA iq3sGrid<>+1328(SB)/8, $0x070b0301070b0103
+DATA iq3sGrid<>+1336(SB)/8, $0x070b050b070b0305
+DATA iq3sGrid<>+1344(SB)/8, $0x070b0909070b0705
+DATA iq3sGrid<>+1352(SB)/8, $0x070b0f07070b0b0d
+DATA iq3sGrid<>+1360(SB)/8, $0x070d0903070d030d
+DATA iq3sGrid<>+1368(SB)/8, $0x070f0107070f0103
+DATA iq3sGrid<>+1376(SB)/8, $0x070f0505070f0501
+DATA iq3sGrid<>+1384(SB)/8, $0x09010101070f070b
+DATA iq3sGrid<>+1392(SB)/8, $0x0901030509010109
+DATA iq3sGrid<>+1400(SB)/8, $0x0901050909010501
+DATA iq3sGrid<>+1408(SB)/8, $0x090107050901050f
+DATA iq3sGrid<>+1416(SB)/8, $0x09010b0109010903
+DATA iq3sGrid<>+1424(SB)/8, $0x0903010509010f01
+DATA iq3sGrid<>+1432(SB)/8, $0x090303030903010f
+DATA iq3sGrid<>+1440(SB)/8, $0x0903050509030307
+DATA iq3sGrid<>+1448(SB)/8, $0x0903070b09030701
+DATA iq3sGrid<>+1456(SB)/8, $0x09030b0309030907
+DATA iq3sGrid<>+1464(SB)/8, $0x0905010309030b0b
+DATA iq3sGrid<>+1472(SB)/8, $0x0905030109050107
+DATA iq3sGrid<>+1480(SB)/8, $0x090505030905030b
+DATA iq3sGrid<>+1488(SB)/8, $0x0905090109050707
+DATA iq3sGrid<>+1496(SB)/8, $0x09050d0509050b0f
+DATA iq3sGrid<>+1504(SB)/8, $0x0907010909050f01
+DATA iq3sGrid<>+1512(SB)/8, $0x0907030709070303
+DATA iq3sGrid<>+1520(SB)/8, $0x0907050509070501
+DATA iq3sGrid<>+1528(SB)/8, $0x0907070b09070703
+DATA iq3sGrid<>+1536(SB)/8, $0x0909010509090101
+DATA iq3sGrid<>+1544(SB)/8, $0x0909070f09090509
+DATA iq3sGrid<>+1552(SB)/8, $0x09090f0309090901
+DATA iq3sGrid<>+1560(SB)/8, $0x090b010f090b010b
+DATA iq3sGrid<>+1568(SB)/8, $0x090b0d05090b0503
+DATA iq3sGrid<>+1576(SB)/8, $0x090d0709090d0307
+DATA iq3sGrid<>+1584(SB)/8, $0x090f0301090d0d01
+DATA iq3sGrid<>+1592(SB)/8, $0x090f0701090f030b
+DATA iq3sGrid<>+1600(SB)/8, $0x090f0b03090f0907
+DATA iq3sGrid<>+1608(SB)/8, $0x0b0103010b010105
+DATA iq3sGrid<>+1616(SB)/8, $0x0b0105050b010309
+DATA iq3sGrid<>+1624(SB)/8, $0x0b0109090b010901
+DATA iq3sGrid<>+1632(SB)/8, $0x0b010b050b01090f
+DATA iq3sGrid<>+1640(SB)/8, $0x0b010f090b010d0d
+DATA iq3sGrid<>+1648(SB)/8, $0x0b0301070b030103
+DATA iq3sGrid<>+1656(SB)/8, $0x0b0303050b03010b
+DATA iq3sGrid<>+1664(SB)/8, $0x0b0307050b030503
+DATA iq3sGrid<>+1672(SB)/8, $0x0b0501010b030f05
+DATA iq3sGrid<>+1680(SB)/8, $0x0b0505070b050303
+DATA iq3sGrid<>+1688(SB)/8, $0x0b05070d0b050701
+DATA iq3sGrid<>+1696(SB)/8, $0x0b0701050b050b07
+DATA iq3sGrid<>+1704(SB)/8, $0x0b0703010b07010f
+DATA iq3sGrid<>+1712(SB)/8, $0x0b0709090b07050f
+DATA iq3sGrid<>+1720(SB)/8, $0x0b070d0b0b070b03
+DATA iq3sGrid<>+1728(SB)/8, $0x0b0901030b070f07
+DATA iq3sGrid<>+1736(SB)/8, $0x0b0905010b090109
+DATA iq3sGrid<>+1744(SB)/8, $0x0b09090d0b090705
+DATA iq3sGrid<>+1752(SB)/8, $0x0b0b050d0b0b0305
+DATA iq3sGrid<>+1760(SB)/8, $0x0b0b0b070b0b0b03
+DATA iq3sGrid<>+1768(SB)/8, $0x0b0f01050b0d0905
+DATA iq3sGrid<>+1776(SB)/8, $0x0b0f05050b0f0109
+DATA iq3sGrid<>+1784(SB)/8, $0x0d0103070d010303
+DATA iq3sGrid<>+1792(SB)/8, $0x0d0107030d01030b
+DATA iq3sGrid<>+1800(SB)/8, $0x0d010d010d010707
+DATA iq3sGrid<>+1808(SB)/8, $0x0d0305010d030101
+DATA iq3sGrid<>+1816(SB)/8, $0x0d030d090d03050f
+DATA iq3sGrid<>+1824(SB)/8, $0x0d0507090d050305
+DATA iq3sGrid<>+1832(SB)/8, $0x0d050b0b0d050905
+DATA iq3sGrid<>+1840(SB)/8, $0x0d050f010d050d05
+DATA iq3sGrid<>+1848(SB)/8, $0x0d0703090d070101
+DATA iq3sGrid<>+1856(SB)/8, $0x0d0709010d070503
+DATA iq3sGrid<>+1864(SB)/8, $0x0d0909070d09050b
+DATA iq3sGrid<>+1872(SB)/8, $0x0d0b01010d090d05
+DATA iq3sGrid<>+1880(SB)/8, $0x0d0b07090d0b0107
+DATA iq3sGrid<>+1888(SB)/8, $0x0d0d010b0d0b0d01
+DATA iq3sGrid<>+1896(SB)/8, $0x0d0f03030d0d0901
+DATA iq3sGrid<>+1904(SB)/8, $0x0f0101010d0f0307
+DATA iq3sGrid<>+1912(SB)/8, $0x0f01010f0f010109
+DATA iq3sGrid<>+1920(SB)/8, $0x0f0105050f010501
+DATA iq3sGrid<>+1928(SB)/8, $0x0f0109010f01070d
+DATA iq3sGrid<>+1936(SB)/8, $0x0f010d050f010b09
+DATA iq3sGrid<>+1944(SB)/8, $0x0f0303030f030105
+DATA iq3sGrid<>+1952(SB)/8, $0x0f0309070f030509
+DATA iq3sGrid<>+1960(SB)/8, $0x0f0501030f03090b
+DATA iq3sGrid<>+1968(SB)/8, $0x0f0503010f050109
+DATA iq3sGrid<>+1976(SB)/8, $0x0f0505030f05030d
+DATA iq3sGrid<>+1984(SB)/8, $0x0f050b030f050701
+DATA iq3sGrid<>+1992(SB)/8, $0x0f0707050f070105
+DATA iq3sGrid<>+2000(SB)/8, $0x0f070b070f07070b
+DATA iq3sGrid<>+2008(SB)/8, $0x0f09010b0f090103
+DATA iq3sGrid<>+2016(SB)/8, $0x0f0905010f090307
+DATA iq3sGrid<>+2024(SB)/8, $0x0f0b05050f090b01
+DATA iq3sGrid<>+2032(SB)/8, $0x0f0d01050f0b0905
+DATA iq3sGrid<>+2040(SB)/8, $0x0f0f01010f0d0703
+GLOBL iq3sGrid<>(SB), RODATA|NOPTR, $2048
+
+// func dot4IQ3SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4IQ3SAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	LEAQ   iq3sGrid<>+0(SB), DI
+	LEAQ   allSigns<>+0(SB), R8
+
+dot4IQ3SAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	MOVBQZX      66(CX), R9
+	MOVBQZX      2(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X8
+	MOVBQZX      3(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x01, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X8, X8
+	MOVBQZX      4(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x02, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X8, X8
+	MOVBQZX      5(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x03, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x03, (DI)(R10*4), X8, X8
+	MOVBQZX      6(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x04, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X9
+	MOVBQZX      7(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x05, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X9, X9
+	MOVBQZX      8(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x06, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X9, X9
+	MOVBQZX      9(CX), R10
+	SHLL         $0x08, R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R10
+	VPINSRD      $0x03, (DI)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      74(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      75(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      76(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      77(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      106(CX), R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      4(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      67(CX), R9
+	MOVBQZX      10(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X8
+	MOVBQZX      11(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x01, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X8, X8
+	MOVBQZX      12(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x02, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X8, X8
+	MOVBQZX      13(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x03, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x03, (DI)(R10*4), X8, X8
+	MOVBQZX      14(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x04, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X9
+	MOVBQZX      15(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x05, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X9, X9
+	MOVBQZX      16(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x06, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X9, X9
+	MOVBQZX      17(CX), R10
+	SHLL         $0x08, R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R10
+	VPINSRD      $0x03, (DI)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      78(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      79(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      80(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      81(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      106(CX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      36(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      68(CX), R9
+	MOVBQZX      18(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X8
+	MOVBQZX      19(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x01, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X8, X8
+	MOVBQZX      20(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x02, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X8, X8
+	MOVBQZX      21(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x03, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x03, (DI)(R10*4), X8, X8
+	MOVBQZX      22(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x04, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X9
+	MOVBQZX      23(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x05, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X9, X9
+	MOVBQZX      24(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x06, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X9, X9
+	MOVBQZX      25(CX), R10
+	SHLL         $0x08, R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R10
+	VPINSRD      $0x03, (DI)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      82(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      83(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      84(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      85(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      107(CX), R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      68(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      69(CX), R9
+	MOVBQZX      26(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X8
+	MOVBQZX      27(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x01, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X8, X8
+	MOVBQZX      28(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x02, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X8, X8
+	MOVBQZX      29(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x03, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x03, (DI)(R10*4), X8, X8
+	MOVBQZX      30(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x04, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X9
+	MOVBQZX      31(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x05, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X9, X9
+	MOVBQZX      32(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x06, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X9, X9
+	MOVBQZX      33(CX), R10
+	SHLL         $0x08, R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R10
+	VPINSRD      $0x03, (DI)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      86(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      87(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      88(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      89(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      107(CX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      100(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      70(CX), R9
+	MOVBQZX      34(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X8
+	MOVBQZX      35(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x01, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X8, X8
+	MOVBQZX      36(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x02, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X8, X8
+	MOVBQZX      37(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x03, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x03, (DI)(R10*4), X8, X8
+	MOVBQZX      38(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x04, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X9
+	MOVBQZX      39(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x05, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X9, X9
+	MOVBQZX      40(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x06, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X9, X9
+	MOVBQZX      41(CX), R10
+	SHLL         $0x08, R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R10
+	VPINSRD      $0x03, (DI)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      90(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      91(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      92(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      93(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      108(CX), R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      132(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      71(CX), R9
+	MOVBQZX      42(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X8
+	MOVBQZX      43(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x01, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X8, X8
+	MOVBQZX      44(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x02, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X8, X8
+	MOVBQZX      45(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x03, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x03, (DI)(R10*4), X8, X8
+	MOVBQZX      46(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x04, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X9
+	MOVBQZX      47(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x05, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X9, X9
+	MOVBQZX      48(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x06, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X9, X9
+	MOVBQZX      49(CX), R10
+	SHLL         $0x08, R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R10
+	VPINSRD      $0x03, (DI)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      94(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      95(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      96(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      97(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      108(CX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      164(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      72(CX), R9
+	MOVBQZX      50(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X8
+	MOVBQZX      51(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x01, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X8, X8
+	MOVBQZX      52(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x02, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X8, X8
+	MOVBQZX      53(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x03, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x03, (DI)(R10*4), X8, X8
+	MOVBQZX      54(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x04, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X9
+	MOVBQZX      55(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x05, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X9, X9
+	MOVBQZX      56(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x06, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X9, X9
+	MOVBQZX      57(CX), R10
+	SHLL         $0x08, R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R10
+	VPINSRD      $0x03, (DI)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      98(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      99(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      100(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      101(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      109(CX), R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      196(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVBQZX      73(CX), R9
+	MOVBQZX      58(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X8
+	MOVBQZX      59(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x01, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X8, X8
+	MOVBQZX      60(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x02, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X8, X8
+	MOVBQZX      61(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x03, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x03, (DI)(R10*4), X8, X8
+	MOVBQZX      62(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x04, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VMOVD        (DI)(R10*4), X9
+	MOVBQZX      63(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x05, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x01, (DI)(R10*4), X9, X9
+	MOVBQZX      64(CX), R10
+	MOVL         R9, R11
+	SHLL         $0x08, R11
+	SHRL         $0x06, R11
+	ANDL         $0x00000100, R11
+	ORL          R11, R10
+	VPINSRD      $0x02, (DI)(R10*4), X9, X9
+	MOVBQZX      65(CX), R10
+	SHLL         $0x08, R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R10
+	VPINSRD      $0x03, (DI)(R10*4), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	MOVBQZX      102(CX), R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      103(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	MOVBQZX      104(CX), R9
+	VMOVQ        (R8)(R9*8), X10
+	MOVBQZX      105(CX), R9
+	VPINSRQ      $0x01, (R8)(R9*8), X10, X10
+	VINSERTI128  $0x01, X10, Y8, Y10
+	MOVBQZX      109(CX), R9
+	SHRL         $0x04, R9
+	ANDL         $0x0000000f, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R9, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      228(DX), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y12
+	VPSIGNB      Y10, Y12, Y12
+	VPMADDUBSW   Y12, Y9, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	VPBROADCASTW (CX), X8
+	VCVTPH2PS    X8, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y9, Y10, Y10
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y10, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x0000006e, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4IQ3SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
 // func dotQ2KAVX2(nb int, w *byte, a *byte) float32
 // Requires: AVX, AVX2, F16C, FMA3, SSE
 TEXT ·dotQ2KAVX2(SB), NOSPLIT, $64-28

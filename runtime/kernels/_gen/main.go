@@ -19,6 +19,8 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
+//go:generate go run ./iqtables -out ../iqtables.go
+//go:generate go run ./iqtables -out ./iqtables_gen.go -pkg main
 //go:generate go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg kernels
 
 func main() {
@@ -33,6 +35,11 @@ func main() {
 	genIQ4NL()
 	genMXFP4()
 	genPanels()
+	genIQ2XXS()
+	genIQ2XS()
+	genIQ2S()
+	genIQ3XXS()
+	genIQ3S()
 	genQ2K()
 	genQ3K()
 	genQ4K()
