@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ggufy/ggufy/gguf"
+	"github.com/ggufy/ggufy/tokenizer"
 )
 
 // errNotLlamaHF marks a tokenizer.json that LlamaHfVocab refuses as Llama 3 (a TypeError in the
@@ -20,9 +21,10 @@ func isNotLlamaHF(err error) bool        { return errors.Is(err, errNotLlamaHF) 
 func (c *Converter) tokJSONPath() string { return filepath.Join(c.Dir, "tokenizer.json") }
 
 // PreTokenizer chooses tokenizer.ggml.pre for a Hugging Face tokenizer directory the way
-// llama.cpp's converter does (get_vocab_base_pre): it returns the name and whether the
-// tokenizer was recognized. The tokenizer package installs it.
-var PreTokenizer func(dir string) (pre string, known bool, err error)
+// llama.cpp's converter does (get_vocab_base_pre: tokenize its check text with the Hugging Face
+// tokenizer and look the ids' hash up): it returns the name and whether the tokenizer was
+// recognized. A variable so that tests can substitute it.
+var PreTokenizer = tokenizer.PreFromHF
 
 // hfTokenizer is the part of a tokenizer.json (and tokenizer_config.json) the converter reads
 // through transformers' AutoTokenizer.
