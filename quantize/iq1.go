@@ -56,24 +56,8 @@ func iq1BestNeighbour2(lat *iqLattice, m int32, xval, weight *[8]float32, scale 
 			t[k][l] = float32(weight[k] * diff * diff)
 		}
 	}
-	levels := lat.level8
-	best := float32(math.MaxFloat32)
-	gi := int(list[0])
-	for _, j := range list {
-		lv := &levels[j]
-		d2 := t[0][lv[0]&3]
-		d2 += t[1][lv[1]&3]
-		d2 += t[2][lv[2]&3]
-		d2 += t[3][lv[3]&3]
-		d2 += t[4][lv[4]&3]
-		d2 += t[5][lv[5]&3]
-		d2 += t[6][lv[6]&3]
-		d2 += t[7][lv[7]&3]
-		if d2 < best {
-			best, gi = d2, int(j)
-		}
-	}
-	*L = levels[gi]
+	gi := iqScan8(&t, lat.packed, list)
+	*L = lat.level8[gi]
 	return gi
 }
 

@@ -40,7 +40,7 @@ func iq2BestNeighbour(lat *iqLattice, m int32, xval, waux *[8]float32, scale flo
 	if len(list) < 8 {
 		gi = iq2ScanDirect(lat.level8, list, xval, waux, scale)
 	} else {
-		gi = iq2ScanTable(lat.level8, list, xval, waux, scale)
+		gi = iq2ScanTable(lat.packed, list, xval, waux, scale)
 	}
 	*L = lat.level8[gi]
 	return gi
@@ -82,7 +82,7 @@ func iq2ScanDirect(levels [][8]int8, list []uint16, xval, waux *[8]float32, scal
 // iq2ScanTable is iq2ScanDirect for long lists: a term waux·(scale·q - x)² depends only on the
 // coordinate and its level (three per coordinate), so the terms are computed once, each with
 // ggml's operations, and every point adds up its eight in ggml's order.
-func iq2ScanTable(levels [][8]int8, list []uint16, xval, waux *[8]float32, scale float32) int {
+func iq2ScanTable(packed []uint16, list []uint16, xval, waux *[8]float32, scale float32) int {
 	var t [8][4]float32
 	for l := 0; l < 3; l++ {
 		sq := float32(scale * float32(2*l+1))
@@ -91,23 +91,7 @@ func iq2ScanTable(levels [][8]int8, list []uint16, xval, waux *[8]float32, scale
 			t[k][l] = float32(waux[k] * diff * diff)
 		}
 	}
-	best := float32(math.MaxFloat32)
-	gi := int(list[0])
-	for _, j := range list {
-		lv := &levels[j]
-		d2 := t[0][lv[0]&3]
-		d2 += t[1][lv[1]&3]
-		d2 += t[2][lv[2]&3]
-		d2 += t[3][lv[3]&3]
-		d2 += t[4][lv[4]&3]
-		d2 += t[5][lv[5]&3]
-		d2 += t[6][lv[6]&3]
-		d2 += t[7][lv[7]&3]
-		if d2 < best {
-			best, gi = d2, int(j)
-		}
-	}
-	return gi
+	return iqScan8(&t, packed, list)
 }
 
 // iq2Key packs 8 levels of 2 bits into a kmap key, as ggml's uint16_t u does.

@@ -22,27 +22,22 @@ const (
 	iq3sBlockBytes   = 110 // d, qs[64], qh[8], signs[32], scales[4]
 )
 
-// iq3BestNeighbour is ggml's iq3_find_best_neighbour, the 4-value twin of iq2BestNeighbour.
+// iq3BestNeighbour is ggml's iq3_find_best_neighbour, the 4-value twin of iq2BestNeighbour:
+// the first point of the list with the smallest Σ waux·(scale·q - x)², summed in ggml's order;
+// the first neighbour where no distance is below FLT_MAX (ggml aborts there). The eight products
+// scale·q, q = 2l+1, are computed once. (The lists are short here: a table of all terms, as
+// iq2ScanTable builds, does not pay off.)
 func iq3BestNeighbour(lat *iqLattice, m int32, xval, waux *[4]float32, scale float32, L *[4]int8) int {
 	list := lat.neighbours(m)
 	if len(list) == 0 {
 		*L = [4]int8{}
 		return 0
 	}
-	gi := iq3Scan(lat.level4, list, xval, waux, scale)
-	*L = lat.level4[gi]
-	return gi
-}
-
-// iq3Scan returns the first point of list with the smallest Σ waux·(scale·q - x)², summed in
-// ggml's order; list[0] where no distance is below FLT_MAX (ggml aborts there). The eight
-// products scale·q, q = 2l+1, are computed once. (The lists are short here: a table of all
-// terms, as iq2ScanTable builds, does not pay off.)
-func iq3Scan(levels [][4]int8, list []uint16, xval, waux *[4]float32, scale float32) int {
 	var sq [8]float32
 	for l := range sq {
 		sq[l] = float32(scale * float32(2*l+1))
 	}
+	levels := lat.level4
 	x0, x1, x2, x3 := xval[0], xval[1], xval[2], xval[3]
 	w0, w1, w2, w3 := waux[0], waux[1], waux[2], waux[3]
 	best := float32(math.MaxFloat32)
@@ -61,6 +56,7 @@ func iq3Scan(levels [][4]int8, list []uint16, xval, waux *[4]float32, scale floa
 			best, gi = d2, int(j)
 		}
 	}
+	*L = levels[gi]
 	return gi
 }
 

@@ -26,8 +26,10 @@ type iqLattice struct {
 	kmap  []int32
 	neigh []uint16
 
-	// The same points as arrays, for the searches: dim 8 fills level8, dim 4 level4.
+	// The same points as arrays, for the searches: dim 8 fills level8 and packed (ggml's kgrid,
+	// 2 bits per level), dim 4 fills level4.
 	level8 [][8]int8
+	packed []uint16
 	level4 [][4]int8
 }
 
@@ -76,7 +78,7 @@ func iqNewLattice(kgrid []uint16, dim, bits, kmapSize, nwant int) *iqLattice {
 	}
 	switch dim {
 	case 8:
-		lat.level8 = make([][8]int8, n)
+		lat.level8, lat.packed = make([][8]int8, n), kgrid
 		for j := range n {
 			lat.level8[j] = [8]int8(lat.level[8*j:])
 		}
@@ -181,6 +183,36 @@ func iqNewLattice(kgrid []uint16, dim, bits, kmapSize, nwant int) *iqLattice {
 		}
 	}
 	return lat
+}
+
+// iqScan8 returns the first point of list (the first one on ties, as ggml's strict d2 < best
+// keeps it) whose distance, the sum of its terms t[k][level k] added in coordinate order as
+// ggml's searches add them, is smallest; list[0] where none is below FLT_MAX (ggml aborts
+// there, on NaN/Inf input only). The first two terms of every sum, (0 + t0) + t1, come from a
+// table of their nine sums.
+func iqScan8(t *[8][4]float32, packed []uint16, list []uint16) int {
+	var t01 [16]float32
+	for a := 0; a < 3; a++ {
+		for b := 0; b < 3; b++ {
+			t01[a|b<<2] = t[0][a] + t[1][b]
+		}
+	}
+	best := float32(math.MaxFloat32)
+	gi := int(list[0])
+	for _, j := range list {
+		g := uint32(packed[j])
+		d2 := t01[g&15]
+		d2 += t[2][g>>4&3]
+		d2 += t[3][g>>6&3]
+		d2 += t[4][g>>8&3]
+		d2 += t[5][g>>10&3]
+		d2 += t[6][g>>12&3]
+		d2 += t[7][g>>14&3]
+		if d2 < best {
+			best, gi = d2, int(j)
+		}
+	}
+	return gi
 }
 
 // iqNearestInt is ggml's nearest_int: round to nearest, ties to even, by adding 1.5*2^23 and
