@@ -242,34 +242,54 @@ func makeQxQuants(x []float32, nmax int, L []int8, rmseType int, qw []float32) f
 		return 1 / iscale
 	}
 	best := scale * sumlx
-	for is := -9; is <= 9; is++ {
-		if is == 0 {
-			continue
-		}
-		iscale = -(float32(nmax) + float32(0.1*float32(is))) / max
-		sumlx, suml2 = 0, 0
+	// The candidates iscale = -(nmax + 0.1*is)/max, is = -9..-1, 1..9, are independent: two are
+	// summed per pass (more independent chains), then judged in ggml's order.
+	lo, hi := -nmax, nmax-1
+	for p := 0; p < len(qxSteps); p += 2 {
+		isA := -(float32(nmax) + float32(0.1*float32(qxSteps[p]))) / max
+		isB := -(float32(nmax) + float32(0.1*float32(qxSteps[p+1]))) / max
+		var sxA, s2A, sxB, s2B float32
 		for i, v := range x {
-			l := nearestInt(iscale * v)
-			if l > nmax-1 {
-				l = nmax - 1
+			la, lb := nearestInt(isA*v), nearestInt(isB*v)
+			if la > hi {
+				la = hi
 			}
-			if l < -nmax {
-				l = -nmax
+			if la < lo {
+				la = lo
 			}
-			fl := float32(l)
-			sumlx += float32(wx[i] * fl)
-			suml2 += float32(float32(w[i]*fl) * fl)
+			if lb > hi {
+				lb = hi
+			}
+			if lb < lo {
+				lb = lo
+			}
+			fa, fb := float32(la), float32(lb)
+			wxi, wi := wx[i], w[i]
+			sxA += float32(wxi * fa)
+			s2A += float32(float32(wi*fa) * fa)
+			sxB += float32(wxi * fb)
+			s2B += float32(float32(wi*fb) * fb)
 		}
-		if suml2 > 0 && sumlx*sumlx > best*suml2 {
+		if s2A > 0 && sxA*sxA > best*s2A {
 			for i, v := range x {
-				L[i] = int8(nmax + clampInt(nearestInt(iscale*v), -nmax, nmax-1))
+				L[i] = int8(nmax + clampInt(nearestInt(isA*v), lo, hi))
 			}
-			scale = sumlx / suml2
-			best = scale * sumlx
+			scale = sxA / s2A
+			best = scale * sxA
+		}
+		if s2B > 0 && sxB*sxB > best*s2B {
+			for i, v := range x {
+				L[i] = int8(nmax + clampInt(nearestInt(isB*v), lo, hi))
+			}
+			scale = sxB / s2B
+			best = scale * sxB
 		}
 	}
 	return scale
 }
+
+// qxSteps are make_qx_quants' candidate offsets in the order it tries them.
+var qxSteps = [18]int{-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9}
 
 // makeQ3Quants is ggml's make_q3_quants (used by Q3_K without an importance matrix): like
 // makeQxQuants with x² weights, refined by up to five passes of coordinate descent when doRMSE.

@@ -186,3 +186,45 @@ func TestAbsMax(t *testing.T) {
 		}
 	}
 }
+
+func TestBlockMinMax(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	negZero := float32(math.Copysign(0, -1))
+	for k := 0; k < 20000; k++ {
+		x := make([]float32, 32)
+		for i := range x {
+			switch r.IntN(10) {
+			case 0:
+				x[i] = float32(math.NaN())
+			case 1:
+				x[i] = negZero
+			case 2:
+				x[i] = 0
+			case 3:
+				x[i] = float32(math.Inf(1 - 2*r.IntN(2)))
+			default:
+				x[i] = float32(r.NormFloat64())
+			}
+		}
+		if k%3 == 0 { // mostly one sign, so that a zero (of either sign) is the extreme
+			for i := range x {
+				if x[i] != 0 {
+					x[i] = absf(x[i])
+				}
+			}
+		}
+		lo, hi := float32Max, -float32Max
+		for _, v := range x {
+			if v < lo {
+				lo = v
+			}
+			if v > hi {
+				hi = v
+			}
+		}
+		gl, gh := blockMinMax(x)
+		if math.Float32bits(gl) != math.Float32bits(lo) || math.Float32bits(gh) != math.Float32bits(hi) {
+			t.Fatalf("blockMinMax(%v) = %g, %g, want %g, %g", x, gl, gh, lo, hi)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 )
 
 // fusedOp matches the fused multiply-add instructions of the architectures Go may fuse on.
-var fusedOp = regexp.MustCompile(`^(V?FN?M(ADD|SUB)\w*|WFN?M[AS]\w*)$`)
+var fusedOp = regexp.MustCompile(`^(V?FN?M(ADD|SUB)\w*|WFN?M[AS][SD]B)$`)
 
 // asmLine matches a line of the compiler's -S listing: position, then mnemonic.
 var asmLine = regexp.MustCompile(`\(([^()\s]+\.go):(\d+)\)\s+(\S+)`)

@@ -16,15 +16,34 @@ func init() {
 }
 
 // blockMinMax returns the minimum and maximum of x as ggml's legacy quantizers find them
-// (starting from ±FLT_MAX, so NaNs are skipped).
+// (starting from ±FLT_MAX, so NaNs are skipped, and the first of equal zeros is kept). Go's
+// min and max builtins are branch-free but propagate NaN and order -0 below +0, so their results
+// are used only when they cannot differ: not NaN, not zero.
 func blockMinMax(x []float32) (lo, hi float32) {
 	lo, hi = float32Max, -float32Max
-	for _, v := range x {
-		if v < lo {
-			lo = v
+	if len(x)%4 == 0 { // four independent chains; the order does not matter to min and max
+		lo0, lo1, lo2, lo3 := lo, lo, lo, lo
+		hi0, hi1, hi2, hi3 := hi, hi, hi, hi
+		for i := 0; i+4 <= len(x); i += 4 {
+			v := x[i : i+4 : i+4]
+			lo0, lo1, lo2, lo3 = min(lo0, v[0]), min(lo1, v[1]), min(lo2, v[2]), min(lo3, v[3])
+			hi0, hi1, hi2, hi3 = max(hi0, v[0]), max(hi1, v[1]), max(hi2, v[2]), max(hi3, v[3])
 		}
-		if v > hi {
-			hi = v
+		lo, hi = min(lo0, lo1, lo2, lo3), max(hi0, hi1, hi2, hi3)
+	} else {
+		for _, v := range x {
+			lo, hi = min(lo, v), max(hi, v)
+		}
+	}
+	if lo != lo || hi != hi || lo == 0 || hi == 0 {
+		lo, hi = float32Max, -float32Max
+		for _, v := range x {
+			if v < lo {
+				lo = v
+			}
+			if v > hi {
+				hi = v
+			}
 		}
 	}
 	return lo, hi
