@@ -20,6 +20,7 @@ type progressSet struct {
 	done    []string   // finished lines to print once, above the block
 	overall *barLine
 	drawn   int // lines drawn last time
+	width   int // terminal columns (0: unknown): longer lines would wrap and break the repaint
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -56,7 +57,7 @@ func newProgressSet(w io.Writer, title string, total int64) *progressSet {
 	if w == nil {
 		return nil
 	}
-	s := &progressSet{w: w, stop: make(chan struct{}), stopped: make(chan struct{})}
+	s := &progressSet{w: w, stop: make(chan struct{}), stopped: make(chan struct{}), width: termWidth(w)}
 	s.overall = s.newLine(title, total)
 	go s.loop()
 	return s
@@ -158,13 +159,13 @@ func (s *progressSet) paint() {
 		fmt.Fprintf(&b, "\r\x1b[%dA", s.drawn)
 	}
 	for _, d := range s.done {
-		b.WriteString("\x1b[2K" + d + "\n")
+		b.WriteString("\x1b[2K" + s.fit(d) + "\n")
 	}
 	s.done = s.done[:0]
 	for _, l := range s.lines {
-		b.WriteString("\x1b[2K" + l.String() + "\n")
+		b.WriteString("\x1b[2K" + s.fit(l.String()) + "\n")
 	}
-	b.WriteString("\x1b[2K" + s.overall.String() + "\n")
+	b.WriteString("\x1b[2K" + s.fit(s.overall.String()) + "\n")
 	s.drawn = len(s.lines) + 1
 	io.WriteString(s.w, b.String())
 }
@@ -176,6 +177,18 @@ func (s *progressSet) close() {
 	}
 	close(s.stop)
 	<-s.stopped
+}
+
+// fit cuts a line to the terminal's width.
+func (s *progressSet) fit(line string) string {
+	if s.width <= 1 {
+		return line
+	}
+	r := []rune(line)
+	if len(r) < s.width {
+		return line
+	}
+	return string(r[:s.width-1])
 }
 
 func shortName(p string) string {

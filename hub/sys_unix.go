@@ -58,3 +58,16 @@ func freeSpace(dir string) (int64, bool) {
 		dir = parent
 	}
 }
+
+// termWidth returns the width of the terminal w writes to, or 0.
+func termWidth(w any) int {
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok {
+		return 0
+	}
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
+}

@@ -9,3 +9,6 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) { ret
 
 // freeSpace is unknown where statfs is unavailable.
 func freeSpace(dir string) (int64, bool) { return 0, false }
+
+// termWidth is unknown where the ioctl is unavailable.
+func termWidth(w any) int { return 0 }
