@@ -105,6 +105,9 @@ type Options struct {
 	// head_dim for Llama and Mistral configs, which then become attention.key_length and
 	// value_length.
 	TransformersConfig bool
+	// NoVocab writes no tokenizer metadata (the family's set_vocab is skipped): for checking
+	// tensors and parameters alone, or a checkpoint whose tokenizer cannot be exported.
+	NoVocab bool
 }
 
 // Converter holds the state of one conversion: the checkpoint, its hyperparameters, the
@@ -509,6 +512,9 @@ func (c *Converter) prepareMetadata() error {
 		return err
 	}
 	c.AddUint32("general.quantization_version", 2)
+	if c.opts.NoVocab {
+		return nil
+	}
 	return c.Family.SetVocab(c)
 }
 
