@@ -17,22 +17,34 @@ import (
 	"github.com/ggufy/ggufy/hub/hubtest"
 )
 
-// hfjs installs the pinned @huggingface/hub (scripts/hfjs.sh) and returns its folder; the
-// test is skipped only when node is absent.
-func hfjs(t *testing.T) string {
+// hubjs returns the folder of the pinned @huggingface/hub: $GGUFY_HUBJS (scripts/test.sh
+// exports it), else what scripts/hubjs.sh installs. The test is skipped only when node is
+// absent.
+func hubjs(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("node is not installed")
 	}
-	out, err := exec.Command("bash", filepath.Join("..", "scripts", "hfjs.sh")).Output()
+	if dir := os.Getenv("GGUFY_HUBJS"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "dist", "index.mjs")); err == nil {
+			return dir
+		}
+	}
+	out, err := exec.Command("bash", filepath.Join("..", "scripts", "hubjs.sh")).Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		t.Fatalf("scripts/hfjs.sh: %v\n%s", err, stderr)
+		t.Fatalf("scripts/hubjs.sh: %v\n%s", err, stderr)
 	}
-	return strings.TrimSpace(string(out))
+	for _, line := range strings.Split(string(out), "\n") {
+		if dir, ok := strings.CutPrefix(strings.TrimPrefix(line, "export "), "GGUFY_HUBJS="); ok {
+			return strings.Trim(dir, `"'`)
+		}
+	}
+	t.Fatalf("scripts/hubjs.sh printed no GGUFY_HUBJS=: %q", out)
+	return ""
 }
 
 func hexSHA256(b []byte) string {
@@ -44,7 +56,7 @@ func hexSHA256(b []byte) string {
 // list, read and download what the fake serves, fill a cache ggufy reads offline, read
 // ggufy's cache without network, and upload and commit through the same endpoints.
 func TestJSClientInterop(t *testing.T) {
-	pkg := hfjs(t)
+	pkg := hubjs(t)
 	s, r, files := setup(t)
 	s.AddUser("alice", "hf_alice")
 	s.MultipartChunk = 80_000 // the JS upload goes up in parts
@@ -59,7 +71,7 @@ func TestJSClientInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	jsCache := t.TempDir()
-	cmd := exec.Command("node", filepath.Join("testdata", "hfjs", "interop.mjs"))
+	cmd := exec.Command("node", filepath.Join("testdata", "hubjs", "interop.mjs"))
 	cmd.Env = append(os.Environ(), "HFJS_PKG="+pkg, "HUB_URL="+s.URL, "TOKEN=hf_alice", "GO_CACHE="+goCache,
 		"GO_SHA="+sha, "GO_FILES="+strings.Join(conversionFiles, ","), "JS_CACHE="+jsCache, "DEAD_URL=http://127.0.0.1:1")
 	var stderr bytes.Buffer

@@ -274,8 +274,8 @@ func TestHandMadePickles(t *testing.T) {
 	})
 }
 
-// FuzzNewReader: no input may panic, hang, or allocate by an untrusted size.
-func FuzzNewReader(f *testing.F) {
+// FuzzTorchbinOpen: no input may panic, hang, or allocate by an untrusted size.
+func FuzzTorchbinOpen(f *testing.F) {
 	for _, name := range []string{"plain_dict.bin", "evil_os_system.bin", "legacy.bin"} {
 		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
 			f.Add(b)
@@ -295,8 +295,8 @@ func FuzzNewReader(f *testing.F) {
 	})
 }
 
-// FuzzUnpickle runs the pickle machine alone (data.pkl contents).
-func FuzzUnpickle(f *testing.F) {
+// FuzzTorchbinUnpickle runs the pickle machine alone (data.pkl contents).
+func FuzzTorchbinUnpickle(f *testing.F) {
 	f.Add(tensorPickle("w", "FloatStorage", 0, []byte{2, 2}, []byte{2, 1}))
 	f.Add([]byte("cos\nsystem\n(Vecho\ntR."))
 	f.Add([]byte{0x80, 4, 0x95, 0, 0, 0, 0, 0, 0, 0, 0, '}', 0x94, '.'})

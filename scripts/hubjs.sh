@@ -3,16 +3,17 @@
 # runs against the fake Hub (hub/hubtest) to check the fake answers as huggingface.co does and
 # that its cache and ours are interchangeable.
 #
-#   scripts/hfjs.sh     install (idempotent, no network when present), print the package folder
+#   scripts/hubjs.sh    install (idempotent, no network when present), print GGUFY_HUBJS=<package folder>
 #
-# Everything goes under $GGUFY_HFJS (default: <repo>/.cache/hfjs, git-ignored).
+# scripts/test.sh exports what it prints; the test runs this script itself when GGUFY_HUBJS is
+# unset. Everything goes under $GGUFY_HUBJS_HOME (default: <repo>/.cache/hubjs, git-ignored).
 set -euo pipefail
 
 HFJS_VERSION=2.17.5
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-home="${GGUFY_HFJS:-$repo/.cache/hfjs}"
+home="${GGUFY_HUBJS_HOME:-$repo/.cache/hubjs}"
 pkg="$home/node_modules/@huggingface/hub"
-log() { echo "[hfjs] $*" >&2; }
+log() { echo "[hubjs] $*" >&2; }
 
 installed() {
 	[ -f "$pkg/dist/index.mjs" ] && [ -f "$pkg/package.json" ] &&
@@ -32,4 +33,4 @@ if ! installed; then
 	fi
 	installed || { log "install failed: $pkg/dist/index.mjs missing"; exit 1; }
 fi
-echo "$pkg"
+echo "GGUFY_HUBJS=$pkg"

@@ -2,7 +2,7 @@
 // prints what it saw as JSON, for hub's TestJSClientInterop to check. Inputs come from the
 // environment:
 //
-//   HFJS_PKG   the installed @huggingface/hub folder (scripts/hfjs.sh prints it)
+//   HFJS_PKG   the installed @huggingface/hub folder (scripts/hubjs.sh prints it)
 //   HUB_URL    the fake Hub
 //   TOKEN      a token with write access to the "alice" namespace
 //   GO_CACHE   a hub cache ggufy filled with acme/tiny at GO_SHA
