@@ -157,6 +157,72 @@ func TestGGMLDecodeRandomBytes(t *testing.T) {
 	}
 }
 
+// TestGGMLRandomRows compares many rows, each drawn from its own distribution and scale, with
+// three importance matrices (none, dense, sparse).
+func TestGGMLRandomRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("4096 rows per type")
+	}
+	const n, rows = 256, 4096
+	r := rand.New(rand.NewPCG(17, 18))
+	src := make([]float32, n*rows)
+	for row := 0; row < rows; row++ {
+		x := src[row*n : (row+1)*n]
+		scale := math.Ldexp(1, r.IntN(41)-20)
+		kind := r.IntN(7)
+		for i := range x {
+			var v float64
+			switch kind {
+			case 0:
+				v = r.NormFloat64()
+			case 1: // Laplace
+				v = r.ExpFloat64() * float64(1-2*r.IntN(2))
+			case 2:
+				v = r.Float64()*2 - 1
+			case 3: // sparse
+				if r.IntN(4) == 0 {
+					v = r.NormFloat64()
+				}
+			case 4: // small integers: exact ties everywhere
+				v = float64(r.IntN(17) - 8)
+			case 5: // one sign, offset
+				v = 3 + r.NormFloat64()
+			default: // heavy tail
+				v = r.NormFloat64() / (0.05 + r.Float64())
+			}
+			x[i] = float32(v * scale)
+		}
+	}
+	dense := make([]float32, n)
+	sparse := make([]float32, n)
+	for i := range dense {
+		dense[i] = float32(r.ExpFloat64())
+		if r.IntN(3) == 0 {
+			sparse[i] = float32(r.ExpFloat64() * 100)
+		}
+	}
+	for _, typ := range myTypes {
+		for _, im := range [][]float32{nil, dense, sparse} {
+			if im != nil && !usesImatrix(typ) {
+				continue
+			}
+			want, err := ggmlQuantize(typ, src, n, im)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, len(want))
+			if err := Quantize(typ, got, src, n, im); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s (imatrix %v): encoding differs: %s", typ, im != nil, describeBlockDiff(typ, src, got, want))
+				continue
+			}
+			checkDecode(t, typ, typ.String()+"/random-rows", want, len(src))
+		}
+	}
+}
+
 // TestGGMLNonFinite requires identical bytes for rows holding NaN and ±Inf too (C leaves some of
 // these conversions undefined; the reference is what the x86-64 build does), with and without an
 // importance matrix.
