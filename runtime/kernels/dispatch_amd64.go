@@ -49,6 +49,10 @@ func init() {
 		gguf.TypeIQ2_S:   {dotIQ2SAVX2, dot4IQ2SAVX2},
 		gguf.TypeIQ3_XXS: {dotIQ3XXSAVX2, dot4IQ3XXSAVX2},
 		gguf.TypeIQ3_S:   {dotIQ3SAVX2, dot4IQ3SAVX2},
+		gguf.TypeIQ1_S:   {dotIQ1SAVX2, dot4IQ1SAVX2},
+		gguf.TypeIQ1_M:   {dotIQ1MAVX2, dot4IQ1MAVX2},
+		gguf.TypeTQ1_0:   {dotTQ1_0AVX2, dot4TQ1_0AVX2},
+		gguf.TypeTQ2_0:   {dotTQ2_0AVX2, dot4TQ2_0AVX2},
 	} {
 		k := kernelTable[t]
 		one, four, bl := f.one, f.four, k.block

@@ -189,6 +189,46 @@ func dotIQ3SAVX2(nb int, w *byte, a *byte) float32
 //go:noescape
 func dot4IQ3SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
+// iq1_s x q8_K (ggml_vec_dot_iq1_s_q8_K)
+//
+//go:noescape
+func dotIQ1SAVX2(nb int, w *byte, a *byte) float32
+
+// iq1_s x q8_K (ggml_vec_dot_iq1_s_q8_K)
+//
+//go:noescape
+func dot4IQ1SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// iq1_m x q8_K (ggml_vec_dot_iq1_m_q8_K)
+//
+//go:noescape
+func dotIQ1MAVX2(nb int, w *byte, a *byte) float32
+
+// iq1_m x q8_K (ggml_vec_dot_iq1_m_q8_K)
+//
+//go:noescape
+func dot4IQ1MAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// tq1_0 x q8_K (ggml_vec_dot_tq1_0_q8_K)
+//
+//go:noescape
+func dotTQ1_0AVX2(nb int, w *byte, a *byte) float32
+
+// tq1_0 x q8_K (ggml_vec_dot_tq1_0_q8_K)
+//
+//go:noescape
+func dot4TQ1_0AVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// tq2_0 x q8_K (ggml_vec_dot_tq2_0_q8_K)
+//
+//go:noescape
+func dotTQ2_0AVX2(nb int, w *byte, a *byte) float32
+
+// tq2_0 x q8_K (ggml_vec_dot_tq2_0_q8_K)
+//
+//go:noescape
+func dot4TQ2_0AVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
 // q2_K x q8_K (ggml_vec_dot_q2_K_q8_K)
 //
 //go:noescape

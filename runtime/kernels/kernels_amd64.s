@@ -10683,6 +10683,5451 @@ dot4IQ3SAVX2_loop:
 	VZEROUPPER
 	RET
 
+// func dotIQ1SAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $16-28
+	MOVQ    nb+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    a+16(FP), DX
+	VXORPS  Y0, Y0, Y0
+	LEAQ    iq1sGrid<>+0(SB), BX
+	VXORPS  X1, X1, X1
+	VMOVUPS X1, (SP)
+
+dotIQ1SAVX2_loop:
+	MOVWLZX      34(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VMOVD        DI, X2
+	MOVWLZX      36(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x01, DI, X2, X2
+	MOVWLZX      38(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x02, DI, X2, X2
+	MOVWLZX      40(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x03, DI, X2, X2
+	MOVWLZX      42(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VMOVD        DI, X1
+	MOVWLZX      44(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x01, DI, X1, X1
+	MOVWLZX      46(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x02, DI, X1, X1
+	MOVWLZX      48(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x03, DI, X1, X1
+	VINSERTI128  $0x01, X1, Y2, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VPMADDWD     260(DX), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPSHUFD      $0x4e, X2, X1
+	VPADDD       X1, X2, X2
+	VPSHUFD      $0xb1, X2, X1
+	VPADDD       X1, X2, X2
+	VCVTDQ2PS    X2, X2
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y3, Y1, Y1
+	VMOVSS       (SP), X3
+	VFMADD231SS  X2, X1, X3
+	VMOVSS       X3, (SP)
+	VPXOR        Y1, Y1, Y1
+	MOVWLZX      34(CX), SI
+	MOVBQZX      2(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      3(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      4(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      5(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPSIGNB      Y3, Y3, Y4
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      36(CX), SI
+	MOVBQZX      6(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      7(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      8(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      9(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPSIGNB      Y3, Y3, Y4
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      38(CX), SI
+	MOVBQZX      10(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      11(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      12(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      13(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPSIGNB      Y3, Y3, Y4
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      40(CX), SI
+	MOVBQZX      14(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      15(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      16(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      17(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPSIGNB      Y3, Y3, Y4
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      42(CX), SI
+	MOVBQZX      18(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      19(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      20(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      21(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPSIGNB      Y3, Y3, Y4
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      44(CX), SI
+	MOVBQZX      22(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      23(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      24(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      25(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPSIGNB      Y3, Y3, Y4
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      46(CX), SI
+	MOVBQZX      26(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      27(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      28(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      29(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPSIGNB      Y3, Y3, Y4
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      48(CX), SI
+	MOVBQZX      30(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      31(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      32(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      33(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	VPSIGNB      Y3, Y3, Y4
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y4, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000032, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ1SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMOVSS       (SP), X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
+DATA iq1sGrid<>+0(SB)/8, $0xffffffffffffffff
+DATA iq1sGrid<>+8(SB)/8, $0xffffffffffffff01
+DATA iq1sGrid<>+16(SB)/8, $0xffffffffffff0000
+DATA iq1sGrid<>+24(SB)/8, $0xffffffffffff01ff
+DATA iq1sGrid<>+32(SB)/8, $0xffffffffffff0101
+DATA iq1sGrid<>+40(SB)/8, $0xffffffffff00ff00
+DATA iq1sGrid<>+48(SB)/8, $0xffffffffff000000
+DATA iq1sGrid<>+56(SB)/8, $0xffffffffff01ffff
+DATA iq1sGrid<>+64(SB)/8, $0xffffffffff01ff01
+DATA iq1sGrid<>+72(SB)/8, $0xffffffffff0101ff
+DATA iq1sGrid<>+80(SB)/8, $0xffffffffff010101
+DATA iq1sGrid<>+88(SB)/8, $0xffffffff00ff0000
+DATA iq1sGrid<>+96(SB)/8, $0xffffffff0000ff00
+DATA iq1sGrid<>+104(SB)/8, $0xffffffff000000ff
+DATA iq1sGrid<>+112(SB)/8, $0xffffffff00000001
+DATA iq1sGrid<>+120(SB)/8, $0xffffffff00010000
+DATA iq1sGrid<>+128(SB)/8, $0xffffffff01ffffff
+DATA iq1sGrid<>+136(SB)/8, $0xffffffff01ffff01
+DATA iq1sGrid<>+144(SB)/8, $0xffffffff01ff01ff
+DATA iq1sGrid<>+152(SB)/8, $0xffffffff01ff0101
+DATA iq1sGrid<>+160(SB)/8, $0xffffffff01000000
+DATA iq1sGrid<>+168(SB)/8, $0xffffffff0101ffff
+DATA iq1sGrid<>+176(SB)/8, $0xffffffff0101ff01
+DATA iq1sGrid<>+184(SB)/8, $0xffffffff010101ff
+DATA iq1sGrid<>+192(SB)/8, $0xffffffff01010101
+DATA iq1sGrid<>+200(SB)/8, $0xffffff00ffff00ff
+DATA iq1sGrid<>+208(SB)/8, $0xffffff00ffff0000
+DATA iq1sGrid<>+216(SB)/8, $0xffffff00ff00ff00
+DATA iq1sGrid<>+224(SB)/8, $0xffffff00ff0000ff
+DATA iq1sGrid<>+232(SB)/8, $0xffffff00ff000001
+DATA iq1sGrid<>+240(SB)/8, $0xffffff00ff000100
+DATA iq1sGrid<>+248(SB)/8, $0xffffff00ff000101
+DATA iq1sGrid<>+256(SB)/8, $0xffffff00ff010000
+DATA iq1sGrid<>+264(SB)/8, $0xffffff0000ffff00
+DATA iq1sGrid<>+272(SB)/8, $0xffffff0000ff0001
+DATA iq1sGrid<>+280(SB)/8, $0xffffff0000ff0100
+DATA iq1sGrid<>+288(SB)/8, $0xffffff000000ff01
+DATA iq1sGrid<>+296(SB)/8, $0xffffff0000000000
+DATA iq1sGrid<>+304(SB)/8, $0xffffff0000000101
+DATA iq1sGrid<>+312(SB)/8, $0xffffff000001ff00
+DATA iq1sGrid<>+320(SB)/8, $0xffffff00000100ff
+DATA iq1sGrid<>+328(SB)/8, $0xffffff0000010001
+DATA iq1sGrid<>+336(SB)/8, $0xffffff00000101ff
+DATA iq1sGrid<>+344(SB)/8, $0xffffff0001ff0000
+DATA iq1sGrid<>+352(SB)/8, $0xffffff000100ff00
+DATA iq1sGrid<>+360(SB)/8, $0xffffff00010000ff
+DATA iq1sGrid<>+368(SB)/8, $0xffffff0001000001
+DATA iq1sGrid<>+376(SB)/8, $0xffffff0001010000
+DATA iq1sGrid<>+384(SB)/8, $0xffffff01ffffffff
+DATA iq1sGrid<>+392(SB)/8, $0xffffff01ffffff01
+DATA iq1sGrid<>+400(SB)/8, $0xffffff01ffff01ff
+DATA iq1sGrid<>+408(SB)/8, $0xffffff01ffff0101
+DATA iq1sGrid<>+416(SB)/8, $0xffffff01ff000000
+DATA iq1sGrid<>+424(SB)/8, $0xffffff01ff01ffff
+DATA iq1sGrid<>+432(SB)/8, $0xffffff01ff01ff01
+DATA iq1sGrid<>+440(SB)/8, $0xffffff01ff0101ff
+DATA iq1sGrid<>+448(SB)/8, $0xffffff01ff010101
+DATA iq1sGrid<>+456(SB)/8, $0xffffff0100ff0000
+DATA iq1sGrid<>+464(SB)/8, $0xffffff010000ff00
+DATA iq1sGrid<>+472(SB)/8, $0xffffff0100000100
+DATA iq1sGrid<>+480(SB)/8, $0xffffff01000100ff
+DATA iq1sGrid<>+488(SB)/8, $0xffffff0100010100
+DATA iq1sGrid<>+496(SB)/8, $0xffffff0101ffffff
+DATA iq1sGrid<>+504(SB)/8, $0xffffff0101ffff01
+DATA iq1sGrid<>+512(SB)/8, $0xffffff0101ff01ff
+DATA iq1sGrid<>+520(SB)/8, $0xffffff0101ff0101
+DATA iq1sGrid<>+528(SB)/8, $0xffffff010100ff00
+DATA iq1sGrid<>+536(SB)/8, $0xffffff0101000000
+DATA iq1sGrid<>+544(SB)/8, $0xffffff0101000100
+DATA iq1sGrid<>+552(SB)/8, $0xffffff010101ffff
+DATA iq1sGrid<>+560(SB)/8, $0xffffff010101ff01
+DATA iq1sGrid<>+568(SB)/8, $0xffffff01010101ff
+DATA iq1sGrid<>+576(SB)/8, $0xffffff0101010101
+DATA iq1sGrid<>+584(SB)/8, $0xffff00ffff00ff00
+DATA iq1sGrid<>+592(SB)/8, $0xffff00ffff0000ff
+DATA iq1sGrid<>+600(SB)/8, $0xffff00ffff000001
+DATA iq1sGrid<>+608(SB)/8, $0xffff00ffff010000
+DATA iq1sGrid<>+616(SB)/8, $0xffff00ff00ffff00
+DATA iq1sGrid<>+624(SB)/8, $0xffff00ff00ff0100
+DATA iq1sGrid<>+632(SB)/8, $0xffff00ff00000000
+DATA iq1sGrid<>+640(SB)/8, $0xffff00ff00000101
+DATA iq1sGrid<>+648(SB)/8, $0xffff00ff000100ff
+DATA iq1sGrid<>+656(SB)/8, $0xffff00ff00010000
+DATA iq1sGrid<>+664(SB)/8, $0xffff00ff0100ff00
+DATA iq1sGrid<>+672(SB)/8, $0xffff00ff01000100
+DATA iq1sGrid<>+680(SB)/8, $0xffff00ff01010000
+DATA iq1sGrid<>+688(SB)/8, $0xffff0000ffffff00
+DATA iq1sGrid<>+696(SB)/8, $0xffff0000ffff00ff
+DATA iq1sGrid<>+704(SB)/8, $0xffff0000ffff0000
+DATA iq1sGrid<>+712(SB)/8, $0xffff0000ffff0001
+DATA iq1sGrid<>+720(SB)/8, $0xffff0000ff000000
+DATA iq1sGrid<>+728(SB)/8, $0xffff0000ff0001ff
+DATA iq1sGrid<>+736(SB)/8, $0xffff0000ff000101
+DATA iq1sGrid<>+744(SB)/8, $0xffff0000ff010100
+DATA iq1sGrid<>+752(SB)/8, $0xffff000000ffffff
+DATA iq1sGrid<>+760(SB)/8, $0xffff000000ff0000
+DATA iq1sGrid<>+768(SB)/8, $0xffff000000ff0101
+DATA iq1sGrid<>+776(SB)/8, $0xffff00000000ffff
+DATA iq1sGrid<>+784(SB)/8, $0xffff00000000ff00
+DATA iq1sGrid<>+792(SB)/8, $0xffff0000000000ff
+DATA iq1sGrid<>+800(SB)/8, $0xffff000000000000
+DATA iq1sGrid<>+808(SB)/8, $0xffff000000000001
+DATA iq1sGrid<>+816(SB)/8, $0xffff000000000100
+DATA iq1sGrid<>+824(SB)/8, $0xffff00000001ffff
+DATA iq1sGrid<>+832(SB)/8, $0xffff00000001ff01
+DATA iq1sGrid<>+840(SB)/8, $0xffff000000010000
+DATA iq1sGrid<>+848(SB)/8, $0xffff0000000101ff
+DATA iq1sGrid<>+856(SB)/8, $0xffff000000010101
+DATA iq1sGrid<>+864(SB)/8, $0xffff000001ffff00
+DATA iq1sGrid<>+872(SB)/8, $0xffff00000100ff00
+DATA iq1sGrid<>+880(SB)/8, $0xffff000001000000
+DATA iq1sGrid<>+888(SB)/8, $0xffff0000010001ff
+DATA iq1sGrid<>+896(SB)/8, $0xffff000001000101
+DATA iq1sGrid<>+904(SB)/8, $0xffff00000101ff00
+DATA iq1sGrid<>+912(SB)/8, $0xffff0000010100ff
+DATA iq1sGrid<>+920(SB)/8, $0xffff000001010000
+DATA iq1sGrid<>+928(SB)/8, $0xffff000001010001
+DATA iq1sGrid<>+936(SB)/8, $0xffff000001010100
+DATA iq1sGrid<>+944(SB)/8, $0xffff0001ff0000ff
+DATA iq1sGrid<>+952(SB)/8, $0xffff0001ff000100
+DATA iq1sGrid<>+960(SB)/8, $0xffff000100ffff00
+DATA iq1sGrid<>+968(SB)/8, $0xffff000100ff00ff
+DATA iq1sGrid<>+976(SB)/8, $0xffff00010000ffff
+DATA iq1sGrid<>+984(SB)/8, $0xffff00010000ff01
+DATA iq1sGrid<>+992(SB)/8, $0xffff000100000000
+DATA iq1sGrid<>+1000(SB)/8, $0xffff0001000001ff
+DATA iq1sGrid<>+1008(SB)/8, $0xffff00010001ffff
+DATA iq1sGrid<>+1016(SB)/8, $0xffff00010001ff00
+DATA iq1sGrid<>+1024(SB)/8, $0xffff000100010001
+DATA iq1sGrid<>+1032(SB)/8, $0xffff000100010100
+DATA iq1sGrid<>+1040(SB)/8, $0xffff000101ff0000
+DATA iq1sGrid<>+1048(SB)/8, $0xffff00010100ff00
+DATA iq1sGrid<>+1056(SB)/8, $0xffff0001010000ff
+DATA iq1sGrid<>+1064(SB)/8, $0xffff000101000100
+DATA iq1sGrid<>+1072(SB)/8, $0xffff01ffffffffff
+DATA iq1sGrid<>+1080(SB)/8, $0xffff01ffffffff01
+DATA iq1sGrid<>+1088(SB)/8, $0xffff01ffffff01ff
+DATA iq1sGrid<>+1096(SB)/8, $0xffff01ffffff0101
+DATA iq1sGrid<>+1104(SB)/8, $0xffff01ffff000000
+DATA iq1sGrid<>+1112(SB)/8, $0xffff01ffff01ffff
+DATA iq1sGrid<>+1120(SB)/8, $0xffff01ffff01ff01
+DATA iq1sGrid<>+1128(SB)/8, $0xffff01ffff0101ff
+DATA iq1sGrid<>+1136(SB)/8, $0xffff01ffff010101
+DATA iq1sGrid<>+1144(SB)/8, $0xffff01ff00ff0000
+DATA iq1sGrid<>+1152(SB)/8, $0xffff01ff0000ff00
+DATA iq1sGrid<>+1160(SB)/8, $0xffff01ff00000001
+DATA iq1sGrid<>+1168(SB)/8, $0xffff01ff00010000
+DATA iq1sGrid<>+1176(SB)/8, $0xffff01ff01ffffff
+DATA iq1sGrid<>+1184(SB)/8, $0xffff01ff01ffff01
+DATA iq1sGrid<>+1192(SB)/8, $0xffff01ff01ff01ff
+DATA iq1sGrid<>+1200(SB)/8, $0xffff01ff01ff0101
+DATA iq1sGrid<>+1208(SB)/8, $0xffff01ff01000000
+DATA iq1sGrid<>+1216(SB)/8, $0xffff01ff0101ffff
+DATA iq1sGrid<>+1224(SB)/8, $0xffff01ff0101ff01
+DATA iq1sGrid<>+1232(SB)/8, $0xffff01ff010101ff
+DATA iq1sGrid<>+1240(SB)/8, $0xffff01ff01010101
+DATA iq1sGrid<>+1248(SB)/8, $0xffff0100ffff0000
+DATA iq1sGrid<>+1256(SB)/8, $0xffff0100ff00ff00
+DATA iq1sGrid<>+1264(SB)/8, $0xffff0100ff0000ff
+DATA iq1sGrid<>+1272(SB)/8, $0xffff0100ff000100
+DATA iq1sGrid<>+1280(SB)/8, $0xffff0100ff0100ff
+DATA iq1sGrid<>+1288(SB)/8, $0xffff0100ff010000
+DATA iq1sGrid<>+1296(SB)/8, $0xffff010000ffff00
+DATA iq1sGrid<>+1304(SB)/8, $0xffff01000000ffff
+DATA iq1sGrid<>+1312(SB)/8, $0xffff01000000ff00
+DATA iq1sGrid<>+1320(SB)/8, $0xffff010000000000
+DATA iq1sGrid<>+1328(SB)/8, $0xffff01000001ff00
+DATA iq1sGrid<>+1336(SB)/8, $0xffff0100000100ff
+DATA iq1sGrid<>+1344(SB)/8, $0xffff010000010100
+DATA iq1sGrid<>+1352(SB)/8, $0xffff01000100ff00
+DATA iq1sGrid<>+1360(SB)/8, $0xffff0100010000ff
+DATA iq1sGrid<>+1368(SB)/8, $0xffff010001000001
+DATA iq1sGrid<>+1376(SB)/8, $0xffff010001000100
+DATA iq1sGrid<>+1384(SB)/8, $0xffff010001010000
+DATA iq1sGrid<>+1392(SB)/8, $0xffff0101ffffffff
+DATA iq1sGrid<>+1400(SB)/8, $0xffff0101ffffff01
+DATA iq1sGrid<>+1408(SB)/8, $0xffff0101ffff01ff
+DATA iq1sGrid<>+1416(SB)/8, $0xffff0101ffff0101
+DATA iq1sGrid<>+1424(SB)/8, $0xffff0101ff000000
+DATA iq1sGrid<>+1432(SB)/8, $0xffff0101ff01ffff
+DATA iq1sGrid<>+1440(SB)/8, $0xffff0101ff01ff01
+DATA iq1sGrid<>+1448(SB)/8, $0xffff0101ff0101ff
+DATA iq1sGrid<>+1456(SB)/8, $0xffff0101ff010101
+DATA iq1sGrid<>+1464(SB)/8, $0xffff010100ff0000
+DATA iq1sGrid<>+1472(SB)/8, $0xffff01010000ff00
+DATA iq1sGrid<>+1480(SB)/8, $0xffff010100000100
+DATA iq1sGrid<>+1488(SB)/8, $0xffff01010001ff00
+DATA iq1sGrid<>+1496(SB)/8, $0xffff010100010000
+DATA iq1sGrid<>+1504(SB)/8, $0xffff010101ffffff
+DATA iq1sGrid<>+1512(SB)/8, $0xffff010101ffff01
+DATA iq1sGrid<>+1520(SB)/8, $0xffff010101ff0000
+DATA iq1sGrid<>+1528(SB)/8, $0xffff010101ff01ff
+DATA iq1sGrid<>+1536(SB)/8, $0xffff010101ff0101
+DATA iq1sGrid<>+1544(SB)/8, $0xffff010101000000
+DATA iq1sGrid<>+1552(SB)/8, $0xffff01010101ffff
+DATA iq1sGrid<>+1560(SB)/8, $0xffff01010101ff01
+DATA iq1sGrid<>+1568(SB)/8, $0xffff0101010101ff
+DATA iq1sGrid<>+1576(SB)/8, $0xffff010101010101
+DATA iq1sGrid<>+1584(SB)/8, $0xff00ffffff00ffff
+DATA iq1sGrid<>+1592(SB)/8, $0xff00ffffff00ff00
+DATA iq1sGrid<>+1600(SB)/8, $0xff00ffffff0000ff
+DATA iq1sGrid<>+1608(SB)/8, $0xff00ffffff000100
+DATA iq1sGrid<>+1616(SB)/8, $0xff00ffffff0100ff
+DATA iq1sGrid<>+1624(SB)/8, $0xff00ffffff010000
+DATA iq1sGrid<>+1632(SB)/8, $0xff00ffff00ffff00
+DATA iq1sGrid<>+1640(SB)/8, $0xff00ffff00ff00ff
+DATA iq1sGrid<>+1648(SB)/8, $0xff00ffff0000ffff
+DATA iq1sGrid<>+1656(SB)/8, $0xff00ffff00000000
+DATA iq1sGrid<>+1664(SB)/8, $0xff00ffff000001ff
+DATA iq1sGrid<>+1672(SB)/8, $0xff00ffff0001ff00
+DATA iq1sGrid<>+1680(SB)/8, $0xff00ffff000100ff
+DATA iq1sGrid<>+1688(SB)/8, $0xff00ffff00010000
+DATA iq1sGrid<>+1696(SB)/8, $0xff00ffff00010100
+DATA iq1sGrid<>+1704(SB)/8, $0xff00ffff0100ff00
+DATA iq1sGrid<>+1712(SB)/8, $0xff00ffff010000ff
+DATA iq1sGrid<>+1720(SB)/8, $0xff00ffff01000001
+DATA iq1sGrid<>+1728(SB)/8, $0xff00ffff0101ff00
+DATA iq1sGrid<>+1736(SB)/8, $0xff00ffff01010000
+DATA iq1sGrid<>+1744(SB)/8, $0xff00ff00ffffff00
+DATA iq1sGrid<>+1752(SB)/8, $0xff00ff00ffff00ff
+DATA iq1sGrid<>+1760(SB)/8, $0xff00ff00ffff0001
+DATA iq1sGrid<>+1768(SB)/8, $0xff00ff00ffff0100
+DATA iq1sGrid<>+1776(SB)/8, $0xff00ff00ff00ffff
+DATA iq1sGrid<>+1784(SB)/8, $0xff00ff00ff00ff01
+DATA iq1sGrid<>+1792(SB)/8, $0xff00ff00ff000000
+DATA iq1sGrid<>+1800(SB)/8, $0xff00ff00ff0001ff
+DATA iq1sGrid<>+1808(SB)/8, $0xff00ff00ff01ff00
+DATA iq1sGrid<>+1816(SB)/8, $0xff00ff00ff0100ff
+DATA iq1sGrid<>+1824(SB)/8, $0xff00ff00ff010100
+DATA iq1sGrid<>+1832(SB)/8, $0xff00ff0000ff0000
+DATA iq1sGrid<>+1840(SB)/8, $0xff00ff0000ff0101
+DATA iq1sGrid<>+1848(SB)/8, $0xff00ff000000ffff
+DATA iq1sGrid<>+1856(SB)/8, $0xff00ff000000ff00
+DATA iq1sGrid<>+1864(SB)/8, $0xff00ff000000ff01
+DATA iq1sGrid<>+1872(SB)/8, $0xff00ff00000000ff
+DATA iq1sGrid<>+1880(SB)/8, $0xff00ff0000000000
+DATA iq1sGrid<>+1888(SB)/8, $0xff00ff0000000001
+DATA iq1sGrid<>+1896(SB)/8, $0xff00ff0000000100
+DATA iq1sGrid<>+1904(SB)/8, $0xff00ff000001ffff
+DATA iq1sGrid<>+1912(SB)/8, $0xff00ff0000010000
+DATA iq1sGrid<>+1920(SB)/8, $0xff00ff0001ff00ff
+DATA iq1sGrid<>+1928(SB)/8, $0xff00ff000100ff01
+DATA iq1sGrid<>+1936(SB)/8, $0xff00ff0001000000
+DATA iq1sGrid<>+1944(SB)/8, $0xff00ff000101ff00
+DATA iq1sGrid<>+1952(SB)/8, $0xff00ff00010100ff
+DATA iq1sGrid<>+1960(SB)/8, $0xff00ff01ff00ff00
+DATA iq1sGrid<>+1968(SB)/8, $0xff00ff01ff0000ff
+DATA iq1sGrid<>+1976(SB)/8, $0xff00ff01ff000001
+DATA iq1sGrid<>+1984(SB)/8, $0xff00ff01ff010000
+DATA iq1sGrid<>+1992(SB)/8, $0xff00ff0100ffffff
+DATA iq1sGrid<>+2000(SB)/8, $0xff00ff0100ff0001
+DATA iq1sGrid<>+2008(SB)/8, $0xff00ff0100ff0100
+DATA iq1sGrid<>+2016(SB)/8, $0xff00ff010000ff01
+DATA iq1sGrid<>+2024(SB)/8, $0xff00ff0100000000
+DATA iq1sGrid<>+2032(SB)/8, $0xff00ff01000001ff
+DATA iq1sGrid<>+2040(SB)/8, $0xff00ff0100000101
+DATA iq1sGrid<>+2048(SB)/8, $0xff00ff01000100ff
+DATA iq1sGrid<>+2056(SB)/8, $0xff00ff0100010001
+DATA iq1sGrid<>+2064(SB)/8, $0xff00ff0101ff0000
+DATA iq1sGrid<>+2072(SB)/8, $0xff00ff010100ff00
+DATA iq1sGrid<>+2080(SB)/8, $0xff00ff01010000ff
+DATA iq1sGrid<>+2088(SB)/8, $0xff00ff0101000001
+DATA iq1sGrid<>+2096(SB)/8, $0xff00ff0101010000
+DATA iq1sGrid<>+2104(SB)/8, $0xff0000ffffffff00
+DATA iq1sGrid<>+2112(SB)/8, $0xff0000ffffff0001
+DATA iq1sGrid<>+2120(SB)/8, $0xff0000ffffff0100
+DATA iq1sGrid<>+2128(SB)/8, $0xff0000ffff0000ff
+DATA iq1sGrid<>+2136(SB)/8, $0xff0000ffff000000
+DATA iq1sGrid<>+2144(SB)/8, $0xff0000ffff0001ff
+DATA iq1sGrid<>+2152(SB)/8, $0xff0000ffff000100
+DATA iq1sGrid<>+2160(SB)/8, $0xff0000ffff01ff00
+DATA iq1sGrid<>+2168(SB)/8, $0xff0000ffff010001
+DATA iq1sGrid<>+2176(SB)/8, $0xff0000ff00ffff00
+DATA iq1sGrid<>+2184(SB)/8, $0xff0000ff00ff0000
+DATA iq1sGrid<>+2192(SB)/8, $0xff0000ff00ff0001
+DATA iq1sGrid<>+2200(SB)/8, $0xff0000ff00ff01ff
+DATA iq1sGrid<>+2208(SB)/8, $0xff0000ff00ff0101
+DATA iq1sGrid<>+2216(SB)/8, $0xff0000ff0000ff00
+DATA iq1sGrid<>+2224(SB)/8, $0xff0000ff000000ff
+DATA iq1sGrid<>+2232(SB)/8, $0xff0000ff00000000
+DATA iq1sGrid<>+2240(SB)/8, $0xff0000ff00000001
+DATA iq1sGrid<>+2248(SB)/8, $0xff0000ff00000100
+DATA iq1sGrid<>+2256(SB)/8, $0xff0000ff0001ff01
+DATA iq1sGrid<>+2264(SB)/8, $0xff0000ff00010000
+DATA iq1sGrid<>+2272(SB)/8, $0xff0000ff000101ff
+DATA iq1sGrid<>+2280(SB)/8, $0xff0000ff01ff00ff
+DATA iq1sGrid<>+2288(SB)/8, $0xff0000ff01ff0100
+DATA iq1sGrid<>+2296(SB)/8, $0xff0000ff0100ffff
+DATA iq1sGrid<>+2304(SB)/8, $0xff0000ff010000ff
+DATA iq1sGrid<>+2312(SB)/8, $0xff0000ff01000000
+DATA iq1sGrid<>+2320(SB)/8, $0xff0000ff010001ff
+DATA iq1sGrid<>+2328(SB)/8, $0xff0000ff01000100
+DATA iq1sGrid<>+2336(SB)/8, $0xff0000ff01000101
+DATA iq1sGrid<>+2344(SB)/8, $0xff0000ff0101ff00
+DATA iq1sGrid<>+2352(SB)/8, $0xff0000ff010100ff
+DATA iq1sGrid<>+2360(SB)/8, $0xff0000ff01010000
+DATA iq1sGrid<>+2368(SB)/8, $0xff0000ff01010100
+DATA iq1sGrid<>+2376(SB)/8, $0xff000000ffffff01
+DATA iq1sGrid<>+2384(SB)/8, $0xff000000ffff0000
+DATA iq1sGrid<>+2392(SB)/8, $0xff000000ffff0101
+DATA iq1sGrid<>+2400(SB)/8, $0xff000000ff00ff00
+DATA iq1sGrid<>+2408(SB)/8, $0xff000000ff0000ff
+DATA iq1sGrid<>+2416(SB)/8, $0xff000000ff000000
+DATA iq1sGrid<>+2424(SB)/8, $0xff000000ff000001
+DATA iq1sGrid<>+2432(SB)/8, $0xff000000ff000100
+DATA iq1sGrid<>+2440(SB)/8, $0xff000000ff01ffff
+DATA iq1sGrid<>+2448(SB)/8, $0xff000000ff01ff01
+DATA iq1sGrid<>+2456(SB)/8, $0xff000000ff010000
+DATA iq1sGrid<>+2464(SB)/8, $0xff000000ff0101ff
+DATA iq1sGrid<>+2472(SB)/8, $0xff000000ff010101
+DATA iq1sGrid<>+2480(SB)/8, $0xff00000000ffff00
+DATA iq1sGrid<>+2488(SB)/8, $0xff00000000ff00ff
+DATA iq1sGrid<>+2496(SB)/8, $0xff00000000ff0000
+DATA iq1sGrid<>+2504(SB)/8, $0xff00000000ff0001
+DATA iq1sGrid<>+2512(SB)/8, $0xff0000000000ff00
+DATA iq1sGrid<>+2520(SB)/8, $0xff0000000000ff01
+DATA iq1sGrid<>+2528(SB)/8, $0xff000000000000ff
+DATA iq1sGrid<>+2536(SB)/8, $0xff00000000000000
+DATA iq1sGrid<>+2544(SB)/8, $0xff00000000000001
+DATA iq1sGrid<>+2552(SB)/8, $0xff00000000000100
+DATA iq1sGrid<>+2560(SB)/8, $0xff00000000000101
+DATA iq1sGrid<>+2568(SB)/8, $0xff0000000001ff00
+DATA iq1sGrid<>+2576(SB)/8, $0xff000000000100ff
+DATA iq1sGrid<>+2584(SB)/8, $0xff00000000010000
+DATA iq1sGrid<>+2592(SB)/8, $0xff00000000010001
+DATA iq1sGrid<>+2600(SB)/8, $0xff00000000010100
+DATA iq1sGrid<>+2608(SB)/8, $0xff00000001ffffff
+DATA iq1sGrid<>+2616(SB)/8, $0xff00000001ffff01
+DATA iq1sGrid<>+2624(SB)/8, $0xff00000001ff00ff
+DATA iq1sGrid<>+2632(SB)/8, $0xff00000001ff0000
+DATA iq1sGrid<>+2640(SB)/8, $0xff00000001ff01ff
+DATA iq1sGrid<>+2648(SB)/8, $0xff00000001ff0101
+DATA iq1sGrid<>+2656(SB)/8, $0xff0000000100ffff
+DATA iq1sGrid<>+2664(SB)/8, $0xff0000000100ff00
+DATA iq1sGrid<>+2672(SB)/8, $0xff000000010000ff
+DATA iq1sGrid<>+2680(SB)/8, $0xff00000001000000
+DATA iq1sGrid<>+2688(SB)/8, $0xff00000001000001
+DATA iq1sGrid<>+2696(SB)/8, $0xff00000001000100
+DATA iq1sGrid<>+2704(SB)/8, $0xff00000001000101
+DATA iq1sGrid<>+2712(SB)/8, $0xff0000000101ffff
+DATA iq1sGrid<>+2720(SB)/8, $0xff0000000101ff01
+DATA iq1sGrid<>+2728(SB)/8, $0xff00000001010000
+DATA iq1sGrid<>+2736(SB)/8, $0xff000001ffffff00
+DATA iq1sGrid<>+2744(SB)/8, $0xff000001ffff00ff
+DATA iq1sGrid<>+2752(SB)/8, $0xff000001ffff0000
+DATA iq1sGrid<>+2760(SB)/8, $0xff000001ffff0001
+DATA iq1sGrid<>+2768(SB)/8, $0xff000001ff000000
+DATA iq1sGrid<>+2776(SB)/8, $0xff000001ff000001
+DATA iq1sGrid<>+2784(SB)/8, $0xff000001ff0001ff
+DATA iq1sGrid<>+2792(SB)/8, $0xff000001ff000101
+DATA iq1sGrid<>+2800(SB)/8, $0xff000001ff01ff00
+DATA iq1sGrid<>+2808(SB)/8, $0xff000001ff010001
+DATA iq1sGrid<>+2816(SB)/8, $0xff00000100ffffff
+DATA iq1sGrid<>+2824(SB)/8, $0xff00000100ffff01
+DATA iq1sGrid<>+2832(SB)/8, $0xff00000100ff00ff
+DATA iq1sGrid<>+2840(SB)/8, $0xff00000100ff0000
+DATA iq1sGrid<>+2848(SB)/8, $0xff00000100ff01ff
+DATA iq1sGrid<>+2856(SB)/8, $0xff00000100ff0101
+DATA iq1sGrid<>+2864(SB)/8, $0xff0000010000ff00
+DATA iq1sGrid<>+2872(SB)/8, $0xff00000100000000
+DATA iq1sGrid<>+2880(SB)/8, $0xff00000100000001
+DATA iq1sGrid<>+2888(SB)/8, $0xff000001000001ff
+DATA iq1sGrid<>+2896(SB)/8, $0xff00000100000100
+DATA iq1sGrid<>+2904(SB)/8, $0xff0000010001ff00
+DATA iq1sGrid<>+2912(SB)/8, $0xff000001000100ff
+DATA iq1sGrid<>+2920(SB)/8, $0xff00000100010000
+DATA iq1sGrid<>+2928(SB)/8, $0xff000001000101ff
+DATA iq1sGrid<>+2936(SB)/8, $0xff00000100010100
+DATA iq1sGrid<>+2944(SB)/8, $0xff00000100010101
+DATA iq1sGrid<>+2952(SB)/8, $0xff00000101ff0001
+DATA iq1sGrid<>+2960(SB)/8, $0xff00000101ff0101
+DATA iq1sGrid<>+2968(SB)/8, $0xff0000010100ff01
+DATA iq1sGrid<>+2976(SB)/8, $0xff00000101000000
+DATA iq1sGrid<>+2984(SB)/8, $0xff000001010100ff
+DATA iq1sGrid<>+2992(SB)/8, $0xff00000101010100
+DATA iq1sGrid<>+3000(SB)/8, $0xff0001ffff00ff00
+DATA iq1sGrid<>+3008(SB)/8, $0xff0001ffff000001
+DATA iq1sGrid<>+3016(SB)/8, $0xff0001ffff010000
+DATA iq1sGrid<>+3024(SB)/8, $0xff0001ff00ffff00
+DATA iq1sGrid<>+3032(SB)/8, $0xff0001ff00ff00ff
+DATA iq1sGrid<>+3040(SB)/8, $0xff0001ff00ff0001
+DATA iq1sGrid<>+3048(SB)/8, $0xff0001ff00ff0100
+DATA iq1sGrid<>+3056(SB)/8, $0xff0001ff0000ffff
+DATA iq1sGrid<>+3064(SB)/8, $0xff0001ff00000000
+DATA iq1sGrid<>+3072(SB)/8, $0xff0001ff000001ff
+DATA iq1sGrid<>+3080(SB)/8, $0xff0001ff00000101
+DATA iq1sGrid<>+3088(SB)/8, $0xff0001ff0001ffff
+DATA iq1sGrid<>+3096(SB)/8, $0xff0001ff0001ff00
+DATA iq1sGrid<>+3104(SB)/8, $0xff0001ff000100ff
+DATA iq1sGrid<>+3112(SB)/8, $0xff0001ff00010001
+DATA iq1sGrid<>+3120(SB)/8, $0xff0001ff00010100
+DATA iq1sGrid<>+3128(SB)/8, $0xff0001ff01ff0000
+DATA iq1sGrid<>+3136(SB)/8, $0xff0001ff0100ff00
+DATA iq1sGrid<>+3144(SB)/8, $0xff0001ff010000ff
+DATA iq1sGrid<>+3152(SB)/8, $0xff0001ff01010000
+DATA iq1sGrid<>+3160(SB)/8, $0xff000100ff00ffff
+DATA iq1sGrid<>+3168(SB)/8, $0xff000100ff00ff01
+DATA iq1sGrid<>+3176(SB)/8, $0xff000100ff000000
+DATA iq1sGrid<>+3184(SB)/8, $0xff000100ff000101
+DATA iq1sGrid<>+3192(SB)/8, $0xff000100ff01ff00
+DATA iq1sGrid<>+3200(SB)/8, $0xff000100ff010000
+DATA iq1sGrid<>+3208(SB)/8, $0xff00010000ffff01
+DATA iq1sGrid<>+3216(SB)/8, $0xff00010000ff00ff
+DATA iq1sGrid<>+3224(SB)/8, $0xff00010000ff0000
+DATA iq1sGrid<>+3232(SB)/8, $0xff00010000ff01ff
+DATA iq1sGrid<>+3240(SB)/8, $0xff0001000000ff00
+DATA iq1sGrid<>+3248(SB)/8, $0xff000100000000ff
+DATA iq1sGrid<>+3256(SB)/8, $0xff00010000000000
+DATA iq1sGrid<>+3264(SB)/8, $0xff00010000000001
+DATA iq1sGrid<>+3272(SB)/8, $0xff00010000000100
+DATA iq1sGrid<>+3280(SB)/8, $0xff00010000000101
+DATA iq1sGrid<>+3288(SB)/8, $0xff0001000001ffff
+DATA iq1sGrid<>+3296(SB)/8, $0xff00010000010000
+DATA iq1sGrid<>+3304(SB)/8, $0xff00010000010101
+DATA iq1sGrid<>+3312(SB)/8, $0xff00010001ff0100
+DATA iq1sGrid<>+3320(SB)/8, $0xff0001000100ff00
+DATA iq1sGrid<>+3328(SB)/8, $0xff0001000100ff01
+DATA iq1sGrid<>+3336(SB)/8, $0xff00010001000000
+DATA iq1sGrid<>+3344(SB)/8, $0xff000100010001ff
+DATA iq1sGrid<>+3352(SB)/8, $0xff0001000101ff00
+DATA iq1sGrid<>+3360(SB)/8, $0xff00010001010001
+DATA iq1sGrid<>+3368(SB)/8, $0xff00010001010100
+DATA iq1sGrid<>+3376(SB)/8, $0xff000101ffff0100
+DATA iq1sGrid<>+3384(SB)/8, $0xff000101ff000001
+DATA iq1sGrid<>+3392(SB)/8, $0xff000101ff0100ff
+DATA iq1sGrid<>+3400(SB)/8, $0xff000101ff010001
+DATA iq1sGrid<>+3408(SB)/8, $0xff00010100ff00ff
+DATA iq1sGrid<>+3416(SB)/8, $0xff00010100ff0001
+DATA iq1sGrid<>+3424(SB)/8, $0xff00010100ff0100
+DATA iq1sGrid<>+3432(SB)/8, $0xff0001010000ffff
+DATA iq1sGrid<>+3440(SB)/8, $0xff0001010000ff01
+DATA iq1sGrid<>+3448(SB)/8, $0xff00010100000000
+DATA iq1sGrid<>+3456(SB)/8, $0xff000101000001ff
+DATA iq1sGrid<>+3464(SB)/8, $0xff0001010001ff00
+DATA iq1sGrid<>+3472(SB)/8, $0xff00010100010001
+DATA iq1sGrid<>+3480(SB)/8, $0xff00010100010100
+DATA iq1sGrid<>+3488(SB)/8, $0xff00010101ff0000
+DATA iq1sGrid<>+3496(SB)/8, $0xff0001010100ff00
+DATA iq1sGrid<>+3504(SB)/8, $0xff00010101000001
+DATA iq1sGrid<>+3512(SB)/8, $0xff00010101000101
+DATA iq1sGrid<>+3520(SB)/8, $0xff01ffffffffffff
+DATA iq1sGrid<>+3528(SB)/8, $0xff01ffffffffff01
+DATA iq1sGrid<>+3536(SB)/8, $0xff01ffffffff01ff
+DATA iq1sGrid<>+3544(SB)/8, $0xff01ffffffff0101
+DATA iq1sGrid<>+3552(SB)/8, $0xff01ffffff000000
+DATA iq1sGrid<>+3560(SB)/8, $0xff01ffffff01ffff
+DATA iq1sGrid<>+3568(SB)/8, $0xff01ffffff01ff01
+DATA iq1sGrid<>+3576(SB)/8, $0xff01ffffff010000
+DATA iq1sGrid<>+3584(SB)/8, $0xff01ffffff0101ff
+DATA iq1sGrid<>+3592(SB)/8, $0xff01ffffff010101
+DATA iq1sGrid<>+3600(SB)/8, $0xff01ffff00ff0000
+DATA iq1sGrid<>+3608(SB)/8, $0xff01ffff0000ff00
+DATA iq1sGrid<>+3616(SB)/8, $0xff01ffff00000100
+DATA iq1sGrid<>+3624(SB)/8, $0xff01ffff0001ff00
+DATA iq1sGrid<>+3632(SB)/8, $0xff01ffff00010000
+DATA iq1sGrid<>+3640(SB)/8, $0xff01ffff01ffffff
+DATA iq1sGrid<>+3648(SB)/8, $0xff01ffff01ffff01
+DATA iq1sGrid<>+3656(SB)/8, $0xff01ffff01ff01ff
+DATA iq1sGrid<>+3664(SB)/8, $0xff01ffff01ff0101
+DATA iq1sGrid<>+3672(SB)/8, $0xff01ffff01000000
+DATA iq1sGrid<>+3680(SB)/8, $0xff01ffff0101ffff
+DATA iq1sGrid<>+3688(SB)/8, $0xff01ffff0101ff01
+DATA iq1sGrid<>+3696(SB)/8, $0xff01ffff01010000
+DATA iq1sGrid<>+3704(SB)/8, $0xff01ffff010101ff
+DATA iq1sGrid<>+3712(SB)/8, $0xff01ffff01010101
+DATA iq1sGrid<>+3720(SB)/8, $0xff01ff00ffff0000
+DATA iq1sGrid<>+3728(SB)/8, $0xff01ff00ff00ff00
+DATA iq1sGrid<>+3736(SB)/8, $0xff01ff00ff0000ff
+DATA iq1sGrid<>+3744(SB)/8, $0xff01ff00ff000100
+DATA iq1sGrid<>+3752(SB)/8, $0xff01ff00ff010000
+DATA iq1sGrid<>+3760(SB)/8, $0xff01ff0000ffff01
+DATA iq1sGrid<>+3768(SB)/8, $0xff01ff0000ff00ff
+DATA iq1sGrid<>+3776(SB)/8, $0xff01ff0000ff0100
+DATA iq1sGrid<>+3784(SB)/8, $0xff01ff0000000000
+DATA iq1sGrid<>+3792(SB)/8, $0xff01ff00000001ff
+DATA iq1sGrid<>+3800(SB)/8, $0xff01ff0000000101
+DATA iq1sGrid<>+3808(SB)/8, $0xff01ff000001ff00
+DATA iq1sGrid<>+3816(SB)/8, $0xff01ff00000100ff
+DATA iq1sGrid<>+3824(SB)/8, $0xff01ff0000010000
+DATA iq1sGrid<>+3832(SB)/8, $0xff01ff0000010001
+DATA iq1sGrid<>+3840(SB)/8, $0xff01ff0001ff0000
+DATA iq1sGrid<>+3848(SB)/8, $0xff01ff000100ffff
+DATA iq1sGrid<>+3856(SB)/8, $0xff01ff0001000001
+DATA iq1sGrid<>+3864(SB)/8, $0xff01ff0001000100
+DATA iq1sGrid<>+3872(SB)/8, $0xff01ff0001010000
+DATA iq1sGrid<>+3880(SB)/8, $0xff01ff01ffffff00
+DATA iq1sGrid<>+3888(SB)/8, $0xff01ff01ffff01ff
+DATA iq1sGrid<>+3896(SB)/8, $0xff01ff01ffff0101
+DATA iq1sGrid<>+3904(SB)/8, $0xff01ff01ff00ff00
+DATA iq1sGrid<>+3912(SB)/8, $0xff01ff01ff000000
+DATA iq1sGrid<>+3920(SB)/8, $0xff01ff01ff01ffff
+DATA iq1sGrid<>+3928(SB)/8, $0xff01ff01ff01ff01
+DATA iq1sGrid<>+3936(SB)/8, $0xff01ff01ff0101ff
+DATA iq1sGrid<>+3944(SB)/8, $0xff01ff01ff010101
+DATA iq1sGrid<>+3952(SB)/8, $0xff01ff0100ff0000
+DATA iq1sGrid<>+3960(SB)/8, $0xff01ff010000ff00
+DATA iq1sGrid<>+3968(SB)/8, $0xff01ff0100000001
+DATA iq1sGrid<>+3976(SB)/8, $0xff01ff0100000100
+DATA iq1sGrid<>+3984(SB)/8, $0xff01ff0100010000
+DATA iq1sGrid<>+3992(SB)/8, $0xff01ff0101ffff00
+DATA iq1sGrid<>+4000(SB)/8, $0xff01ff0101ff01ff
+DATA iq1sGrid<>+4008(SB)/8, $0xff01ff0101ff0101
+DATA iq1sGrid<>+4016(SB)/8, $0xff01ff010100ff00
+DATA iq1sGrid<>+4024(SB)/8, $0xff01ff0101000000
+DATA iq1sGrid<>+4032(SB)/8, $0xff01ff010101ffff
+DATA iq1sGrid<>+4040(SB)/8, $0xff01ff010101ff01
+DATA iq1sGrid<>+4048(SB)/8, $0xff01ff01010101ff
+DATA iq1sGrid<>+4056(SB)/8, $0xff01ff0101010101
+DATA iq1sGrid<>+4064(SB)/8, $0xff0100ffffff0000
+DATA iq1sGrid<>+4072(SB)/8, $0xff0100ffff0000ff
+DATA iq1sGrid<>+4080(SB)/8, $0xff0100ffff000001
+DATA iq1sGrid<>+4088(SB)/8, $0xff0100ffff000100
+DATA iq1sGrid<>+4096(SB)/8, $0xff0100ffff010000
+DATA iq1sGrid<>+4104(SB)/8, $0xff0100ff00ff00ff
+DATA iq1sGrid<>+4112(SB)/8, $0xff0100ff00ff0000
+DATA iq1sGrid<>+4120(SB)/8, $0xff0100ff00ff0001
+DATA iq1sGrid<>+4128(SB)/8, $0xff0100ff00ff0100
+DATA iq1sGrid<>+4136(SB)/8, $0xff0100ff0000ff01
+DATA iq1sGrid<>+4144(SB)/8, $0xff0100ff00000000
+DATA iq1sGrid<>+4152(SB)/8, $0xff0100ff000001ff
+DATA iq1sGrid<>+4160(SB)/8, $0xff0100ff00000101
+DATA iq1sGrid<>+4168(SB)/8, $0xff0100ff00010001
+DATA iq1sGrid<>+4176(SB)/8, $0xff0100ff01ff0000
+DATA iq1sGrid<>+4184(SB)/8, $0xff0100ff0100ff00
+DATA iq1sGrid<>+4192(SB)/8, $0xff0100ff010000ff
+DATA iq1sGrid<>+4200(SB)/8, $0xff0100ff01000100
+DATA iq1sGrid<>+4208(SB)/8, $0xff0100ff0101ff00
+DATA iq1sGrid<>+4216(SB)/8, $0xff0100ff01010000
+DATA iq1sGrid<>+4224(SB)/8, $0xff010000ffff0100
+DATA iq1sGrid<>+4232(SB)/8, $0xff010000ff000000
+DATA iq1sGrid<>+4240(SB)/8, $0xff010000ff01ff00
+DATA iq1sGrid<>+4248(SB)/8, $0xff010000ff010100
+DATA iq1sGrid<>+4256(SB)/8, $0xff01000000ffffff
+DATA iq1sGrid<>+4264(SB)/8, $0xff01000000ff0000
+DATA iq1sGrid<>+4272(SB)/8, $0xff01000000ff01ff
+DATA iq1sGrid<>+4280(SB)/8, $0xff0100000000ff00
+DATA iq1sGrid<>+4288(SB)/8, $0xff010000000000ff
+DATA iq1sGrid<>+4296(SB)/8, $0xff01000000000000
+DATA iq1sGrid<>+4304(SB)/8, $0xff01000000000100
+DATA iq1sGrid<>+4312(SB)/8, $0xff0100000001ff01
+DATA iq1sGrid<>+4320(SB)/8, $0xff01000000010000
+DATA iq1sGrid<>+4328(SB)/8, $0xff010000000101ff
+DATA iq1sGrid<>+4336(SB)/8, $0xff01000001ff0100
+DATA iq1sGrid<>+4344(SB)/8, $0xff0100000100ffff
+DATA iq1sGrid<>+4352(SB)/8, $0xff010000010000ff
+DATA iq1sGrid<>+4360(SB)/8, $0xff01000001000000
+DATA iq1sGrid<>+4368(SB)/8, $0xff010000010001ff
+DATA iq1sGrid<>+4376(SB)/8, $0xff01000001000101
+DATA iq1sGrid<>+4384(SB)/8, $0xff0100000101ff00
+DATA iq1sGrid<>+4392(SB)/8, $0xff010000010100ff
+DATA iq1sGrid<>+4400(SB)/8, $0xff01000001010001
+DATA iq1sGrid<>+4408(SB)/8, $0xff01000001010100
+DATA iq1sGrid<>+4416(SB)/8, $0xff010001ffff0000
+DATA iq1sGrid<>+4424(SB)/8, $0xff010001ff00ffff
+DATA iq1sGrid<>+4432(SB)/8, $0xff010001ff00ff01
+DATA iq1sGrid<>+4440(SB)/8, $0xff010001ff000100
+DATA iq1sGrid<>+4448(SB)/8, $0xff010001ff010000
+DATA iq1sGrid<>+4456(SB)/8, $0xff01000100ffff00
+DATA iq1sGrid<>+4464(SB)/8, $0xff01000100ff0100
+DATA iq1sGrid<>+4472(SB)/8, $0xff01000100000000
+DATA iq1sGrid<>+4480(SB)/8, $0xff0100010001ffff
+DATA iq1sGrid<>+4488(SB)/8, $0xff0100010001ff00
+DATA iq1sGrid<>+4496(SB)/8, $0xff01000100010100
+DATA iq1sGrid<>+4504(SB)/8, $0xff01000101ff00ff
+DATA iq1sGrid<>+4512(SB)/8, $0xff01000101ff0001
+DATA iq1sGrid<>+4520(SB)/8, $0xff0100010100ffff
+DATA iq1sGrid<>+4528(SB)/8, $0xff01000101000101
+DATA iq1sGrid<>+4536(SB)/8, $0xff0101ffffffffff
+DATA iq1sGrid<>+4544(SB)/8, $0xff0101ffffffff01
+DATA iq1sGrid<>+4552(SB)/8, $0xff0101ffffff01ff
+DATA iq1sGrid<>+4560(SB)/8, $0xff0101ffffff0101
+DATA iq1sGrid<>+4568(SB)/8, $0xff0101ffff000000
+DATA iq1sGrid<>+4576(SB)/8, $0xff0101ffff01ffff
+DATA iq1sGrid<>+4584(SB)/8, $0xff0101ffff01ff01
+DATA iq1sGrid<>+4592(SB)/8, $0xff0101ffff0101ff
+DATA iq1sGrid<>+4600(SB)/8, $0xff0101ffff010101
+DATA iq1sGrid<>+4608(SB)/8, $0xff0101ff00ff0000
+DATA iq1sGrid<>+4616(SB)/8, $0xff0101ff0000ff00
+DATA iq1sGrid<>+4624(SB)/8, $0xff0101ff000000ff
+DATA iq1sGrid<>+4632(SB)/8, $0xff0101ff00010000
+DATA iq1sGrid<>+4640(SB)/8, $0xff0101ff01ffffff
+DATA iq1sGrid<>+4648(SB)/8, $0xff0101ff01ffff01
+DATA iq1sGrid<>+4656(SB)/8, $0xff0101ff01ff01ff
+DATA iq1sGrid<>+4664(SB)/8, $0xff0101ff01ff0101
+DATA iq1sGrid<>+4672(SB)/8, $0xff0101ff0101ffff
+DATA iq1sGrid<>+4680(SB)/8, $0xff0101ff0101ff01
+DATA iq1sGrid<>+4688(SB)/8, $0xff0101ff010101ff
+DATA iq1sGrid<>+4696(SB)/8, $0xff0101ff01010101
+DATA iq1sGrid<>+4704(SB)/8, $0xff010100ffff0100
+DATA iq1sGrid<>+4712(SB)/8, $0xff010100ff00ff00
+DATA iq1sGrid<>+4720(SB)/8, $0xff010100ff0000ff
+DATA iq1sGrid<>+4728(SB)/8, $0xff010100ff000100
+DATA iq1sGrid<>+4736(SB)/8, $0xff010100ff010000
+DATA iq1sGrid<>+4744(SB)/8, $0xff01010000ff0001
+DATA iq1sGrid<>+4752(SB)/8, $0xff01010000ff0100
+DATA iq1sGrid<>+4760(SB)/8, $0xff0101000000ff01
+DATA iq1sGrid<>+4768(SB)/8, $0xff01010000000000
+DATA iq1sGrid<>+4776(SB)/8, $0xff0101000001ff00
+DATA iq1sGrid<>+4784(SB)/8, $0xff010100000100ff
+DATA iq1sGrid<>+4792(SB)/8, $0xff01010000010001
+DATA iq1sGrid<>+4800(SB)/8, $0xff01010000010100
+DATA iq1sGrid<>+4808(SB)/8, $0xff01010001ff0000
+DATA iq1sGrid<>+4816(SB)/8, $0xff0101000100ffff
+DATA iq1sGrid<>+4824(SB)/8, $0xff01010001000001
+DATA iq1sGrid<>+4832(SB)/8, $0xff01010001000100
+DATA iq1sGrid<>+4840(SB)/8, $0xff010100010100ff
+DATA iq1sGrid<>+4848(SB)/8, $0xff01010001010000
+DATA iq1sGrid<>+4856(SB)/8, $0xff010101ffffffff
+DATA iq1sGrid<>+4864(SB)/8, $0xff010101ffffff01
+DATA iq1sGrid<>+4872(SB)/8, $0xff010101ffff01ff
+DATA iq1sGrid<>+4880(SB)/8, $0xff010101ffff0101
+DATA iq1sGrid<>+4888(SB)/8, $0xff010101ff01ffff
+DATA iq1sGrid<>+4896(SB)/8, $0xff010101ff01ff01
+DATA iq1sGrid<>+4904(SB)/8, $0xff010101ff0101ff
+DATA iq1sGrid<>+4912(SB)/8, $0xff010101ff010101
+DATA iq1sGrid<>+4920(SB)/8, $0xff01010100ff0000
+DATA iq1sGrid<>+4928(SB)/8, $0xff0101010000ff00
+DATA iq1sGrid<>+4936(SB)/8, $0xff01010100000001
+DATA iq1sGrid<>+4944(SB)/8, $0xff01010100000100
+DATA iq1sGrid<>+4952(SB)/8, $0xff01010100010000
+DATA iq1sGrid<>+4960(SB)/8, $0xff01010101ffffff
+DATA iq1sGrid<>+4968(SB)/8, $0xff01010101ffff01
+DATA iq1sGrid<>+4976(SB)/8, $0xff01010101ff01ff
+DATA iq1sGrid<>+4984(SB)/8, $0xff01010101ff0101
+DATA iq1sGrid<>+4992(SB)/8, $0xff01010101000000
+DATA iq1sGrid<>+5000(SB)/8, $0xff0101010101ffff
+DATA iq1sGrid<>+5008(SB)/8, $0xff0101010101ff01
+DATA iq1sGrid<>+5016(SB)/8, $0xff010101010101ff
+DATA iq1sGrid<>+5024(SB)/8, $0xff01010101010101
+DATA iq1sGrid<>+5032(SB)/8, $0x00ffffffffff0000
+DATA iq1sGrid<>+5040(SB)/8, $0x00ffffffff00ff00
+DATA iq1sGrid<>+5048(SB)/8, $0x00ffffffff000001
+DATA iq1sGrid<>+5056(SB)/8, $0x00ffffffff010000
+DATA iq1sGrid<>+5064(SB)/8, $0x00ffffff00ff0100
+DATA iq1sGrid<>+5072(SB)/8, $0x00ffffff0000ff01
+DATA iq1sGrid<>+5080(SB)/8, $0x00ffffff00000000
+DATA iq1sGrid<>+5088(SB)/8, $0x00ffffff000001ff
+DATA iq1sGrid<>+5096(SB)/8, $0x00ffffff00000101
+DATA iq1sGrid<>+5104(SB)/8, $0x00ffffff0001ff00
+DATA iq1sGrid<>+5112(SB)/8, $0x00ffffff000100ff
+DATA iq1sGrid<>+5120(SB)/8, $0x00ffffff00010001
+DATA iq1sGrid<>+5128(SB)/8, $0x00ffffff010000ff
+DATA iq1sGrid<>+5136(SB)/8, $0x00ffffff01000100
+DATA iq1sGrid<>+5144(SB)/8, $0x00ffffff0101ff00
+DATA iq1sGrid<>+5152(SB)/8, $0x00ffffff01010001
+DATA iq1sGrid<>+5160(SB)/8, $0x00ffff00ffffffff
+DATA iq1sGrid<>+5168(SB)/8, $0x00ffff00ffffff00
+DATA iq1sGrid<>+5176(SB)/8, $0x00ffff00ffff00ff
+DATA iq1sGrid<>+5184(SB)/8, $0x00ffff00ffff0001
+DATA iq1sGrid<>+5192(SB)/8, $0x00ffff00ffff0100
+DATA iq1sGrid<>+5200(SB)/8, $0x00ffff00ff00ff01
+DATA iq1sGrid<>+5208(SB)/8, $0x00ffff00ff000000
+DATA iq1sGrid<>+5216(SB)/8, $0x00ffff00ff000001
+DATA iq1sGrid<>+5224(SB)/8, $0x00ffff00ff0001ff
+DATA iq1sGrid<>+5232(SB)/8, $0x00ffff00ff000101
+DATA iq1sGrid<>+5240(SB)/8, $0x00ffff00ff01ff00
+DATA iq1sGrid<>+5248(SB)/8, $0x00ffff00ff010001
+DATA iq1sGrid<>+5256(SB)/8, $0x00ffff00ff010100
+DATA iq1sGrid<>+5264(SB)/8, $0x00ffff0000ff0000
+DATA iq1sGrid<>+5272(SB)/8, $0x00ffff0000ff01ff
+DATA iq1sGrid<>+5280(SB)/8, $0x00ffff0000ff0101
+DATA iq1sGrid<>+5288(SB)/8, $0x00ffff000000ff00
+DATA iq1sGrid<>+5296(SB)/8, $0x00ffff00000000ff
+DATA iq1sGrid<>+5304(SB)/8, $0x00ffff0000000000
+DATA iq1sGrid<>+5312(SB)/8, $0x00ffff0000000001
+DATA iq1sGrid<>+5320(SB)/8, $0x00ffff0000000100
+DATA iq1sGrid<>+5328(SB)/8, $0x00ffff0000000101
+DATA iq1sGrid<>+5336(SB)/8, $0x00ffff0000010000
+DATA iq1sGrid<>+5344(SB)/8, $0x00ffff00000101ff
+DATA iq1sGrid<>+5352(SB)/8, $0x00ffff0000010101
+DATA iq1sGrid<>+5360(SB)/8, $0x00ffff0001ffff00
+DATA iq1sGrid<>+5368(SB)/8, $0x00ffff0001ff00ff
+DATA iq1sGrid<>+5376(SB)/8, $0x00ffff0001ff0001
+DATA iq1sGrid<>+5384(SB)/8, $0x00ffff000100ffff
+DATA iq1sGrid<>+5392(SB)/8, $0x00ffff000100ff01
+DATA iq1sGrid<>+5400(SB)/8, $0x00ffff0001000000
+DATA iq1sGrid<>+5408(SB)/8, $0x00ffff000101ffff
+DATA iq1sGrid<>+5416(SB)/8, $0x00ffff000101ff00
+DATA iq1sGrid<>+5424(SB)/8, $0x00ffff000101ff01
+DATA iq1sGrid<>+5432(SB)/8, $0x00ffff01ffff0000
+DATA iq1sGrid<>+5440(SB)/8, $0x00ffff01ff00ff00
+DATA iq1sGrid<>+5448(SB)/8, $0x00ffff01ff0000ff
+DATA iq1sGrid<>+5456(SB)/8, $0x00ffff01ff000001
+DATA iq1sGrid<>+5464(SB)/8, $0x00ffff01ff010000
+DATA iq1sGrid<>+5472(SB)/8, $0x00ffff0100ffff00
+DATA iq1sGrid<>+5480(SB)/8, $0x00ffff010000ff01
+DATA iq1sGrid<>+5488(SB)/8, $0x00ffff0100000000
+DATA iq1sGrid<>+5496(SB)/8, $0x00ffff0100000101
+DATA iq1sGrid<>+5504(SB)/8, $0x00ffff01000100ff
+DATA iq1sGrid<>+5512(SB)/8, $0x00ffff0100010100
+DATA iq1sGrid<>+5520(SB)/8, $0x00ffff0101ff0100
+DATA iq1sGrid<>+5528(SB)/8, $0x00ffff01010000ff
+DATA iq1sGrid<>+5536(SB)/8, $0x00ffff0101010000
+DATA iq1sGrid<>+5544(SB)/8, $0x00ff00ffffffff00
+DATA iq1sGrid<>+5552(SB)/8, $0x00ff00ffff000000
+DATA iq1sGrid<>+5560(SB)/8, $0x00ff00ffff000100
+DATA iq1sGrid<>+5568(SB)/8, $0x00ff00ffff010100
+DATA iq1sGrid<>+5576(SB)/8, $0x00ff00ff00ff0000
+DATA iq1sGrid<>+5584(SB)/8, $0x00ff00ff00ff01ff
+DATA iq1sGrid<>+5592(SB)/8, $0x00ff00ff00ff0101
+DATA iq1sGrid<>+5600(SB)/8, $0x00ff00ff0000ff00
+DATA iq1sGrid<>+5608(SB)/8, $0x00ff00ff000000ff
+DATA iq1sGrid<>+5616(SB)/8, $0x00ff00ff00000000
+DATA iq1sGrid<>+5624(SB)/8, $0x00ff00ff00000001
+DATA iq1sGrid<>+5632(SB)/8, $0x00ff00ff0001ff00
+DATA iq1sGrid<>+5640(SB)/8, $0x00ff00ff0001ff01
+DATA iq1sGrid<>+5648(SB)/8, $0x00ff00ff00010000
+DATA iq1sGrid<>+5656(SB)/8, $0x00ff00ff000101ff
+DATA iq1sGrid<>+5664(SB)/8, $0x00ff00ff00010101
+DATA iq1sGrid<>+5672(SB)/8, $0x00ff00ff01ffff00
+DATA iq1sGrid<>+5680(SB)/8, $0x00ff00ff01ff0001
+DATA iq1sGrid<>+5688(SB)/8, $0x00ff00ff01ff0100
+DATA iq1sGrid<>+5696(SB)/8, $0x00ff00ff0100ffff
+DATA iq1sGrid<>+5704(SB)/8, $0x00ff00ff0100ff01
+DATA iq1sGrid<>+5712(SB)/8, $0x00ff00ff01000000
+DATA iq1sGrid<>+5720(SB)/8, $0x00ff00ff0101ffff
+DATA iq1sGrid<>+5728(SB)/8, $0x00ff00ff0101ff00
+DATA iq1sGrid<>+5736(SB)/8, $0x00ff00ff01010100
+DATA iq1sGrid<>+5744(SB)/8, $0x00ff0000ffffff00
+DATA iq1sGrid<>+5752(SB)/8, $0x00ff0000ffffff01
+DATA iq1sGrid<>+5760(SB)/8, $0x00ff0000ffff0000
+DATA iq1sGrid<>+5768(SB)/8, $0x00ff0000ffff0101
+DATA iq1sGrid<>+5776(SB)/8, $0x00ff0000ff00ff00
+DATA iq1sGrid<>+5784(SB)/8, $0x00ff0000ff0000ff
+DATA iq1sGrid<>+5792(SB)/8, $0x00ff0000ff000000
+DATA iq1sGrid<>+5800(SB)/8, $0x00ff0000ff000001
+DATA iq1sGrid<>+5808(SB)/8, $0x00ff0000ff000100
+DATA iq1sGrid<>+5816(SB)/8, $0x00ff0000ff01ffff
+DATA iq1sGrid<>+5824(SB)/8, $0x00ff0000ff010000
+DATA iq1sGrid<>+5832(SB)/8, $0x00ff0000ff010101
+DATA iq1sGrid<>+5840(SB)/8, $0x00ff000000ffff00
+DATA iq1sGrid<>+5848(SB)/8, $0x00ff000000ff00ff
+DATA iq1sGrid<>+5856(SB)/8, $0x00ff000000ff0000
+DATA iq1sGrid<>+5864(SB)/8, $0x00ff000000ff0001
+DATA iq1sGrid<>+5872(SB)/8, $0x00ff000000ff0100
+DATA iq1sGrid<>+5880(SB)/8, $0x00ff00000000ffff
+DATA iq1sGrid<>+5888(SB)/8, $0x00ff00000000ff00
+DATA iq1sGrid<>+5896(SB)/8, $0x00ff0000000000ff
+DATA iq1sGrid<>+5904(SB)/8, $0x00ff000000000000
+DATA iq1sGrid<>+5912(SB)/8, $0x00ff000000000001
+DATA iq1sGrid<>+5920(SB)/8, $0x00ff0000000001ff
+DATA iq1sGrid<>+5928(SB)/8, $0x00ff000000000100
+DATA iq1sGrid<>+5936(SB)/8, $0x00ff00000001ff00
+DATA iq1sGrid<>+5944(SB)/8, $0x00ff0000000100ff
+DATA iq1sGrid<>+5952(SB)/8, $0x00ff000000010000
+DATA iq1sGrid<>+5960(SB)/8, $0x00ff000000010001
+DATA iq1sGrid<>+5968(SB)/8, $0x00ff000000010100
+DATA iq1sGrid<>+5976(SB)/8, $0x00ff000001ffff01
+DATA iq1sGrid<>+5984(SB)/8, $0x00ff000001ff00ff
+DATA iq1sGrid<>+5992(SB)/8, $0x00ff000001ff0000
+DATA iq1sGrid<>+6000(SB)/8, $0x00ff000001ff01ff
+DATA iq1sGrid<>+6008(SB)/8, $0x00ff00000100ff00
+DATA iq1sGrid<>+6016(SB)/8, $0x00ff0000010000ff
+DATA iq1sGrid<>+6024(SB)/8, $0x00ff000001000000
+DATA iq1sGrid<>+6032(SB)/8, $0x00ff000001000001
+DATA iq1sGrid<>+6040(SB)/8, $0x00ff000001000100
+DATA iq1sGrid<>+6048(SB)/8, $0x00ff000001000101
+DATA iq1sGrid<>+6056(SB)/8, $0x00ff000001010000
+DATA iq1sGrid<>+6064(SB)/8, $0x00ff0000010101ff
+DATA iq1sGrid<>+6072(SB)/8, $0x00ff000001010101
+DATA iq1sGrid<>+6080(SB)/8, $0x00ff0001ffffff00
+DATA iq1sGrid<>+6088(SB)/8, $0x00ff0001ffff0000
+DATA iq1sGrid<>+6096(SB)/8, $0x00ff0001ffff0100
+DATA iq1sGrid<>+6104(SB)/8, $0x00ff0001ff0000ff
+DATA iq1sGrid<>+6112(SB)/8, $0x00ff0001ff000000
+DATA iq1sGrid<>+6120(SB)/8, $0x00ff0001ff0001ff
+DATA iq1sGrid<>+6128(SB)/8, $0x00ff0001ff000101
+DATA iq1sGrid<>+6136(SB)/8, $0x00ff0001ff01ff00
+DATA iq1sGrid<>+6144(SB)/8, $0x00ff0001ff0100ff
+DATA iq1sGrid<>+6152(SB)/8, $0x00ff0001ff010100
+DATA iq1sGrid<>+6160(SB)/8, $0x00ff000100ffffff
+DATA iq1sGrid<>+6168(SB)/8, $0x00ff000100ffff01
+DATA iq1sGrid<>+6176(SB)/8, $0x00ff000100ff0000
+DATA iq1sGrid<>+6184(SB)/8, $0x00ff000100ff01ff
+DATA iq1sGrid<>+6192(SB)/8, $0x00ff00010000ffff
+DATA iq1sGrid<>+6200(SB)/8, $0x00ff00010000ff00
+DATA iq1sGrid<>+6208(SB)/8, $0x00ff00010000ff01
+DATA iq1sGrid<>+6216(SB)/8, $0x00ff000100000000
+DATA iq1sGrid<>+6224(SB)/8, $0x00ff000100000001
+DATA iq1sGrid<>+6232(SB)/8, $0x00ff000100000100
+DATA iq1sGrid<>+6240(SB)/8, $0x00ff00010001ff01
+DATA iq1sGrid<>+6248(SB)/8, $0x00ff000100010000
+DATA iq1sGrid<>+6256(SB)/8, $0x00ff0001000101ff
+DATA iq1sGrid<>+6264(SB)/8, $0x00ff000101ffff00
+DATA iq1sGrid<>+6272(SB)/8, $0x00ff000101ff0000
+DATA iq1sGrid<>+6280(SB)/8, $0x00ff000101ff0101
+DATA iq1sGrid<>+6288(SB)/8, $0x00ff0001010000ff
+DATA iq1sGrid<>+6296(SB)/8, $0x00ff000101000000
+DATA iq1sGrid<>+6304(SB)/8, $0x00ff00010101ff00
+DATA iq1sGrid<>+6312(SB)/8, $0x00ff0001010100ff
+DATA iq1sGrid<>+6320(SB)/8, $0x00ff000101010001
+DATA iq1sGrid<>+6328(SB)/8, $0x00ff01ffffff0000
+DATA iq1sGrid<>+6336(SB)/8, $0x00ff01ffff00ff00
+DATA iq1sGrid<>+6344(SB)/8, $0x00ff01ffff000000
+DATA iq1sGrid<>+6352(SB)/8, $0x00ff01ffff000101
+DATA iq1sGrid<>+6360(SB)/8, $0x00ff01ffff010000
+DATA iq1sGrid<>+6368(SB)/8, $0x00ff01ff00ffff01
+DATA iq1sGrid<>+6376(SB)/8, $0x00ff01ff00ff0100
+DATA iq1sGrid<>+6384(SB)/8, $0x00ff01ff0000ffff
+DATA iq1sGrid<>+6392(SB)/8, $0x00ff01ff00000000
+DATA iq1sGrid<>+6400(SB)/8, $0x00ff01ff000001ff
+DATA iq1sGrid<>+6408(SB)/8, $0x00ff01ff0001ff00
+DATA iq1sGrid<>+6416(SB)/8, $0x00ff01ff000100ff
+DATA iq1sGrid<>+6424(SB)/8, $0x00ff01ff00010001
+DATA iq1sGrid<>+6432(SB)/8, $0x00ff01ff00010100
+DATA iq1sGrid<>+6440(SB)/8, $0x00ff01ff01ff0000
+DATA iq1sGrid<>+6448(SB)/8, $0x00ff01ff0100ff00
+DATA iq1sGrid<>+6456(SB)/8, $0x00ff01ff010000ff
+DATA iq1sGrid<>+6464(SB)/8, $0x00ff01ff01000001
+DATA iq1sGrid<>+6472(SB)/8, $0x00ff01ff01000100
+DATA iq1sGrid<>+6480(SB)/8, $0x00ff01ff01010000
+DATA iq1sGrid<>+6488(SB)/8, $0x00ff0100ffffff00
+DATA iq1sGrid<>+6496(SB)/8, $0x00ff0100ffff0000
+DATA iq1sGrid<>+6504(SB)/8, $0x00ff0100ffff0001
+DATA iq1sGrid<>+6512(SB)/8, $0x00ff0100ffff0101
+DATA iq1sGrid<>+6520(SB)/8, $0x00ff0100ff00ffff
+DATA iq1sGrid<>+6528(SB)/8, $0x00ff0100ff0000ff
+DATA iq1sGrid<>+6536(SB)/8, $0x00ff0100ff000000
+DATA iq1sGrid<>+6544(SB)/8, $0x00ff0100ff0001ff
+DATA iq1sGrid<>+6552(SB)/8, $0x00ff0100ff01ff00
+DATA iq1sGrid<>+6560(SB)/8, $0x00ff0100ff0100ff
+DATA iq1sGrid<>+6568(SB)/8, $0x00ff0100ff010001
+DATA iq1sGrid<>+6576(SB)/8, $0x00ff010000ffffff
+DATA iq1sGrid<>+6584(SB)/8, $0x00ff010000ff0000
+DATA iq1sGrid<>+6592(SB)/8, $0x00ff010000ff0101
+DATA iq1sGrid<>+6600(SB)/8, $0x00ff01000000ff00
+DATA iq1sGrid<>+6608(SB)/8, $0x00ff01000000ff01
+DATA iq1sGrid<>+6616(SB)/8, $0x00ff0100000000ff
+DATA iq1sGrid<>+6624(SB)/8, $0x00ff010000000000
+DATA iq1sGrid<>+6632(SB)/8, $0x00ff010000000001
+DATA iq1sGrid<>+6640(SB)/8, $0x00ff010000000100
+DATA iq1sGrid<>+6648(SB)/8, $0x00ff01000001ffff
+DATA iq1sGrid<>+6656(SB)/8, $0x00ff01000001ff01
+DATA iq1sGrid<>+6664(SB)/8, $0x00ff010000010000
+DATA iq1sGrid<>+6672(SB)/8, $0x00ff010000010001
+DATA iq1sGrid<>+6680(SB)/8, $0x00ff010000010101
+DATA iq1sGrid<>+6688(SB)/8, $0x00ff010001ff0001
+DATA iq1sGrid<>+6696(SB)/8, $0x00ff010001ff0100
+DATA iq1sGrid<>+6704(SB)/8, $0x00ff01000100ff01
+DATA iq1sGrid<>+6712(SB)/8, $0x00ff010001000000
+DATA iq1sGrid<>+6720(SB)/8, $0x00ff010001000001
+DATA iq1sGrid<>+6728(SB)/8, $0x00ff0100010001ff
+DATA iq1sGrid<>+6736(SB)/8, $0x00ff01000101ff00
+DATA iq1sGrid<>+6744(SB)/8, $0x00ff0100010100ff
+DATA iq1sGrid<>+6752(SB)/8, $0x00ff010001010001
+DATA iq1sGrid<>+6760(SB)/8, $0x00ff010001010100
+DATA iq1sGrid<>+6768(SB)/8, $0x00ff0101ff000001
+DATA iq1sGrid<>+6776(SB)/8, $0x00ff010100ff00ff
+DATA iq1sGrid<>+6784(SB)/8, $0x00ff010100ff0001
+DATA iq1sGrid<>+6792(SB)/8, $0x00ff010100ff0100
+DATA iq1sGrid<>+6800(SB)/8, $0x00ff010100000000
+DATA iq1sGrid<>+6808(SB)/8, $0x00ff0101000001ff
+DATA iq1sGrid<>+6816(SB)/8, $0x00ff010100000101
+DATA iq1sGrid<>+6824(SB)/8, $0x00ff0101000100ff
+DATA iq1sGrid<>+6832(SB)/8, $0x00ff010100010100
+DATA iq1sGrid<>+6840(SB)/8, $0x00ff0101010000ff
+DATA iq1sGrid<>+6848(SB)/8, $0x00ff010101010000
+DATA iq1sGrid<>+6856(SB)/8, $0x0000ffffffffff00
+DATA iq1sGrid<>+6864(SB)/8, $0x0000ffffffff00ff
+DATA iq1sGrid<>+6872(SB)/8, $0x0000ffffffff0000
+DATA iq1sGrid<>+6880(SB)/8, $0x0000ffffffff0001
+DATA iq1sGrid<>+6888(SB)/8, $0x0000ffffffff0100
+DATA iq1sGrid<>+6896(SB)/8, $0x0000ffffff00ff01
+DATA iq1sGrid<>+6904(SB)/8, $0x0000ffffff000000
+DATA iq1sGrid<>+6912(SB)/8, $0x0000ffffff000101
+DATA iq1sGrid<>+6920(SB)/8, $0x0000ffffff01ff00
+DATA iq1sGrid<>+6928(SB)/8, $0x0000ffffff0100ff
+DATA iq1sGrid<>+6936(SB)/8, $0x0000ffffff010100
+DATA iq1sGrid<>+6944(SB)/8, $0x0000ffff00ffffff
+DATA iq1sGrid<>+6952(SB)/8, $0x0000ffff00ff0000
+DATA iq1sGrid<>+6960(SB)/8, $0x0000ffff00ff01ff
+DATA iq1sGrid<>+6968(SB)/8, $0x0000ffff0000ff00
+DATA iq1sGrid<>+6976(SB)/8, $0x0000ffff000000ff
+DATA iq1sGrid<>+6984(SB)/8, $0x0000ffff00000000
+DATA iq1sGrid<>+6992(SB)/8, $0x0000ffff00000001
+DATA iq1sGrid<>+7000(SB)/8, $0x0000ffff00000100
+DATA iq1sGrid<>+7008(SB)/8, $0x0000ffff00010000
+DATA iq1sGrid<>+7016(SB)/8, $0x0000ffff000101ff
+DATA iq1sGrid<>+7024(SB)/8, $0x0000ffff01ff0001
+DATA iq1sGrid<>+7032(SB)/8, $0x0000ffff01ff0100
+DATA iq1sGrid<>+7040(SB)/8, $0x0000ffff01000000
+DATA iq1sGrid<>+7048(SB)/8, $0x0000ffff010001ff
+DATA iq1sGrid<>+7056(SB)/8, $0x0000ffff0101ffff
+DATA iq1sGrid<>+7064(SB)/8, $0x0000ffff0101ff00
+DATA iq1sGrid<>+7072(SB)/8, $0x0000ffff01010001
+DATA iq1sGrid<>+7080(SB)/8, $0x0000ffff01010100
+DATA iq1sGrid<>+7088(SB)/8, $0x0000ff00ffff0000
+DATA iq1sGrid<>+7096(SB)/8, $0x0000ff00ffff01ff
+DATA iq1sGrid<>+7104(SB)/8, $0x0000ff00ffff0100
+DATA iq1sGrid<>+7112(SB)/8, $0x0000ff00ffff0101
+DATA iq1sGrid<>+7120(SB)/8, $0x0000ff00ff00ff00
+DATA iq1sGrid<>+7128(SB)/8, $0x0000ff00ff0000ff
+DATA iq1sGrid<>+7136(SB)/8, $0x0000ff00ff000000
+DATA iq1sGrid<>+7144(SB)/8, $0x0000ff00ff000001
+DATA iq1sGrid<>+7152(SB)/8, $0x0000ff00ff0001ff
+DATA iq1sGrid<>+7160(SB)/8, $0x0000ff00ff000100
+DATA iq1sGrid<>+7168(SB)/8, $0x0000ff00ff01ffff
+DATA iq1sGrid<>+7176(SB)/8, $0x0000ff00ff010000
+DATA iq1sGrid<>+7184(SB)/8, $0x0000ff00ff010001
+DATA iq1sGrid<>+7192(SB)/8, $0x0000ff00ff0101ff
+DATA iq1sGrid<>+7200(SB)/8, $0x0000ff00ff010101
+DATA iq1sGrid<>+7208(SB)/8, $0x0000ff0000ffff00
+DATA iq1sGrid<>+7216(SB)/8, $0x0000ff0000ff00ff
+DATA iq1sGrid<>+7224(SB)/8, $0x0000ff0000ff0000
+DATA iq1sGrid<>+7232(SB)/8, $0x0000ff0000ff0001
+DATA iq1sGrid<>+7240(SB)/8, $0x0000ff0000ff0100
+DATA iq1sGrid<>+7248(SB)/8, $0x0000ff000000ffff
+DATA iq1sGrid<>+7256(SB)/8, $0x0000ff000000ff00
+DATA iq1sGrid<>+7264(SB)/8, $0x0000ff000000ff01
+DATA iq1sGrid<>+7272(SB)/8, $0x0000ff00000000ff
+DATA iq1sGrid<>+7280(SB)/8, $0x0000ff0000000000
+DATA iq1sGrid<>+7288(SB)/8, $0x0000ff0000000001
+DATA iq1sGrid<>+7296(SB)/8, $0x0000ff00000001ff
+DATA iq1sGrid<>+7304(SB)/8, $0x0000ff0000000100
+DATA iq1sGrid<>+7312(SB)/8, $0x0000ff0000000101
+DATA iq1sGrid<>+7320(SB)/8, $0x0000ff000001ff00
+DATA iq1sGrid<>+7328(SB)/8, $0x0000ff00000100ff
+DATA iq1sGrid<>+7336(SB)/8, $0x0000ff0000010000
+DATA iq1sGrid<>+7344(SB)/8, $0x0000ff0000010001
+DATA iq1sGrid<>+7352(SB)/8, $0x0000ff0000010100
+DATA iq1sGrid<>+7360(SB)/8, $0x0000ff0001ffff01
+DATA iq1sGrid<>+7368(SB)/8, $0x0000ff0001ff0000
+DATA iq1sGrid<>+7376(SB)/8, $0x0000ff000100ff00
+DATA iq1sGrid<>+7384(SB)/8, $0x0000ff00010000ff
+DATA iq1sGrid<>+7392(SB)/8, $0x0000ff0001000000
+DATA iq1sGrid<>+7400(SB)/8, $0x0000ff0001000001
+DATA iq1sGrid<>+7408(SB)/8, $0x0000ff0001000100
+DATA iq1sGrid<>+7416(SB)/8, $0x0000ff000101ffff
+DATA iq1sGrid<>+7424(SB)/8, $0x0000ff0001010000
+DATA iq1sGrid<>+7432(SB)/8, $0x0000ff0001010101
+DATA iq1sGrid<>+7440(SB)/8, $0x0000ff01ffffff00
+DATA iq1sGrid<>+7448(SB)/8, $0x0000ff01ffff0001
+DATA iq1sGrid<>+7456(SB)/8, $0x0000ff01ff00ff01
+DATA iq1sGrid<>+7464(SB)/8, $0x0000ff01ff000000
+DATA iq1sGrid<>+7472(SB)/8, $0x0000ff01ff000101
+DATA iq1sGrid<>+7480(SB)/8, $0x0000ff01ff01ff00
+DATA iq1sGrid<>+7488(SB)/8, $0x0000ff01ff0100ff
+DATA iq1sGrid<>+7496(SB)/8, $0x0000ff0100ffff01
+DATA iq1sGrid<>+7504(SB)/8, $0x0000ff0100ff0000
+DATA iq1sGrid<>+7512(SB)/8, $0x0000ff0100ff0101
+DATA iq1sGrid<>+7520(SB)/8, $0x0000ff010000ff00
+DATA iq1sGrid<>+7528(SB)/8, $0x0000ff01000000ff
+DATA iq1sGrid<>+7536(SB)/8, $0x0000ff0100000000
+DATA iq1sGrid<>+7544(SB)/8, $0x0000ff0100000001
+DATA iq1sGrid<>+7552(SB)/8, $0x0000ff0100000100
+DATA iq1sGrid<>+7560(SB)/8, $0x0000ff010001ff01
+DATA iq1sGrid<>+7568(SB)/8, $0x0000ff0100010000
+DATA iq1sGrid<>+7576(SB)/8, $0x0000ff0101ff0000
+DATA iq1sGrid<>+7584(SB)/8, $0x0000ff010100ffff
+DATA iq1sGrid<>+7592(SB)/8, $0x0000ff010100ff01
+DATA iq1sGrid<>+7600(SB)/8, $0x0000ff0101000000
+DATA iq1sGrid<>+7608(SB)/8, $0x0000ff0101000100
+DATA iq1sGrid<>+7616(SB)/8, $0x0000ff0101000101
+DATA iq1sGrid<>+7624(SB)/8, $0x0000ff01010100ff
+DATA iq1sGrid<>+7632(SB)/8, $0x000000ffffff00ff
+DATA iq1sGrid<>+7640(SB)/8, $0x000000ffffff0000
+DATA iq1sGrid<>+7648(SB)/8, $0x000000ffff00ff00
+DATA iq1sGrid<>+7656(SB)/8, $0x000000ffff0000ff
+DATA iq1sGrid<>+7664(SB)/8, $0x000000ffff000000
+DATA iq1sGrid<>+7672(SB)/8, $0x000000ffff000001
+DATA iq1sGrid<>+7680(SB)/8, $0x000000ffff0001ff
+DATA iq1sGrid<>+7688(SB)/8, $0x000000ffff000100
+DATA iq1sGrid<>+7696(SB)/8, $0x000000ffff01ff00
+DATA iq1sGrid<>+7704(SB)/8, $0x000000ffff010000
+DATA iq1sGrid<>+7712(SB)/8, $0x000000ffff0101ff
+DATA iq1sGrid<>+7720(SB)/8, $0x000000ffff010101
+DATA iq1sGrid<>+7728(SB)/8, $0x000000ff00ffff00
+DATA iq1sGrid<>+7736(SB)/8, $0x000000ff00ff00ff
+DATA iq1sGrid<>+7744(SB)/8, $0x000000ff00ff0000
+DATA iq1sGrid<>+7752(SB)/8, $0x000000ff00ff0001
+DATA iq1sGrid<>+7760(SB)/8, $0x000000ff00ff0100
+DATA iq1sGrid<>+7768(SB)/8, $0x000000ff00ff0101
+DATA iq1sGrid<>+7776(SB)/8, $0x000000ff0000ffff
+DATA iq1sGrid<>+7784(SB)/8, $0x000000ff0000ff00
+DATA iq1sGrid<>+7792(SB)/8, $0x000000ff000000ff
+DATA iq1sGrid<>+7800(SB)/8, $0x000000ff00000000
+DATA iq1sGrid<>+7808(SB)/8, $0x000000ff00000001
+DATA iq1sGrid<>+7816(SB)/8, $0x000000ff000001ff
+DATA iq1sGrid<>+7824(SB)/8, $0x000000ff00000100
+DATA iq1sGrid<>+7832(SB)/8, $0x000000ff00000101
+DATA iq1sGrid<>+7840(SB)/8, $0x000000ff0001ff00
+DATA iq1sGrid<>+7848(SB)/8, $0x000000ff0001ff01
+DATA iq1sGrid<>+7856(SB)/8, $0x000000ff000100ff
+DATA iq1sGrid<>+7864(SB)/8, $0x000000ff00010000
+DATA iq1sGrid<>+7872(SB)/8, $0x000000ff00010001
+DATA iq1sGrid<>+7880(SB)/8, $0x000000ff00010100
+DATA iq1sGrid<>+7888(SB)/8, $0x000000ff01ffffff
+DATA iq1sGrid<>+7896(SB)/8, $0x000000ff01ff01ff
+DATA iq1sGrid<>+7904(SB)/8, $0x000000ff01ff0101
+DATA iq1sGrid<>+7912(SB)/8, $0x000000ff0100ff00
+DATA iq1sGrid<>+7920(SB)/8, $0x000000ff010000ff
+DATA iq1sGrid<>+7928(SB)/8, $0x000000ff01000000
+DATA iq1sGrid<>+7936(SB)/8, $0x000000ff01000001
+DATA iq1sGrid<>+7944(SB)/8, $0x000000ff01000100
+DATA iq1sGrid<>+7952(SB)/8, $0x000000ff0101ff00
+DATA iq1sGrid<>+7960(SB)/8, $0x000000ff010100ff
+DATA iq1sGrid<>+7968(SB)/8, $0x000000ff01010000
+DATA iq1sGrid<>+7976(SB)/8, $0x000000ff01010101
+DATA iq1sGrid<>+7984(SB)/8, $0x00000000ffffff00
+DATA iq1sGrid<>+7992(SB)/8, $0x00000000ffffff01
+DATA iq1sGrid<>+8000(SB)/8, $0x00000000ffff00ff
+DATA iq1sGrid<>+8008(SB)/8, $0x00000000ffff0000
+DATA iq1sGrid<>+8016(SB)/8, $0x00000000ffff0001
+DATA iq1sGrid<>+8024(SB)/8, $0x00000000ffff0100
+DATA iq1sGrid<>+8032(SB)/8, $0x00000000ff00ffff
+DATA iq1sGrid<>+8040(SB)/8, $0x00000000ff00ff00
+DATA iq1sGrid<>+8048(SB)/8, $0x00000000ff00ff01
+DATA iq1sGrid<>+8056(SB)/8, $0x00000000ff0000ff
+DATA iq1sGrid<>+8064(SB)/8, $0x00000000ff000000
+DATA iq1sGrid<>+8072(SB)/8, $0x00000000ff000001
+DATA iq1sGrid<>+8080(SB)/8, $0x00000000ff000100
+DATA iq1sGrid<>+8088(SB)/8, $0x00000000ff000101
+DATA iq1sGrid<>+8096(SB)/8, $0x00000000ff01ff00
+DATA iq1sGrid<>+8104(SB)/8, $0x00000000ff0100ff
+DATA iq1sGrid<>+8112(SB)/8, $0x00000000ff010000
+DATA iq1sGrid<>+8120(SB)/8, $0x00000000ff010001
+DATA iq1sGrid<>+8128(SB)/8, $0x00000000ff010100
+DATA iq1sGrid<>+8136(SB)/8, $0x0000000000ffffff
+DATA iq1sGrid<>+8144(SB)/8, $0x0000000000ffff00
+DATA iq1sGrid<>+8152(SB)/8, $0x0000000000ffff01
+DATA iq1sGrid<>+8160(SB)/8, $0x0000000000ff00ff
+DATA iq1sGrid<>+8168(SB)/8, $0x0000000000ff0000
+DATA iq1sGrid<>+8176(SB)/8, $0x0000000000ff0001
+DATA iq1sGrid<>+8184(SB)/8, $0x0000000000ff01ff
+DATA iq1sGrid<>+8192(SB)/8, $0x0000000000ff0100
+DATA iq1sGrid<>+8200(SB)/8, $0x000000000000ffff
+DATA iq1sGrid<>+8208(SB)/8, $0x000000000000ff00
+DATA iq1sGrid<>+8216(SB)/8, $0x000000000000ff01
+DATA iq1sGrid<>+8224(SB)/8, $0x00000000000000ff
+DATA iq1sGrid<>+8232(SB)/8, $0x0000000000000000
+DATA iq1sGrid<>+8240(SB)/8, $0x0000000000000001
+DATA iq1sGrid<>+8248(SB)/8, $0x00000000000001ff
+DATA iq1sGrid<>+8256(SB)/8, $0x0000000000000100
+DATA iq1sGrid<>+8264(SB)/8, $0x0000000000000101
+DATA iq1sGrid<>+8272(SB)/8, $0x000000000001ffff
+DATA iq1sGrid<>+8280(SB)/8, $0x000000000001ff00
+DATA iq1sGrid<>+8288(SB)/8, $0x00000000000100ff
+DATA iq1sGrid<>+8296(SB)/8, $0x0000000000010000
+DATA iq1sGrid<>+8304(SB)/8, $0x0000000000010001
+DATA iq1sGrid<>+8312(SB)/8, $0x00000000000101ff
+DATA iq1sGrid<>+8320(SB)/8, $0x0000000000010100
+DATA iq1sGrid<>+8328(SB)/8, $0x0000000000010101
+DATA iq1sGrid<>+8336(SB)/8, $0x0000000001ffff00
+DATA iq1sGrid<>+8344(SB)/8, $0x0000000001ff00ff
+DATA iq1sGrid<>+8352(SB)/8, $0x0000000001ff0000
+DATA iq1sGrid<>+8360(SB)/8, $0x0000000001ff0100
+DATA iq1sGrid<>+8368(SB)/8, $0x0000000001ff0101
+DATA iq1sGrid<>+8376(SB)/8, $0x000000000100ffff
+DATA iq1sGrid<>+8384(SB)/8, $0x000000000100ff00
+DATA iq1sGrid<>+8392(SB)/8, $0x00000000010000ff
+DATA iq1sGrid<>+8400(SB)/8, $0x0000000001000000
+DATA iq1sGrid<>+8408(SB)/8, $0x0000000001000001
+DATA iq1sGrid<>+8416(SB)/8, $0x00000000010001ff
+DATA iq1sGrid<>+8424(SB)/8, $0x0000000001000100
+DATA iq1sGrid<>+8432(SB)/8, $0x000000000101ff00
+DATA iq1sGrid<>+8440(SB)/8, $0x00000000010100ff
+DATA iq1sGrid<>+8448(SB)/8, $0x0000000001010000
+DATA iq1sGrid<>+8456(SB)/8, $0x0000000001010001
+DATA iq1sGrid<>+8464(SB)/8, $0x0000000001010100
+DATA iq1sGrid<>+8472(SB)/8, $0x00000001ffffffff
+DATA iq1sGrid<>+8480(SB)/8, $0x00000001ffffff00
+DATA iq1sGrid<>+8488(SB)/8, $0x00000001ffffff01
+DATA iq1sGrid<>+8496(SB)/8, $0x00000001ffff00ff
+DATA iq1sGrid<>+8504(SB)/8, $0x00000001ffff0001
+DATA iq1sGrid<>+8512(SB)/8, $0x00000001ffff01ff
+DATA iq1sGrid<>+8520(SB)/8, $0x00000001ffff0100
+DATA iq1sGrid<>+8528(SB)/8, $0x00000001ff00ff00
+DATA iq1sGrid<>+8536(SB)/8, $0x00000001ff0000ff
+DATA iq1sGrid<>+8544(SB)/8, $0x00000001ff000000
+DATA iq1sGrid<>+8552(SB)/8, $0x00000001ff0001ff
+DATA iq1sGrid<>+8560(SB)/8, $0x00000001ff000100
+DATA iq1sGrid<>+8568(SB)/8, $0x00000001ff01ffff
+DATA iq1sGrid<>+8576(SB)/8, $0x00000001ff01ff00
+DATA iq1sGrid<>+8584(SB)/8, $0x00000001ff01ff01
+DATA iq1sGrid<>+8592(SB)/8, $0x00000001ff0100ff
+DATA iq1sGrid<>+8600(SB)/8, $0x00000001ff010000
+DATA iq1sGrid<>+8608(SB)/8, $0x00000001ff010001
+DATA iq1sGrid<>+8616(SB)/8, $0x00000001ff0101ff
+DATA iq1sGrid<>+8624(SB)/8, $0x00000001ff010100
+DATA iq1sGrid<>+8632(SB)/8, $0x0000000100ffff00
+DATA iq1sGrid<>+8640(SB)/8, $0x0000000100ff0000
+DATA iq1sGrid<>+8648(SB)/8, $0x0000000100ff0001
+DATA iq1sGrid<>+8656(SB)/8, $0x0000000100ff01ff
+DATA iq1sGrid<>+8664(SB)/8, $0x0000000100ff0100
+DATA iq1sGrid<>+8672(SB)/8, $0x0000000100ff0101
+DATA iq1sGrid<>+8680(SB)/8, $0x000000010000ffff
+DATA iq1sGrid<>+8688(SB)/8, $0x000000010000ff00
+DATA iq1sGrid<>+8696(SB)/8, $0x000000010000ff01
+DATA iq1sGrid<>+8704(SB)/8, $0x00000001000000ff
+DATA iq1sGrid<>+8712(SB)/8, $0x0000000100000000
+DATA iq1sGrid<>+8720(SB)/8, $0x0000000100000001
+DATA iq1sGrid<>+8728(SB)/8, $0x00000001000001ff
+DATA iq1sGrid<>+8736(SB)/8, $0x0000000100000100
+DATA iq1sGrid<>+8744(SB)/8, $0x0000000100000101
+DATA iq1sGrid<>+8752(SB)/8, $0x000000010001ff00
+DATA iq1sGrid<>+8760(SB)/8, $0x00000001000100ff
+DATA iq1sGrid<>+8768(SB)/8, $0x0000000100010000
+DATA iq1sGrid<>+8776(SB)/8, $0x0000000100010100
+DATA iq1sGrid<>+8784(SB)/8, $0x0000000101ffff01
+DATA iq1sGrid<>+8792(SB)/8, $0x0000000101ff0000
+DATA iq1sGrid<>+8800(SB)/8, $0x0000000101ff0001
+DATA iq1sGrid<>+8808(SB)/8, $0x0000000101ff01ff
+DATA iq1sGrid<>+8816(SB)/8, $0x0000000101ff0100
+DATA iq1sGrid<>+8824(SB)/8, $0x0000000101ff0101
+DATA iq1sGrid<>+8832(SB)/8, $0x000000010100ff00
+DATA iq1sGrid<>+8840(SB)/8, $0x0000000101000000
+DATA iq1sGrid<>+8848(SB)/8, $0x0000000101000101
+DATA iq1sGrid<>+8856(SB)/8, $0x000000010101ff01
+DATA iq1sGrid<>+8864(SB)/8, $0x0000000101010000
+DATA iq1sGrid<>+8872(SB)/8, $0x0000000101010001
+DATA iq1sGrid<>+8880(SB)/8, $0x00000001010101ff
+DATA iq1sGrid<>+8888(SB)/8, $0x0000000101010100
+DATA iq1sGrid<>+8896(SB)/8, $0x000001ffffff00ff
+DATA iq1sGrid<>+8904(SB)/8, $0x000001ffffff0000
+DATA iq1sGrid<>+8912(SB)/8, $0x000001ffffff0001
+DATA iq1sGrid<>+8920(SB)/8, $0x000001ffffff0100
+DATA iq1sGrid<>+8928(SB)/8, $0x000001ffff00ffff
+DATA iq1sGrid<>+8936(SB)/8, $0x000001ffff000000
+DATA iq1sGrid<>+8944(SB)/8, $0x000001ffff0001ff
+DATA iq1sGrid<>+8952(SB)/8, $0x000001ffff01ff00
+DATA iq1sGrid<>+8960(SB)/8, $0x000001ffff010101
+DATA iq1sGrid<>+8968(SB)/8, $0x000001ff00ff0000
+DATA iq1sGrid<>+8976(SB)/8, $0x000001ff00ff01ff
+DATA iq1sGrid<>+8984(SB)/8, $0x000001ff00ff0101
+DATA iq1sGrid<>+8992(SB)/8, $0x000001ff0000ff00
+DATA iq1sGrid<>+9000(SB)/8, $0x000001ff000000ff
+DATA iq1sGrid<>+9008(SB)/8, $0x000001ff00000000
+DATA iq1sGrid<>+9016(SB)/8, $0x000001ff00000001
+DATA iq1sGrid<>+9024(SB)/8, $0x000001ff000001ff
+DATA iq1sGrid<>+9032(SB)/8, $0x000001ff00000100
+DATA iq1sGrid<>+9040(SB)/8, $0x000001ff0001ffff
+DATA iq1sGrid<>+9048(SB)/8, $0x000001ff0001ff01
+DATA iq1sGrid<>+9056(SB)/8, $0x000001ff000100ff
+DATA iq1sGrid<>+9064(SB)/8, $0x000001ff00010000
+DATA iq1sGrid<>+9072(SB)/8, $0x000001ff01ffff01
+DATA iq1sGrid<>+9080(SB)/8, $0x000001ff01ff0100
+DATA iq1sGrid<>+9088(SB)/8, $0x000001ff0100ffff
+DATA iq1sGrid<>+9096(SB)/8, $0x000001ff0100ff01
+DATA iq1sGrid<>+9104(SB)/8, $0x000001ff01000000
+DATA iq1sGrid<>+9112(SB)/8, $0x000001ff010001ff
+DATA iq1sGrid<>+9120(SB)/8, $0x000001ff0101ff00
+DATA iq1sGrid<>+9128(SB)/8, $0x000001ff01010100
+DATA iq1sGrid<>+9136(SB)/8, $0x00000100ffffff00
+DATA iq1sGrid<>+9144(SB)/8, $0x00000100ffffff01
+DATA iq1sGrid<>+9152(SB)/8, $0x00000100ffff0000
+DATA iq1sGrid<>+9160(SB)/8, $0x00000100ffff0101
+DATA iq1sGrid<>+9168(SB)/8, $0x00000100ff00ff00
+DATA iq1sGrid<>+9176(SB)/8, $0x00000100ff0000ff
+DATA iq1sGrid<>+9184(SB)/8, $0x00000100ff000000
+DATA iq1sGrid<>+9192(SB)/8, $0x00000100ff000001
+DATA iq1sGrid<>+9200(SB)/8, $0x00000100ff000100
+DATA iq1sGrid<>+9208(SB)/8, $0x00000100ff010000
+DATA iq1sGrid<>+9216(SB)/8, $0x0000010000ffff00
+DATA iq1sGrid<>+9224(SB)/8, $0x0000010000ff00ff
+DATA iq1sGrid<>+9232(SB)/8, $0x0000010000ff0000
+DATA iq1sGrid<>+9240(SB)/8, $0x0000010000ff0001
+DATA iq1sGrid<>+9248(SB)/8, $0x0000010000ff0100
+DATA iq1sGrid<>+9256(SB)/8, $0x000001000000ffff
+DATA iq1sGrid<>+9264(SB)/8, $0x000001000000ff00
+DATA iq1sGrid<>+9272(SB)/8, $0x000001000000ff01
+DATA iq1sGrid<>+9280(SB)/8, $0x00000100000000ff
+DATA iq1sGrid<>+9288(SB)/8, $0x0000010000000000
+DATA iq1sGrid<>+9296(SB)/8, $0x0000010000000001
+DATA iq1sGrid<>+9304(SB)/8, $0x00000100000001ff
+DATA iq1sGrid<>+9312(SB)/8, $0x0000010000000100
+DATA iq1sGrid<>+9320(SB)/8, $0x0000010000000101
+DATA iq1sGrid<>+9328(SB)/8, $0x000001000001ff00
+DATA iq1sGrid<>+9336(SB)/8, $0x00000100000100ff
+DATA iq1sGrid<>+9344(SB)/8, $0x0000010000010000
+DATA iq1sGrid<>+9352(SB)/8, $0x0000010000010001
+DATA iq1sGrid<>+9360(SB)/8, $0x0000010000010100
+DATA iq1sGrid<>+9368(SB)/8, $0x0000010001ffff00
+DATA iq1sGrid<>+9376(SB)/8, $0x0000010001ff0000
+DATA iq1sGrid<>+9384(SB)/8, $0x0000010001ff0100
+DATA iq1sGrid<>+9392(SB)/8, $0x000001000100ff00
+DATA iq1sGrid<>+9400(SB)/8, $0x00000100010000ff
+DATA iq1sGrid<>+9408(SB)/8, $0x0000010001000000
+DATA iq1sGrid<>+9416(SB)/8, $0x0000010001000001
+DATA iq1sGrid<>+9424(SB)/8, $0x00000100010001ff
+DATA iq1sGrid<>+9432(SB)/8, $0x0000010001000100
+DATA iq1sGrid<>+9440(SB)/8, $0x0000010001010000
+DATA iq1sGrid<>+9448(SB)/8, $0x00000101ffff00ff
+DATA iq1sGrid<>+9456(SB)/8, $0x00000101ffff01ff
+DATA iq1sGrid<>+9464(SB)/8, $0x00000101ff000000
+DATA iq1sGrid<>+9472(SB)/8, $0x00000101ff000101
+DATA iq1sGrid<>+9480(SB)/8, $0x00000101ff01ffff
+DATA iq1sGrid<>+9488(SB)/8, $0x00000101ff010000
+DATA iq1sGrid<>+9496(SB)/8, $0x00000101ff010001
+DATA iq1sGrid<>+9504(SB)/8, $0x00000101ff010100
+DATA iq1sGrid<>+9512(SB)/8, $0x0000010100ff0000
+DATA iq1sGrid<>+9520(SB)/8, $0x0000010100ff01ff
+DATA iq1sGrid<>+9528(SB)/8, $0x0000010100ff0100
+DATA iq1sGrid<>+9536(SB)/8, $0x000001010000ff00
+DATA iq1sGrid<>+9544(SB)/8, $0x0000010100000000
+DATA iq1sGrid<>+9552(SB)/8, $0x0000010100000001
+DATA iq1sGrid<>+9560(SB)/8, $0x00000101000001ff
+DATA iq1sGrid<>+9568(SB)/8, $0x0000010100000100
+DATA iq1sGrid<>+9576(SB)/8, $0x000001010001ff01
+DATA iq1sGrid<>+9584(SB)/8, $0x0000010100010000
+DATA iq1sGrid<>+9592(SB)/8, $0x00000101000101ff
+DATA iq1sGrid<>+9600(SB)/8, $0x0000010100010101
+DATA iq1sGrid<>+9608(SB)/8, $0x0000010101ffff00
+DATA iq1sGrid<>+9616(SB)/8, $0x0000010101ff0101
+DATA iq1sGrid<>+9624(SB)/8, $0x000001010100ff01
+DATA iq1sGrid<>+9632(SB)/8, $0x0000010101000000
+DATA iq1sGrid<>+9640(SB)/8, $0x0000010101000001
+DATA iq1sGrid<>+9648(SB)/8, $0x00000101010001ff
+DATA iq1sGrid<>+9656(SB)/8, $0x0000010101000101
+DATA iq1sGrid<>+9664(SB)/8, $0x000001010101ff00
+DATA iq1sGrid<>+9672(SB)/8, $0x0001ffffffff0000
+DATA iq1sGrid<>+9680(SB)/8, $0x0001ffffff0000ff
+DATA iq1sGrid<>+9688(SB)/8, $0x0001ffffff000001
+DATA iq1sGrid<>+9696(SB)/8, $0x0001ffffff000100
+DATA iq1sGrid<>+9704(SB)/8, $0x0001ffffff010000
+DATA iq1sGrid<>+9712(SB)/8, $0x0001ffff00ff00ff
+DATA iq1sGrid<>+9720(SB)/8, $0x0001ffff0000ffff
+DATA iq1sGrid<>+9728(SB)/8, $0x0001ffff00000000
+DATA iq1sGrid<>+9736(SB)/8, $0x0001ffff00000001
+DATA iq1sGrid<>+9744(SB)/8, $0x0001ffff000001ff
+DATA iq1sGrid<>+9752(SB)/8, $0x0001ffff00000101
+DATA iq1sGrid<>+9760(SB)/8, $0x0001ffff0001ff00
+DATA iq1sGrid<>+9768(SB)/8, $0x0001ffff000100ff
+DATA iq1sGrid<>+9776(SB)/8, $0x0001ffff00010001
+DATA iq1sGrid<>+9784(SB)/8, $0x0001ffff00010100
+DATA iq1sGrid<>+9792(SB)/8, $0x0001ffff01ffff00
+DATA iq1sGrid<>+9800(SB)/8, $0x0001ffff01000001
+DATA iq1sGrid<>+9808(SB)/8, $0x0001ffff01010000
+DATA iq1sGrid<>+9816(SB)/8, $0x0001ff00ffffff00
+DATA iq1sGrid<>+9824(SB)/8, $0x0001ff00ffff00ff
+DATA iq1sGrid<>+9832(SB)/8, $0x0001ff00ffff0001
+DATA iq1sGrid<>+9840(SB)/8, $0x0001ff00ffff0100
+DATA iq1sGrid<>+9848(SB)/8, $0x0001ff00ff00ff01
+DATA iq1sGrid<>+9856(SB)/8, $0x0001ff00ff000000
+DATA iq1sGrid<>+9864(SB)/8, $0x0001ff00ff01ff00
+DATA iq1sGrid<>+9872(SB)/8, $0x0001ff00ff01ff01
+DATA iq1sGrid<>+9880(SB)/8, $0x0001ff00ff010001
+DATA iq1sGrid<>+9888(SB)/8, $0x0001ff00ff010100
+DATA iq1sGrid<>+9896(SB)/8, $0x0001ff0000ff0000
+DATA iq1sGrid<>+9904(SB)/8, $0x0001ff0000ff0100
+DATA iq1sGrid<>+9912(SB)/8, $0x0001ff000000ff00
+DATA iq1sGrid<>+9920(SB)/8, $0x0001ff0000000000
+DATA iq1sGrid<>+9928(SB)/8, $0x0001ff0000000001
+DATA iq1sGrid<>+9936(SB)/8, $0x0001ff0000000100
+DATA iq1sGrid<>+9944(SB)/8, $0x0001ff0000010000
+DATA iq1sGrid<>+9952(SB)/8, $0x0001ff0000010001
+DATA iq1sGrid<>+9960(SB)/8, $0x0001ff0000010101
+DATA iq1sGrid<>+9968(SB)/8, $0x0001ff0001ff00ff
+DATA iq1sGrid<>+9976(SB)/8, $0x0001ff0001ff0101
+DATA iq1sGrid<>+9984(SB)/8, $0x0001ff000100ff01
+DATA iq1sGrid<>+9992(SB)/8, $0x0001ff0001000000
+DATA iq1sGrid<>+10000(SB)/8, $0x0001ff000101ff00
+DATA iq1sGrid<>+10008(SB)/8, $0x0001ff0001010001
+DATA iq1sGrid<>+10016(SB)/8, $0x0001ff0001010100
+DATA iq1sGrid<>+10024(SB)/8, $0x0001ff01ff00ff00
+DATA iq1sGrid<>+10032(SB)/8, $0x0001ff01ff000001
+DATA iq1sGrid<>+10040(SB)/8, $0x0001ff01ff000100
+DATA iq1sGrid<>+10048(SB)/8, $0x0001ff0100ffffff
+DATA iq1sGrid<>+10056(SB)/8, $0x0001ff0100ffff00
+DATA iq1sGrid<>+10064(SB)/8, $0x0001ff0100ff0001
+DATA iq1sGrid<>+10072(SB)/8, $0x0001ff0100000000
+DATA iq1sGrid<>+10080(SB)/8, $0x0001ff0100000001
+DATA iq1sGrid<>+10088(SB)/8, $0x0001ff01000001ff
+DATA iq1sGrid<>+10096(SB)/8, $0x0001ff010001ffff
+DATA iq1sGrid<>+10104(SB)/8, $0x0001ff0101ff0000
+DATA iq1sGrid<>+10112(SB)/8, $0x0001ff010100ff00
+DATA iq1sGrid<>+10120(SB)/8, $0x0001ff0101000001
+DATA iq1sGrid<>+10128(SB)/8, $0x0001ff0101010000
+DATA iq1sGrid<>+10136(SB)/8, $0x000100ffff00ff00
+DATA iq1sGrid<>+10144(SB)/8, $0x000100ffff00ff01
+DATA iq1sGrid<>+10152(SB)/8, $0x000100ffff000000
+DATA iq1sGrid<>+10160(SB)/8, $0x000100ffff000001
+DATA iq1sGrid<>+10168(SB)/8, $0x000100ffff000101
+DATA iq1sGrid<>+10176(SB)/8, $0x000100ffff01ff00
+DATA iq1sGrid<>+10184(SB)/8, $0x000100ffff010001
+DATA iq1sGrid<>+10192(SB)/8, $0x000100ffff010100
+DATA iq1sGrid<>+10200(SB)/8, $0x000100ff00ffffff
+DATA iq1sGrid<>+10208(SB)/8, $0x000100ff00ffff01
+DATA iq1sGrid<>+10216(SB)/8, $0x000100ff00ff0000
+DATA iq1sGrid<>+10224(SB)/8, $0x000100ff00ff01ff
+DATA iq1sGrid<>+10232(SB)/8, $0x000100ff00ff0101
+DATA iq1sGrid<>+10240(SB)/8, $0x000100ff0000ff00
+DATA iq1sGrid<>+10248(SB)/8, $0x000100ff000000ff
+DATA iq1sGrid<>+10256(SB)/8, $0x000100ff00000000
+DATA iq1sGrid<>+10264(SB)/8, $0x000100ff00000001
+DATA iq1sGrid<>+10272(SB)/8, $0x000100ff00000100
+DATA iq1sGrid<>+10280(SB)/8, $0x000100ff00000101
+DATA iq1sGrid<>+10288(SB)/8, $0x000100ff0001ffff
+DATA iq1sGrid<>+10296(SB)/8, $0x000100ff0001ff01
+DATA iq1sGrid<>+10304(SB)/8, $0x000100ff00010000
+DATA iq1sGrid<>+10312(SB)/8, $0x000100ff01ff00ff
+DATA iq1sGrid<>+10320(SB)/8, $0x000100ff01ff0000
+DATA iq1sGrid<>+10328(SB)/8, $0x000100ff01ff0100
+DATA iq1sGrid<>+10336(SB)/8, $0x000100ff0100ffff
+DATA iq1sGrid<>+10344(SB)/8, $0x000100ff0100ff01
+DATA iq1sGrid<>+10352(SB)/8, $0x000100ff010000ff
+DATA iq1sGrid<>+10360(SB)/8, $0x000100ff01000000
+DATA iq1sGrid<>+10368(SB)/8, $0x000100ff01000001
+DATA iq1sGrid<>+10376(SB)/8, $0x000100ff010001ff
+DATA iq1sGrid<>+10384(SB)/8, $0x000100ff01000101
+DATA iq1sGrid<>+10392(SB)/8, $0x000100ff0101ff00
+DATA iq1sGrid<>+10400(SB)/8, $0x000100ff010100ff
+DATA iq1sGrid<>+10408(SB)/8, $0x000100ff01010100
+DATA iq1sGrid<>+10416(SB)/8, $0x00010000ffff0000
+DATA iq1sGrid<>+10424(SB)/8, $0x00010000ffff01ff
+DATA iq1sGrid<>+10432(SB)/8, $0x00010000ffff0101
+DATA iq1sGrid<>+10440(SB)/8, $0x00010000ff00ff00
+DATA iq1sGrid<>+10448(SB)/8, $0x00010000ff000000
+DATA iq1sGrid<>+10456(SB)/8, $0x00010000ff000001
+DATA iq1sGrid<>+10464(SB)/8, $0x00010000ff000100
+DATA iq1sGrid<>+10472(SB)/8, $0x0001000000ff00ff
+DATA iq1sGrid<>+10480(SB)/8, $0x0001000000ff0000
+DATA iq1sGrid<>+10488(SB)/8, $0x0001000000ff0001
+DATA iq1sGrid<>+10496(SB)/8, $0x0001000000ff0100
+DATA iq1sGrid<>+10504(SB)/8, $0x000100000000ffff
+DATA iq1sGrid<>+10512(SB)/8, $0x000100000000ff00
+DATA iq1sGrid<>+10520(SB)/8, $0x00010000000000ff
+DATA iq1sGrid<>+10528(SB)/8, $0x0001000000000000
+DATA iq1sGrid<>+10536(SB)/8, $0x0001000000000001
+DATA iq1sGrid<>+10544(SB)/8, $0x0001000000000100
+DATA iq1sGrid<>+10552(SB)/8, $0x000100000001ff00
+DATA iq1sGrid<>+10560(SB)/8, $0x00010000000100ff
+DATA iq1sGrid<>+10568(SB)/8, $0x0001000000010000
+DATA iq1sGrid<>+10576(SB)/8, $0x0001000000010001
+DATA iq1sGrid<>+10584(SB)/8, $0x0001000000010100
+DATA iq1sGrid<>+10592(SB)/8, $0x0001000001ff0001
+DATA iq1sGrid<>+10600(SB)/8, $0x0001000001ff0100
+DATA iq1sGrid<>+10608(SB)/8, $0x0001000001ff0101
+DATA iq1sGrid<>+10616(SB)/8, $0x000100000100ff00
+DATA iq1sGrid<>+10624(SB)/8, $0x0001000001000000
+DATA iq1sGrid<>+10632(SB)/8, $0x0001000001000001
+DATA iq1sGrid<>+10640(SB)/8, $0x0001000001000100
+DATA iq1sGrid<>+10648(SB)/8, $0x0001000001000101
+DATA iq1sGrid<>+10656(SB)/8, $0x000100000101ff01
+DATA iq1sGrid<>+10664(SB)/8, $0x0001000001010000
+DATA iq1sGrid<>+10672(SB)/8, $0x0001000001010001
+DATA iq1sGrid<>+10680(SB)/8, $0x00010000010101ff
+DATA iq1sGrid<>+10688(SB)/8, $0x00010001ffffff01
+DATA iq1sGrid<>+10696(SB)/8, $0x00010001ffff0100
+DATA iq1sGrid<>+10704(SB)/8, $0x00010001ff000000
+DATA iq1sGrid<>+10712(SB)/8, $0x00010001ff01ffff
+DATA iq1sGrid<>+10720(SB)/8, $0x00010001ff010001
+DATA iq1sGrid<>+10728(SB)/8, $0x00010001ff0101ff
+DATA iq1sGrid<>+10736(SB)/8, $0x00010001ff010100
+DATA iq1sGrid<>+10744(SB)/8, $0x0001000100ffffff
+DATA iq1sGrid<>+10752(SB)/8, $0x0001000100ff0000
+DATA iq1sGrid<>+10760(SB)/8, $0x0001000100ff01ff
+DATA iq1sGrid<>+10768(SB)/8, $0x0001000100ff0101
+DATA iq1sGrid<>+10776(SB)/8, $0x000100010000ff00
+DATA iq1sGrid<>+10784(SB)/8, $0x00010001000000ff
+DATA iq1sGrid<>+10792(SB)/8, $0x0001000100000000
+DATA iq1sGrid<>+10800(SB)/8, $0x0001000100000001
+DATA iq1sGrid<>+10808(SB)/8, $0x00010001000001ff
+DATA iq1sGrid<>+10816(SB)/8, $0x0001000100000101
+DATA iq1sGrid<>+10824(SB)/8, $0x000100010001ffff
+DATA iq1sGrid<>+10832(SB)/8, $0x0001000100010000
+DATA iq1sGrid<>+10840(SB)/8, $0x00010001000101ff
+DATA iq1sGrid<>+10848(SB)/8, $0x0001000101ffffff
+DATA iq1sGrid<>+10856(SB)/8, $0x0001000101ffff01
+DATA iq1sGrid<>+10864(SB)/8, $0x0001000101ff0000
+DATA iq1sGrid<>+10872(SB)/8, $0x0001000101ff0101
+DATA iq1sGrid<>+10880(SB)/8, $0x00010001010000ff
+DATA iq1sGrid<>+10888(SB)/8, $0x0001000101000001
+DATA iq1sGrid<>+10896(SB)/8, $0x00010001010001ff
+DATA iq1sGrid<>+10904(SB)/8, $0x0001000101000100
+DATA iq1sGrid<>+10912(SB)/8, $0x000100010101ffff
+DATA iq1sGrid<>+10920(SB)/8, $0x00010001010100ff
+DATA iq1sGrid<>+10928(SB)/8, $0x0001000101010001
+DATA iq1sGrid<>+10936(SB)/8, $0x0001000101010101
+DATA iq1sGrid<>+10944(SB)/8, $0x000101ffff000001
+DATA iq1sGrid<>+10952(SB)/8, $0x000101ffff000100
+DATA iq1sGrid<>+10960(SB)/8, $0x000101ffff010000
+DATA iq1sGrid<>+10968(SB)/8, $0x000101ff00ffff00
+DATA iq1sGrid<>+10976(SB)/8, $0x000101ff0000ff01
+DATA iq1sGrid<>+10984(SB)/8, $0x000101ff00000000
+DATA iq1sGrid<>+10992(SB)/8, $0x000101ff00000101
+DATA iq1sGrid<>+11000(SB)/8, $0x000101ff0001ff00
+DATA iq1sGrid<>+11008(SB)/8, $0x000101ff00010100
+DATA iq1sGrid<>+11016(SB)/8, $0x000101ff01ff0000
+DATA iq1sGrid<>+11024(SB)/8, $0x000101ff0100ff00
+DATA iq1sGrid<>+11032(SB)/8, $0x000101ff010001ff
+DATA iq1sGrid<>+11040(SB)/8, $0x000101ff01010001
+DATA iq1sGrid<>+11048(SB)/8, $0x00010100ffffff00
+DATA iq1sGrid<>+11056(SB)/8, $0x00010100ffff00ff
+DATA iq1sGrid<>+11064(SB)/8, $0x00010100ff00ffff
+DATA iq1sGrid<>+11072(SB)/8, $0x00010100ff000000
+DATA iq1sGrid<>+11080(SB)/8, $0x00010100ff01ff00
+DATA iq1sGrid<>+11088(SB)/8, $0x00010100ff0100ff
+DATA iq1sGrid<>+11096(SB)/8, $0x00010100ff010001
+DATA iq1sGrid<>+11104(SB)/8, $0x00010100ff010100
+DATA iq1sGrid<>+11112(SB)/8, $0x0001010000ffffff
+DATA iq1sGrid<>+11120(SB)/8, $0x0001010000ffff00
+DATA iq1sGrid<>+11128(SB)/8, $0x0001010000ff0000
+DATA iq1sGrid<>+11136(SB)/8, $0x0001010000ff0001
+DATA iq1sGrid<>+11144(SB)/8, $0x0001010000ff01ff
+DATA iq1sGrid<>+11152(SB)/8, $0x000101000000ff00
+DATA iq1sGrid<>+11160(SB)/8, $0x00010100000000ff
+DATA iq1sGrid<>+11168(SB)/8, $0x0001010000000000
+DATA iq1sGrid<>+11176(SB)/8, $0x0001010000000001
+DATA iq1sGrid<>+11184(SB)/8, $0x0001010000000100
+DATA iq1sGrid<>+11192(SB)/8, $0x000101000001ffff
+DATA iq1sGrid<>+11200(SB)/8, $0x0001010000010000
+DATA iq1sGrid<>+11208(SB)/8, $0x0001010000010101
+DATA iq1sGrid<>+11216(SB)/8, $0x0001010001ffff01
+DATA iq1sGrid<>+11224(SB)/8, $0x0001010001ff00ff
+DATA iq1sGrid<>+11232(SB)/8, $0x0001010001ff0101
+DATA iq1sGrid<>+11240(SB)/8, $0x0001010001000000
+DATA iq1sGrid<>+11248(SB)/8, $0x000101000101ff00
+DATA iq1sGrid<>+11256(SB)/8, $0x00010100010100ff
+DATA iq1sGrid<>+11264(SB)/8, $0x0001010001010000
+DATA iq1sGrid<>+11272(SB)/8, $0x0001010001010100
+DATA iq1sGrid<>+11280(SB)/8, $0x00010101ff00ff00
+DATA iq1sGrid<>+11288(SB)/8, $0x00010101ff000001
+DATA iq1sGrid<>+11296(SB)/8, $0x00010101ff0001ff
+DATA iq1sGrid<>+11304(SB)/8, $0x0001010100ffff00
+DATA iq1sGrid<>+11312(SB)/8, $0x0001010100ff00ff
+DATA iq1sGrid<>+11320(SB)/8, $0x0001010100ff0100
+DATA iq1sGrid<>+11328(SB)/8, $0x000101010000ffff
+DATA iq1sGrid<>+11336(SB)/8, $0x0001010100000000
+DATA iq1sGrid<>+11344(SB)/8, $0x00010101000001ff
+DATA iq1sGrid<>+11352(SB)/8, $0x0001010100000101
+DATA iq1sGrid<>+11360(SB)/8, $0x00010101000100ff
+DATA iq1sGrid<>+11368(SB)/8, $0x0001010100010000
+DATA iq1sGrid<>+11376(SB)/8, $0x0001010100010100
+DATA iq1sGrid<>+11384(SB)/8, $0x0001010101ff0001
+DATA iq1sGrid<>+11392(SB)/8, $0x00010101010000ff
+DATA iq1sGrid<>+11400(SB)/8, $0x00010101010001ff
+DATA iq1sGrid<>+11408(SB)/8, $0x0001010101000101
+DATA iq1sGrid<>+11416(SB)/8, $0x0001010101010001
+DATA iq1sGrid<>+11424(SB)/8, $0x01ffffffffffffff
+DATA iq1sGrid<>+11432(SB)/8, $0x01ffffffffffff01
+DATA iq1sGrid<>+11440(SB)/8, $0x01ffffffffff01ff
+DATA iq1sGrid<>+11448(SB)/8, $0x01ffffffffff0101
+DATA iq1sGrid<>+11456(SB)/8, $0x01ffffffff01ffff
+DATA iq1sGrid<>+11464(SB)/8, $0x01ffffffff01ff01
+DATA iq1sGrid<>+11472(SB)/8, $0x01ffffffff0101ff
+DATA iq1sGrid<>+11480(SB)/8, $0x01ffffffff010101
+DATA iq1sGrid<>+11488(SB)/8, $0x01ffffff00ff0000
+DATA iq1sGrid<>+11496(SB)/8, $0x01ffffff0000ffff
+DATA iq1sGrid<>+11504(SB)/8, $0x01ffffff0000ff00
+DATA iq1sGrid<>+11512(SB)/8, $0x01ffffff000000ff
+DATA iq1sGrid<>+11520(SB)/8, $0x01ffffff00000001
+DATA iq1sGrid<>+11528(SB)/8, $0x01ffffff00000100
+DATA iq1sGrid<>+11536(SB)/8, $0x01ffffff00010000
+DATA iq1sGrid<>+11544(SB)/8, $0x01ffffff01ffffff
+DATA iq1sGrid<>+11552(SB)/8, $0x01ffffff01ffff01
+DATA iq1sGrid<>+11560(SB)/8, $0x01ffffff01ff01ff
+DATA iq1sGrid<>+11568(SB)/8, $0x01ffffff01ff0101
+DATA iq1sGrid<>+11576(SB)/8, $0x01ffffff01000000
+DATA iq1sGrid<>+11584(SB)/8, $0x01ffffff0101ffff
+DATA iq1sGrid<>+11592(SB)/8, $0x01ffffff0101ff01
+DATA iq1sGrid<>+11600(SB)/8, $0x01ffffff010101ff
+DATA iq1sGrid<>+11608(SB)/8, $0x01ffffff01010101
+DATA iq1sGrid<>+11616(SB)/8, $0x01ffff00ffff0000
+DATA iq1sGrid<>+11624(SB)/8, $0x01ffff00ff00ff00
+DATA iq1sGrid<>+11632(SB)/8, $0x01ffff00ff0000ff
+DATA iq1sGrid<>+11640(SB)/8, $0x01ffff00ff000001
+DATA iq1sGrid<>+11648(SB)/8, $0x01ffff00ff000100
+DATA iq1sGrid<>+11656(SB)/8, $0x01ffff00ff010000
+DATA iq1sGrid<>+11664(SB)/8, $0x01ffff0000ffff00
+DATA iq1sGrid<>+11672(SB)/8, $0x01ffff0000ff00ff
+DATA iq1sGrid<>+11680(SB)/8, $0x01ffff0000ff0100
+DATA iq1sGrid<>+11688(SB)/8, $0x01ffff000000ffff
+DATA iq1sGrid<>+11696(SB)/8, $0x01ffff000000ff01
+DATA iq1sGrid<>+11704(SB)/8, $0x01ffff0000000000
+DATA iq1sGrid<>+11712(SB)/8, $0x01ffff0000000001
+DATA iq1sGrid<>+11720(SB)/8, $0x01ffff00000001ff
+DATA iq1sGrid<>+11728(SB)/8, $0x01ffff0000000100
+DATA iq1sGrid<>+11736(SB)/8, $0x01ffff00000100ff
+DATA iq1sGrid<>+11744(SB)/8, $0x01ffff0000010001
+DATA iq1sGrid<>+11752(SB)/8, $0x01ffff0000010100
+DATA iq1sGrid<>+11760(SB)/8, $0x01ffff0001ff0000
+DATA iq1sGrid<>+11768(SB)/8, $0x01ffff0001ff0100
+DATA iq1sGrid<>+11776(SB)/8, $0x01ffff00010000ff
+DATA iq1sGrid<>+11784(SB)/8, $0x01ffff0001000001
+DATA iq1sGrid<>+11792(SB)/8, $0x01ffff0001000100
+DATA iq1sGrid<>+11800(SB)/8, $0x01ffff0001010000
+DATA iq1sGrid<>+11808(SB)/8, $0x01ffff01ffffffff
+DATA iq1sGrid<>+11816(SB)/8, $0x01ffff01ffffff01
+DATA iq1sGrid<>+11824(SB)/8, $0x01ffff01ffff01ff
+DATA iq1sGrid<>+11832(SB)/8, $0x01ffff01ffff0101
+DATA iq1sGrid<>+11840(SB)/8, $0x01ffff01ff000000
+DATA iq1sGrid<>+11848(SB)/8, $0x01ffff01ff01ffff
+DATA iq1sGrid<>+11856(SB)/8, $0x01ffff01ff01ff01
+DATA iq1sGrid<>+11864(SB)/8, $0x01ffff01ff0101ff
+DATA iq1sGrid<>+11872(SB)/8, $0x01ffff01ff010101
+DATA iq1sGrid<>+11880(SB)/8, $0x01ffff010000ff00
+DATA iq1sGrid<>+11888(SB)/8, $0x01ffff01000000ff
+DATA iq1sGrid<>+11896(SB)/8, $0x01ffff0100000100
+DATA iq1sGrid<>+11904(SB)/8, $0x01ffff0100010000
+DATA iq1sGrid<>+11912(SB)/8, $0x01ffff0101ffffff
+DATA iq1sGrid<>+11920(SB)/8, $0x01ffff0101ffff01
+DATA iq1sGrid<>+11928(SB)/8, $0x01ffff0101ff01ff
+DATA iq1sGrid<>+11936(SB)/8, $0x01ffff0101ff0101
+DATA iq1sGrid<>+11944(SB)/8, $0x01ffff0101000000
+DATA iq1sGrid<>+11952(SB)/8, $0x01ffff010101ffff
+DATA iq1sGrid<>+11960(SB)/8, $0x01ffff010101ff01
+DATA iq1sGrid<>+11968(SB)/8, $0x01ffff01010101ff
+DATA iq1sGrid<>+11976(SB)/8, $0x01ffff0101010101
+DATA iq1sGrid<>+11984(SB)/8, $0x01ff00ffff0000ff
+DATA iq1sGrid<>+11992(SB)/8, $0x01ff00ffff000100
+DATA iq1sGrid<>+12000(SB)/8, $0x01ff00ff00ffff00
+DATA iq1sGrid<>+12008(SB)/8, $0x01ff00ff00ff00ff
+DATA iq1sGrid<>+12016(SB)/8, $0x01ff00ff0000ff00
+DATA iq1sGrid<>+12024(SB)/8, $0x01ff00ff00000000
+DATA iq1sGrid<>+12032(SB)/8, $0x01ff00ff00000101
+DATA iq1sGrid<>+12040(SB)/8, $0x01ff00ff0001ff00
+DATA iq1sGrid<>+12048(SB)/8, $0x01ff00ff000100ff
+DATA iq1sGrid<>+12056(SB)/8, $0x01ff00ff00010100
+DATA iq1sGrid<>+12064(SB)/8, $0x01ff00ff010000ff
+DATA iq1sGrid<>+12072(SB)/8, $0x01ff00ff01000100
+DATA iq1sGrid<>+12080(SB)/8, $0x01ff0000ffffff00
+DATA iq1sGrid<>+12088(SB)/8, $0x01ff0000ffff0100
+DATA iq1sGrid<>+12096(SB)/8, $0x01ff0000ff00ff01
+DATA iq1sGrid<>+12104(SB)/8, $0x01ff0000ff000000
+DATA iq1sGrid<>+12112(SB)/8, $0x01ff0000ff000101
+DATA iq1sGrid<>+12120(SB)/8, $0x01ff0000ff010001
+DATA iq1sGrid<>+12128(SB)/8, $0x01ff0000ff010100
+DATA iq1sGrid<>+12136(SB)/8, $0x01ff000000ffffff
+DATA iq1sGrid<>+12144(SB)/8, $0x01ff000000ffff00
+DATA iq1sGrid<>+12152(SB)/8, $0x01ff000000ff0000
+DATA iq1sGrid<>+12160(SB)/8, $0x01ff000000ff01ff
+DATA iq1sGrid<>+12168(SB)/8, $0x01ff00000000ff00
+DATA iq1sGrid<>+12176(SB)/8, $0x01ff0000000000ff
+DATA iq1sGrid<>+12184(SB)/8, $0x01ff000000000000
+DATA iq1sGrid<>+12192(SB)/8, $0x01ff000000000001
+DATA iq1sGrid<>+12200(SB)/8, $0x01ff000000000100
+DATA iq1sGrid<>+12208(SB)/8, $0x01ff000000000101
+DATA iq1sGrid<>+12216(SB)/8, $0x01ff000000010000
+DATA iq1sGrid<>+12224(SB)/8, $0x01ff000000010001
+DATA iq1sGrid<>+12232(SB)/8, $0x01ff0000000101ff
+DATA iq1sGrid<>+12240(SB)/8, $0x01ff000000010101
+DATA iq1sGrid<>+12248(SB)/8, $0x01ff000001ffff00
+DATA iq1sGrid<>+12256(SB)/8, $0x01ff000001ff00ff
+DATA iq1sGrid<>+12264(SB)/8, $0x01ff000001ff0001
+DATA iq1sGrid<>+12272(SB)/8, $0x01ff000001ff0100
+DATA iq1sGrid<>+12280(SB)/8, $0x01ff00000100ffff
+DATA iq1sGrid<>+12288(SB)/8, $0x01ff00000100ff01
+DATA iq1sGrid<>+12296(SB)/8, $0x01ff000001000000
+DATA iq1sGrid<>+12304(SB)/8, $0x01ff0000010001ff
+DATA iq1sGrid<>+12312(SB)/8, $0x01ff000001010001
+DATA iq1sGrid<>+12320(SB)/8, $0x01ff0001ff00ff00
+DATA iq1sGrid<>+12328(SB)/8, $0x01ff0001ff000001
+DATA iq1sGrid<>+12336(SB)/8, $0x01ff0001ff000100
+DATA iq1sGrid<>+12344(SB)/8, $0x01ff0001ff010000
+DATA iq1sGrid<>+12352(SB)/8, $0x01ff000100ffff00
+DATA iq1sGrid<>+12360(SB)/8, $0x01ff000100ff00ff
+DATA iq1sGrid<>+12368(SB)/8, $0x01ff000100ff0100
+DATA iq1sGrid<>+12376(SB)/8, $0x01ff000100ff0101
+DATA iq1sGrid<>+12384(SB)/8, $0x01ff00010000ffff
+DATA iq1sGrid<>+12392(SB)/8, $0x01ff000100000000
+DATA iq1sGrid<>+12400(SB)/8, $0x01ff000100000100
+DATA iq1sGrid<>+12408(SB)/8, $0x01ff000100000101
+DATA iq1sGrid<>+12416(SB)/8, $0x01ff00010001ff00
+DATA iq1sGrid<>+12424(SB)/8, $0x01ff000100010001
+DATA iq1sGrid<>+12432(SB)/8, $0x01ff000100010101
+DATA iq1sGrid<>+12440(SB)/8, $0x01ff000101ff0000
+DATA iq1sGrid<>+12448(SB)/8, $0x01ff00010100ff00
+DATA iq1sGrid<>+12456(SB)/8, $0x01ff000101000101
+DATA iq1sGrid<>+12464(SB)/8, $0x01ff0001010100ff
+DATA iq1sGrid<>+12472(SB)/8, $0x01ff01ffffffffff
+DATA iq1sGrid<>+12480(SB)/8, $0x01ff01ffffffff01
+DATA iq1sGrid<>+12488(SB)/8, $0x01ff01ffffff01ff
+DATA iq1sGrid<>+12496(SB)/8, $0x01ff01ffffff0101
+DATA iq1sGrid<>+12504(SB)/8, $0x01ff01ffff000000
+DATA iq1sGrid<>+12512(SB)/8, $0x01ff01ffff01ffff
+DATA iq1sGrid<>+12520(SB)/8, $0x01ff01ffff01ff01
+DATA iq1sGrid<>+12528(SB)/8, $0x01ff01ffff0101ff
+DATA iq1sGrid<>+12536(SB)/8, $0x01ff01ffff010101
+DATA iq1sGrid<>+12544(SB)/8, $0x01ff01ff00ffff00
+DATA iq1sGrid<>+12552(SB)/8, $0x01ff01ff00ff0000
+DATA iq1sGrid<>+12560(SB)/8, $0x01ff01ff0000ff00
+DATA iq1sGrid<>+12568(SB)/8, $0x01ff01ff000000ff
+DATA iq1sGrid<>+12576(SB)/8, $0x01ff01ff00000100
+DATA iq1sGrid<>+12584(SB)/8, $0x01ff01ff00010000
+DATA iq1sGrid<>+12592(SB)/8, $0x01ff01ff00010100
+DATA iq1sGrid<>+12600(SB)/8, $0x01ff01ff01ffffff
+DATA iq1sGrid<>+12608(SB)/8, $0x01ff01ff01ffff01
+DATA iq1sGrid<>+12616(SB)/8, $0x01ff01ff01ff01ff
+DATA iq1sGrid<>+12624(SB)/8, $0x01ff01ff01ff0101
+DATA iq1sGrid<>+12632(SB)/8, $0x01ff01ff01000000
+DATA iq1sGrid<>+12640(SB)/8, $0x01ff01ff0101ffff
+DATA iq1sGrid<>+12648(SB)/8, $0x01ff01ff0101ff01
+DATA iq1sGrid<>+12656(SB)/8, $0x01ff01ff010101ff
+DATA iq1sGrid<>+12664(SB)/8, $0x01ff01ff01010101
+DATA iq1sGrid<>+12672(SB)/8, $0x01ff0100ffff0000
+DATA iq1sGrid<>+12680(SB)/8, $0x01ff0100ffff0001
+DATA iq1sGrid<>+12688(SB)/8, $0x01ff0100ff00ff00
+DATA iq1sGrid<>+12696(SB)/8, $0x01ff0100ff0000ff
+DATA iq1sGrid<>+12704(SB)/8, $0x01ff0100ff000001
+DATA iq1sGrid<>+12712(SB)/8, $0x01ff0100ff010000
+DATA iq1sGrid<>+12720(SB)/8, $0x01ff010000ffff00
+DATA iq1sGrid<>+12728(SB)/8, $0x01ff010000ff00ff
+DATA iq1sGrid<>+12736(SB)/8, $0x01ff010000ff0001
+DATA iq1sGrid<>+12744(SB)/8, $0x01ff010000ff0100
+DATA iq1sGrid<>+12752(SB)/8, $0x01ff01000000ffff
+DATA iq1sGrid<>+12760(SB)/8, $0x01ff01000000ff01
+DATA iq1sGrid<>+12768(SB)/8, $0x01ff010000000000
+DATA iq1sGrid<>+12776(SB)/8, $0x01ff010000000101
+DATA iq1sGrid<>+12784(SB)/8, $0x01ff01000001ff00
+DATA iq1sGrid<>+12792(SB)/8, $0x01ff0100000100ff
+DATA iq1sGrid<>+12800(SB)/8, $0x01ff010001ff0000
+DATA iq1sGrid<>+12808(SB)/8, $0x01ff010001000001
+DATA iq1sGrid<>+12816(SB)/8, $0x01ff010001000100
+DATA iq1sGrid<>+12824(SB)/8, $0x01ff010001010000
+DATA iq1sGrid<>+12832(SB)/8, $0x01ff0101ffffffff
+DATA iq1sGrid<>+12840(SB)/8, $0x01ff0101ffffff01
+DATA iq1sGrid<>+12848(SB)/8, $0x01ff0101ffff01ff
+DATA iq1sGrid<>+12856(SB)/8, $0x01ff0101ffff0101
+DATA iq1sGrid<>+12864(SB)/8, $0x01ff0101ff000000
+DATA iq1sGrid<>+12872(SB)/8, $0x01ff0101ff01ffff
+DATA iq1sGrid<>+12880(SB)/8, $0x01ff0101ff01ff01
+DATA iq1sGrid<>+12888(SB)/8, $0x01ff0101ff0101ff
+DATA iq1sGrid<>+12896(SB)/8, $0x01ff0101ff010101
+DATA iq1sGrid<>+12904(SB)/8, $0x01ff010100ff0000
+DATA iq1sGrid<>+12912(SB)/8, $0x01ff01010000ff00
+DATA iq1sGrid<>+12920(SB)/8, $0x01ff0101000000ff
+DATA iq1sGrid<>+12928(SB)/8, $0x01ff010100000001
+DATA iq1sGrid<>+12936(SB)/8, $0x01ff010101ffffff
+DATA iq1sGrid<>+12944(SB)/8, $0x01ff010101ffff01
+DATA iq1sGrid<>+12952(SB)/8, $0x01ff010101ff01ff
+DATA iq1sGrid<>+12960(SB)/8, $0x01ff010101ff0101
+DATA iq1sGrid<>+12968(SB)/8, $0x01ff010101000000
+DATA iq1sGrid<>+12976(SB)/8, $0x01ff01010101ffff
+DATA iq1sGrid<>+12984(SB)/8, $0x01ff01010101ff01
+DATA iq1sGrid<>+12992(SB)/8, $0x01ff0101010101ff
+DATA iq1sGrid<>+13000(SB)/8, $0x01ff010101010101
+DATA iq1sGrid<>+13008(SB)/8, $0x0100ffffffff0000
+DATA iq1sGrid<>+13016(SB)/8, $0x0100ffffff00ff00
+DATA iq1sGrid<>+13024(SB)/8, $0x0100ffffff000001
+DATA iq1sGrid<>+13032(SB)/8, $0x0100ffffff0001ff
+DATA iq1sGrid<>+13040(SB)/8, $0x0100ffffff000100
+DATA iq1sGrid<>+13048(SB)/8, $0x0100ffffff010000
+DATA iq1sGrid<>+13056(SB)/8, $0x0100ffff00ffff00
+DATA iq1sGrid<>+13064(SB)/8, $0x0100ffff00ff0001
+DATA iq1sGrid<>+13072(SB)/8, $0x0100ffff00ff0100
+DATA iq1sGrid<>+13080(SB)/8, $0x0100ffff00000000
+DATA iq1sGrid<>+13088(SB)/8, $0x0100ffff000001ff
+DATA iq1sGrid<>+13096(SB)/8, $0x0100ffff00000101
+DATA iq1sGrid<>+13104(SB)/8, $0x0100ffff00010100
+DATA iq1sGrid<>+13112(SB)/8, $0x0100ffff00010101
+DATA iq1sGrid<>+13120(SB)/8, $0x0100ffff01ff0000
+DATA iq1sGrid<>+13128(SB)/8, $0x0100ffff0100ff00
+DATA iq1sGrid<>+13136(SB)/8, $0x0100ffff010000ff
+DATA iq1sGrid<>+13144(SB)/8, $0x0100ffff01000001
+DATA iq1sGrid<>+13152(SB)/8, $0x0100ffff01000100
+DATA iq1sGrid<>+13160(SB)/8, $0x0100ffff01010000
+DATA iq1sGrid<>+13168(SB)/8, $0x0100ff00ffffff00
+DATA iq1sGrid<>+13176(SB)/8, $0x0100ff00ffff00ff
+DATA iq1sGrid<>+13184(SB)/8, $0x0100ff00ffff0001
+DATA iq1sGrid<>+13192(SB)/8, $0x0100ff00ffff0100
+DATA iq1sGrid<>+13200(SB)/8, $0x0100ff00ff00ffff
+DATA iq1sGrid<>+13208(SB)/8, $0x0100ff00ff000000
+DATA iq1sGrid<>+13216(SB)/8, $0x0100ff00ff0001ff
+DATA iq1sGrid<>+13224(SB)/8, $0x0100ff00ff000101
+DATA iq1sGrid<>+13232(SB)/8, $0x0100ff00ff01ff00
+DATA iq1sGrid<>+13240(SB)/8, $0x0100ff00ff0100ff
+DATA iq1sGrid<>+13248(SB)/8, $0x0100ff00ff010001
+DATA iq1sGrid<>+13256(SB)/8, $0x0100ff00ff010100
+DATA iq1sGrid<>+13264(SB)/8, $0x0100ff0000ffffff
+DATA iq1sGrid<>+13272(SB)/8, $0x0100ff0000ff0000
+DATA iq1sGrid<>+13280(SB)/8, $0x0100ff000000ffff
+DATA iq1sGrid<>+13288(SB)/8, $0x0100ff000000ff00
+DATA iq1sGrid<>+13296(SB)/8, $0x0100ff00000000ff
+DATA iq1sGrid<>+13304(SB)/8, $0x0100ff0000000000
+DATA iq1sGrid<>+13312(SB)/8, $0x0100ff0000000001
+DATA iq1sGrid<>+13320(SB)/8, $0x0100ff0000000100
+DATA iq1sGrid<>+13328(SB)/8, $0x0100ff000001ff01
+DATA iq1sGrid<>+13336(SB)/8, $0x0100ff0000010000
+DATA iq1sGrid<>+13344(SB)/8, $0x0100ff0001ff00ff
+DATA iq1sGrid<>+13352(SB)/8, $0x0100ff0001ff0001
+DATA iq1sGrid<>+13360(SB)/8, $0x0100ff000100ff01
+DATA iq1sGrid<>+13368(SB)/8, $0x0100ff0001000000
+DATA iq1sGrid<>+13376(SB)/8, $0x0100ff00010001ff
+DATA iq1sGrid<>+13384(SB)/8, $0x0100ff000101ff00
+DATA iq1sGrid<>+13392(SB)/8, $0x0100ff00010100ff
+DATA iq1sGrid<>+13400(SB)/8, $0x0100ff0001010001
+DATA iq1sGrid<>+13408(SB)/8, $0x0100ff0001010100
+DATA iq1sGrid<>+13416(SB)/8, $0x0100ff01ffff0000
+DATA iq1sGrid<>+13424(SB)/8, $0x0100ff01ff00ff00
+DATA iq1sGrid<>+13432(SB)/8, $0x0100ff01ff0000ff
+DATA iq1sGrid<>+13440(SB)/8, $0x0100ff01ff000100
+DATA iq1sGrid<>+13448(SB)/8, $0x0100ff01ff010000
+DATA iq1sGrid<>+13456(SB)/8, $0x0100ff0100ff00ff
+DATA iq1sGrid<>+13464(SB)/8, $0x0100ff0100ff0001
+DATA iq1sGrid<>+13472(SB)/8, $0x0100ff0100ff0100
+DATA iq1sGrid<>+13480(SB)/8, $0x0100ff010000ffff
+DATA iq1sGrid<>+13488(SB)/8, $0x0100ff010000ff01
+DATA iq1sGrid<>+13496(SB)/8, $0x0100ff0100000000
+DATA iq1sGrid<>+13504(SB)/8, $0x0100ff01000001ff
+DATA iq1sGrid<>+13512(SB)/8, $0x0100ff0100010001
+DATA iq1sGrid<>+13520(SB)/8, $0x0100ff0100010100
+DATA iq1sGrid<>+13528(SB)/8, $0x0100ff0101ff0000
+DATA iq1sGrid<>+13536(SB)/8, $0x0100ff01010000ff
+DATA iq1sGrid<>+13544(SB)/8, $0x0100ff0101000001
+DATA iq1sGrid<>+13552(SB)/8, $0x0100ff0101010100
+DATA iq1sGrid<>+13560(SB)/8, $0x010000ffffffff00
+DATA iq1sGrid<>+13568(SB)/8, $0x010000ffffff00ff
+DATA iq1sGrid<>+13576(SB)/8, $0x010000ffffff0001
+DATA iq1sGrid<>+13584(SB)/8, $0x010000ffff00ffff
+DATA iq1sGrid<>+13592(SB)/8, $0x010000ffff000000
+DATA iq1sGrid<>+13600(SB)/8, $0x010000ffff0001ff
+DATA iq1sGrid<>+13608(SB)/8, $0x010000ffff010001
+DATA iq1sGrid<>+13616(SB)/8, $0x010000ff00ffffff
+DATA iq1sGrid<>+13624(SB)/8, $0x010000ff00ff0101
+DATA iq1sGrid<>+13632(SB)/8, $0x010000ff0000ff00
+DATA iq1sGrid<>+13640(SB)/8, $0x010000ff000000ff
+DATA iq1sGrid<>+13648(SB)/8, $0x010000ff00000000
+DATA iq1sGrid<>+13656(SB)/8, $0x010000ff00000001
+DATA iq1sGrid<>+13664(SB)/8, $0x010000ff000001ff
+DATA iq1sGrid<>+13672(SB)/8, $0x010000ff00000100
+DATA iq1sGrid<>+13680(SB)/8, $0x010000ff0001ffff
+DATA iq1sGrid<>+13688(SB)/8, $0x010000ff0001ff00
+DATA iq1sGrid<>+13696(SB)/8, $0x010000ff0001ff01
+DATA iq1sGrid<>+13704(SB)/8, $0x010000ff00010000
+DATA iq1sGrid<>+13712(SB)/8, $0x010000ff01ff00ff
+DATA iq1sGrid<>+13720(SB)/8, $0x010000ff01ff0001
+DATA iq1sGrid<>+13728(SB)/8, $0x010000ff0100ff01
+DATA iq1sGrid<>+13736(SB)/8, $0x010000ff010000ff
+DATA iq1sGrid<>+13744(SB)/8, $0x010000ff01000000
+DATA iq1sGrid<>+13752(SB)/8, $0x010000ff010001ff
+DATA iq1sGrid<>+13760(SB)/8, $0x010000ff0101ff00
+DATA iq1sGrid<>+13768(SB)/8, $0x010000ff01010100
+DATA iq1sGrid<>+13776(SB)/8, $0x01000000ffffffff
+DATA iq1sGrid<>+13784(SB)/8, $0x01000000ffff0000
+DATA iq1sGrid<>+13792(SB)/8, $0x01000000ffff01ff
+DATA iq1sGrid<>+13800(SB)/8, $0x01000000ffff0101
+DATA iq1sGrid<>+13808(SB)/8, $0x01000000ff00ffff
+DATA iq1sGrid<>+13816(SB)/8, $0x01000000ff00ff00
+DATA iq1sGrid<>+13824(SB)/8, $0x01000000ff0000ff
+DATA iq1sGrid<>+13832(SB)/8, $0x01000000ff000000
+DATA iq1sGrid<>+13840(SB)/8, $0x01000000ff000001
+DATA iq1sGrid<>+13848(SB)/8, $0x01000000ff000100
+DATA iq1sGrid<>+13856(SB)/8, $0x01000000ff01ff00
+DATA iq1sGrid<>+13864(SB)/8, $0x01000000ff010000
+DATA iq1sGrid<>+13872(SB)/8, $0x01000000ff010100
+DATA iq1sGrid<>+13880(SB)/8, $0x01000000ff010101
+DATA iq1sGrid<>+13888(SB)/8, $0x0100000000ffff00
+DATA iq1sGrid<>+13896(SB)/8, $0x0100000000ff00ff
+DATA iq1sGrid<>+13904(SB)/8, $0x0100000000ff0000
+DATA iq1sGrid<>+13912(SB)/8, $0x0100000000ff0001
+DATA iq1sGrid<>+13920(SB)/8, $0x0100000000ff0100
+DATA iq1sGrid<>+13928(SB)/8, $0x010000000000ffff
+DATA iq1sGrid<>+13936(SB)/8, $0x010000000000ff00
+DATA iq1sGrid<>+13944(SB)/8, $0x010000000000ff01
+DATA iq1sGrid<>+13952(SB)/8, $0x01000000000000ff
+DATA iq1sGrid<>+13960(SB)/8, $0x0100000000000000
+DATA iq1sGrid<>+13968(SB)/8, $0x0100000000000001
+DATA iq1sGrid<>+13976(SB)/8, $0x01000000000001ff
+DATA iq1sGrid<>+13984(SB)/8, $0x0100000000000100
+DATA iq1sGrid<>+13992(SB)/8, $0x0100000000000101
+DATA iq1sGrid<>+14000(SB)/8, $0x010000000001ff00
+DATA iq1sGrid<>+14008(SB)/8, $0x01000000000100ff
+DATA iq1sGrid<>+14016(SB)/8, $0x0100000000010000
+DATA iq1sGrid<>+14024(SB)/8, $0x0100000000010001
+DATA iq1sGrid<>+14032(SB)/8, $0x0100000000010100
+DATA iq1sGrid<>+14040(SB)/8, $0x0100000001ffff00
+DATA iq1sGrid<>+14048(SB)/8, $0x0100000001ff0000
+DATA iq1sGrid<>+14056(SB)/8, $0x0100000001ff01ff
+DATA iq1sGrid<>+14064(SB)/8, $0x010000000100ff00
+DATA iq1sGrid<>+14072(SB)/8, $0x010000000100ff01
+DATA iq1sGrid<>+14080(SB)/8, $0x01000000010000ff
+DATA iq1sGrid<>+14088(SB)/8, $0x0100000001000000
+DATA iq1sGrid<>+14096(SB)/8, $0x0100000001000001
+DATA iq1sGrid<>+14104(SB)/8, $0x0100000001000100
+DATA iq1sGrid<>+14112(SB)/8, $0x0100000001000101
+DATA iq1sGrid<>+14120(SB)/8, $0x010000000101ffff
+DATA iq1sGrid<>+14128(SB)/8, $0x010000000101ff01
+DATA iq1sGrid<>+14136(SB)/8, $0x0100000001010000
+DATA iq1sGrid<>+14144(SB)/8, $0x01000000010101ff
+DATA iq1sGrid<>+14152(SB)/8, $0x0100000001010101
+DATA iq1sGrid<>+14160(SB)/8, $0x01000001ffffff00
+DATA iq1sGrid<>+14168(SB)/8, $0x01000001ffff00ff
+DATA iq1sGrid<>+14176(SB)/8, $0x01000001ff00ffff
+DATA iq1sGrid<>+14184(SB)/8, $0x01000001ff000000
+DATA iq1sGrid<>+14192(SB)/8, $0x01000001ff000100
+DATA iq1sGrid<>+14200(SB)/8, $0x01000001ff01ffff
+DATA iq1sGrid<>+14208(SB)/8, $0x01000001ff010001
+DATA iq1sGrid<>+14216(SB)/8, $0x01000001ff010100
+DATA iq1sGrid<>+14224(SB)/8, $0x0100000100ff0000
+DATA iq1sGrid<>+14232(SB)/8, $0x0100000100ff01ff
+DATA iq1sGrid<>+14240(SB)/8, $0x0100000100ff0100
+DATA iq1sGrid<>+14248(SB)/8, $0x010000010000ff00
+DATA iq1sGrid<>+14256(SB)/8, $0x010000010000ff01
+DATA iq1sGrid<>+14264(SB)/8, $0x0100000100000000
+DATA iq1sGrid<>+14272(SB)/8, $0x0100000100000001
+DATA iq1sGrid<>+14280(SB)/8, $0x0100000100000100
+DATA iq1sGrid<>+14288(SB)/8, $0x0100000100010000
+DATA iq1sGrid<>+14296(SB)/8, $0x01000001000101ff
+DATA iq1sGrid<>+14304(SB)/8, $0x0100000101ffff01
+DATA iq1sGrid<>+14312(SB)/8, $0x0100000101ff00ff
+DATA iq1sGrid<>+14320(SB)/8, $0x0100000101ff0100
+DATA iq1sGrid<>+14328(SB)/8, $0x0100000101ff0101
+DATA iq1sGrid<>+14336(SB)/8, $0x010000010100ff01
+DATA iq1sGrid<>+14344(SB)/8, $0x01000001010000ff
+DATA iq1sGrid<>+14352(SB)/8, $0x0100000101000000
+DATA iq1sGrid<>+14360(SB)/8, $0x01000001010100ff
+DATA iq1sGrid<>+14368(SB)/8, $0x0100000101010001
+DATA iq1sGrid<>+14376(SB)/8, $0x0100000101010100
+DATA iq1sGrid<>+14384(SB)/8, $0x010001ffffff0000
+DATA iq1sGrid<>+14392(SB)/8, $0x010001ffff000001
+DATA iq1sGrid<>+14400(SB)/8, $0x010001ffff000100
+DATA iq1sGrid<>+14408(SB)/8, $0x010001ffff010000
+DATA iq1sGrid<>+14416(SB)/8, $0x010001ff00ffff00
+DATA iq1sGrid<>+14424(SB)/8, $0x010001ff00ff0001
+DATA iq1sGrid<>+14432(SB)/8, $0x010001ff0000ffff
+DATA iq1sGrid<>+14440(SB)/8, $0x010001ff0000ff01
+DATA iq1sGrid<>+14448(SB)/8, $0x010001ff00000000
+DATA iq1sGrid<>+14456(SB)/8, $0x010001ff00000001
+DATA iq1sGrid<>+14464(SB)/8, $0x010001ff00000101
+DATA iq1sGrid<>+14472(SB)/8, $0x010001ff000100ff
+DATA iq1sGrid<>+14480(SB)/8, $0x010001ff00010000
+DATA iq1sGrid<>+14488(SB)/8, $0x010001ff01ff0000
+DATA iq1sGrid<>+14496(SB)/8, $0x010001ff0100ff00
+DATA iq1sGrid<>+14504(SB)/8, $0x010001ff01000001
+DATA iq1sGrid<>+14512(SB)/8, $0x010001ff01000100
+DATA iq1sGrid<>+14520(SB)/8, $0x010001ff01010000
+DATA iq1sGrid<>+14528(SB)/8, $0x01000100ffff00ff
+DATA iq1sGrid<>+14536(SB)/8, $0x01000100ffff0001
+DATA iq1sGrid<>+14544(SB)/8, $0x01000100ffff0100
+DATA iq1sGrid<>+14552(SB)/8, $0x01000100ff00ffff
+DATA iq1sGrid<>+14560(SB)/8, $0x01000100ff00ff01
+DATA iq1sGrid<>+14568(SB)/8, $0x01000100ff000000
+DATA iq1sGrid<>+14576(SB)/8, $0x01000100ff0001ff
+DATA iq1sGrid<>+14584(SB)/8, $0x01000100ff000101
+DATA iq1sGrid<>+14592(SB)/8, $0x01000100ff01ffff
+DATA iq1sGrid<>+14600(SB)/8, $0x01000100ff01ff00
+DATA iq1sGrid<>+14608(SB)/8, $0x01000100ff0100ff
+DATA iq1sGrid<>+14616(SB)/8, $0x01000100ff010001
+DATA iq1sGrid<>+14624(SB)/8, $0x0100010000ffffff
+DATA iq1sGrid<>+14632(SB)/8, $0x0100010000ffff01
+DATA iq1sGrid<>+14640(SB)/8, $0x0100010000ff0000
+DATA iq1sGrid<>+14648(SB)/8, $0x0100010000ff01ff
+DATA iq1sGrid<>+14656(SB)/8, $0x0100010000ff0101
+DATA iq1sGrid<>+14664(SB)/8, $0x010001000000ff00
+DATA iq1sGrid<>+14672(SB)/8, $0x01000100000000ff
+DATA iq1sGrid<>+14680(SB)/8, $0x0100010000000000
+DATA iq1sGrid<>+14688(SB)/8, $0x0100010000000001
+DATA iq1sGrid<>+14696(SB)/8, $0x0100010000000100
+DATA iq1sGrid<>+14704(SB)/8, $0x010001000001ff01
+DATA iq1sGrid<>+14712(SB)/8, $0x0100010000010000
+DATA iq1sGrid<>+14720(SB)/8, $0x0100010000010001
+DATA iq1sGrid<>+14728(SB)/8, $0x0100010000010101
+DATA iq1sGrid<>+14736(SB)/8, $0x0100010001ffff00
+DATA iq1sGrid<>+14744(SB)/8, $0x0100010001ff00ff
+DATA iq1sGrid<>+14752(SB)/8, $0x010001000100ffff
+DATA iq1sGrid<>+14760(SB)/8, $0x010001000100ff01
+DATA iq1sGrid<>+14768(SB)/8, $0x0100010001000000
+DATA iq1sGrid<>+14776(SB)/8, $0x0100010001000101
+DATA iq1sGrid<>+14784(SB)/8, $0x010001000101ff00
+DATA iq1sGrid<>+14792(SB)/8, $0x0100010001010001
+DATA iq1sGrid<>+14800(SB)/8, $0x01000101ffff0000
+DATA iq1sGrid<>+14808(SB)/8, $0x01000101ff000000
+DATA iq1sGrid<>+14816(SB)/8, $0x01000101ff010000
+DATA iq1sGrid<>+14824(SB)/8, $0x0100010100ff00ff
+DATA iq1sGrid<>+14832(SB)/8, $0x0100010100ff0001
+DATA iq1sGrid<>+14840(SB)/8, $0x0100010100ff0100
+DATA iq1sGrid<>+14848(SB)/8, $0x010001010000ffff
+DATA iq1sGrid<>+14856(SB)/8, $0x0100010100000000
+DATA iq1sGrid<>+14864(SB)/8, $0x01000101000001ff
+DATA iq1sGrid<>+14872(SB)/8, $0x010001010001ff00
+DATA iq1sGrid<>+14880(SB)/8, $0x0100010101ff0000
+DATA iq1sGrid<>+14888(SB)/8, $0x010001010100ff00
+DATA iq1sGrid<>+14896(SB)/8, $0x01000101010000ff
+DATA iq1sGrid<>+14904(SB)/8, $0x0100010101000000
+DATA iq1sGrid<>+14912(SB)/8, $0x0100010101000001
+DATA iq1sGrid<>+14920(SB)/8, $0x0101ffffffffffff
+DATA iq1sGrid<>+14928(SB)/8, $0x0101ffffffffff01
+DATA iq1sGrid<>+14936(SB)/8, $0x0101ffffffff01ff
+DATA iq1sGrid<>+14944(SB)/8, $0x0101ffffffff0101
+DATA iq1sGrid<>+14952(SB)/8, $0x0101ffffff000000
+DATA iq1sGrid<>+14960(SB)/8, $0x0101ffffff01ffff
+DATA iq1sGrid<>+14968(SB)/8, $0x0101ffffff01ff01
+DATA iq1sGrid<>+14976(SB)/8, $0x0101ffffff0101ff
+DATA iq1sGrid<>+14984(SB)/8, $0x0101ffffff010101
+DATA iq1sGrid<>+14992(SB)/8, $0x0101ffff00ff0000
+DATA iq1sGrid<>+15000(SB)/8, $0x0101ffff0000ff00
+DATA iq1sGrid<>+15008(SB)/8, $0x0101ffff000000ff
+DATA iq1sGrid<>+15016(SB)/8, $0x0101ffff00000001
+DATA iq1sGrid<>+15024(SB)/8, $0x0101ffff00000100
+DATA iq1sGrid<>+15032(SB)/8, $0x0101ffff01ffffff
+DATA iq1sGrid<>+15040(SB)/8, $0x0101ffff01ffff01
+DATA iq1sGrid<>+15048(SB)/8, $0x0101ffff01ff01ff
+DATA iq1sGrid<>+15056(SB)/8, $0x0101ffff01ff0101
+DATA iq1sGrid<>+15064(SB)/8, $0x0101ffff01000000
+DATA iq1sGrid<>+15072(SB)/8, $0x0101ffff0101ffff
+DATA iq1sGrid<>+15080(SB)/8, $0x0101ffff0101ff01
+DATA iq1sGrid<>+15088(SB)/8, $0x0101ffff010101ff
+DATA iq1sGrid<>+15096(SB)/8, $0x0101ffff01010101
+DATA iq1sGrid<>+15104(SB)/8, $0x0101ff00ffff0000
+DATA iq1sGrid<>+15112(SB)/8, $0x0101ff00ffff0100
+DATA iq1sGrid<>+15120(SB)/8, $0x0101ff00ff00ff00
+DATA iq1sGrid<>+15128(SB)/8, $0x0101ff00ff0000ff
+DATA iq1sGrid<>+15136(SB)/8, $0x0101ff00ff000001
+DATA iq1sGrid<>+15144(SB)/8, $0x0101ff00ff000100
+DATA iq1sGrid<>+15152(SB)/8, $0x0101ff00ff000101
+DATA iq1sGrid<>+15160(SB)/8, $0x0101ff0000ff0001
+DATA iq1sGrid<>+15168(SB)/8, $0x0101ff0000ff0100
+DATA iq1sGrid<>+15176(SB)/8, $0x0101ff000000ff00
+DATA iq1sGrid<>+15184(SB)/8, $0x0101ff0000000000
+DATA iq1sGrid<>+15192(SB)/8, $0x0101ff00000001ff
+DATA iq1sGrid<>+15200(SB)/8, $0x0101ff0000000101
+DATA iq1sGrid<>+15208(SB)/8, $0x0101ff000001ff00
+DATA iq1sGrid<>+15216(SB)/8, $0x0101ff00000100ff
+DATA iq1sGrid<>+15224(SB)/8, $0x0101ff0001ff0000
+DATA iq1sGrid<>+15232(SB)/8, $0x0101ff000100ffff
+DATA iq1sGrid<>+15240(SB)/8, $0x0101ff000100ff01
+DATA iq1sGrid<>+15248(SB)/8, $0x0101ff0001000001
+DATA iq1sGrid<>+15256(SB)/8, $0x0101ff0001000100
+DATA iq1sGrid<>+15264(SB)/8, $0x0101ff01ffffff01
+DATA iq1sGrid<>+15272(SB)/8, $0x0101ff01ffff01ff
+DATA iq1sGrid<>+15280(SB)/8, $0x0101ff01ffff0101
+DATA iq1sGrid<>+15288(SB)/8, $0x0101ff01ff00ffff
+DATA iq1sGrid<>+15296(SB)/8, $0x0101ff01ff000100
+DATA iq1sGrid<>+15304(SB)/8, $0x0101ff01ff01ff01
+DATA iq1sGrid<>+15312(SB)/8, $0x0101ff01ff0101ff
+DATA iq1sGrid<>+15320(SB)/8, $0x0101ff01ff010101
+DATA iq1sGrid<>+15328(SB)/8, $0x0101ff0100ff0000
+DATA iq1sGrid<>+15336(SB)/8, $0x0101ff010000ff00
+DATA iq1sGrid<>+15344(SB)/8, $0x0101ff0100000001
+DATA iq1sGrid<>+15352(SB)/8, $0x0101ff0100000100
+DATA iq1sGrid<>+15360(SB)/8, $0x0101ff0100010000
+DATA iq1sGrid<>+15368(SB)/8, $0x0101ff0101ffffff
+DATA iq1sGrid<>+15376(SB)/8, $0x0101ff0101ffff01
+DATA iq1sGrid<>+15384(SB)/8, $0x0101ff0101ff01ff
+DATA iq1sGrid<>+15392(SB)/8, $0x0101ff0101ff0101
+DATA iq1sGrid<>+15400(SB)/8, $0x0101ff0101000000
+DATA iq1sGrid<>+15408(SB)/8, $0x0101ff010101ffff
+DATA iq1sGrid<>+15416(SB)/8, $0x0101ff010101ff01
+DATA iq1sGrid<>+15424(SB)/8, $0x0101ff01010101ff
+DATA iq1sGrid<>+15432(SB)/8, $0x0101ff0101010101
+DATA iq1sGrid<>+15440(SB)/8, $0x010100ffff000100
+DATA iq1sGrid<>+15448(SB)/8, $0x010100ffff010000
+DATA iq1sGrid<>+15456(SB)/8, $0x010100ff00ffff00
+DATA iq1sGrid<>+15464(SB)/8, $0x010100ff00ff00ff
+DATA iq1sGrid<>+15472(SB)/8, $0x010100ff0000ffff
+DATA iq1sGrid<>+15480(SB)/8, $0x010100ff000000ff
+DATA iq1sGrid<>+15488(SB)/8, $0x010100ff00000000
+DATA iq1sGrid<>+15496(SB)/8, $0x010100ff000001ff
+DATA iq1sGrid<>+15504(SB)/8, $0x010100ff00000101
+DATA iq1sGrid<>+15512(SB)/8, $0x010100ff0001ff00
+DATA iq1sGrid<>+15520(SB)/8, $0x010100ff00010000
+DATA iq1sGrid<>+15528(SB)/8, $0x010100ff00010001
+DATA iq1sGrid<>+15536(SB)/8, $0x010100ff000101ff
+DATA iq1sGrid<>+15544(SB)/8, $0x010100ff00010100
+DATA iq1sGrid<>+15552(SB)/8, $0x010100ff01ff0000
+DATA iq1sGrid<>+15560(SB)/8, $0x01010000ffff0001
+DATA iq1sGrid<>+15568(SB)/8, $0x01010000ffff0100
+DATA iq1sGrid<>+15576(SB)/8, $0x01010000ff00ffff
+DATA iq1sGrid<>+15584(SB)/8, $0x01010000ff00ff01
+DATA iq1sGrid<>+15592(SB)/8, $0x01010000ff000000
+DATA iq1sGrid<>+15600(SB)/8, $0x01010000ff0001ff
+DATA iq1sGrid<>+15608(SB)/8, $0x01010000ff010001
+DATA iq1sGrid<>+15616(SB)/8, $0x01010000ff010100
+DATA iq1sGrid<>+15624(SB)/8, $0x0101000000ffff01
+DATA iq1sGrid<>+15632(SB)/8, $0x0101000000ff0000
+DATA iq1sGrid<>+15640(SB)/8, $0x010100000000ff00
+DATA iq1sGrid<>+15648(SB)/8, $0x01010000000000ff
+DATA iq1sGrid<>+15656(SB)/8, $0x0101000000000000
+DATA iq1sGrid<>+15664(SB)/8, $0x0101000000000001
+DATA iq1sGrid<>+15672(SB)/8, $0x0101000000000100
+DATA iq1sGrid<>+15680(SB)/8, $0x0101000000010000
+DATA iq1sGrid<>+15688(SB)/8, $0x0101000000010101
+DATA iq1sGrid<>+15696(SB)/8, $0x0101000001ffff00
+DATA iq1sGrid<>+15704(SB)/8, $0x0101000001ff00ff
+DATA iq1sGrid<>+15712(SB)/8, $0x0101000001ff0000
+DATA iq1sGrid<>+15720(SB)/8, $0x0101000001ff0001
+DATA iq1sGrid<>+15728(SB)/8, $0x0101000001ff0100
+DATA iq1sGrid<>+15736(SB)/8, $0x010100000100ff01
+DATA iq1sGrid<>+15744(SB)/8, $0x0101000001000000
+DATA iq1sGrid<>+15752(SB)/8, $0x01010000010001ff
+DATA iq1sGrid<>+15760(SB)/8, $0x01010001ffff0000
+DATA iq1sGrid<>+15768(SB)/8, $0x01010001ff00ff00
+DATA iq1sGrid<>+15776(SB)/8, $0x01010001ff000001
+DATA iq1sGrid<>+15784(SB)/8, $0x01010001ff000101
+DATA iq1sGrid<>+15792(SB)/8, $0x01010001ff01ff00
+DATA iq1sGrid<>+15800(SB)/8, $0x01010001ff010000
+DATA iq1sGrid<>+15808(SB)/8, $0x0101000100ff00ff
+DATA iq1sGrid<>+15816(SB)/8, $0x0101000100ff0001
+DATA iq1sGrid<>+15824(SB)/8, $0x0101000100ff0101
+DATA iq1sGrid<>+15832(SB)/8, $0x010100010000ff01
+DATA iq1sGrid<>+15840(SB)/8, $0x0101000100000000
+DATA iq1sGrid<>+15848(SB)/8, $0x0101000100000001
+DATA iq1sGrid<>+15856(SB)/8, $0x01010001000001ff
+DATA iq1sGrid<>+15864(SB)/8, $0x010100010001ffff
+DATA iq1sGrid<>+15872(SB)/8, $0x010100010001ff01
+DATA iq1sGrid<>+15880(SB)/8, $0x0101000101ff0001
+DATA iq1sGrid<>+15888(SB)/8, $0x010100010100ffff
+DATA iq1sGrid<>+15896(SB)/8, $0x0101000101000000
+DATA iq1sGrid<>+15904(SB)/8, $0x0101000101000001
+DATA iq1sGrid<>+15912(SB)/8, $0x0101000101000100
+DATA iq1sGrid<>+15920(SB)/8, $0x010100010101ff00
+DATA iq1sGrid<>+15928(SB)/8, $0x01010001010100ff
+DATA iq1sGrid<>+15936(SB)/8, $0x0101000101010001
+DATA iq1sGrid<>+15944(SB)/8, $0x010101ffffffffff
+DATA iq1sGrid<>+15952(SB)/8, $0x010101ffffffff01
+DATA iq1sGrid<>+15960(SB)/8, $0x010101ffffff01ff
+DATA iq1sGrid<>+15968(SB)/8, $0x010101ffffff0101
+DATA iq1sGrid<>+15976(SB)/8, $0x010101ffff01ffff
+DATA iq1sGrid<>+15984(SB)/8, $0x010101ffff01ff01
+DATA iq1sGrid<>+15992(SB)/8, $0x010101ffff0101ff
+DATA iq1sGrid<>+16000(SB)/8, $0x010101ffff010101
+DATA iq1sGrid<>+16008(SB)/8, $0x010101ff0000ff00
+DATA iq1sGrid<>+16016(SB)/8, $0x010101ff000000ff
+DATA iq1sGrid<>+16024(SB)/8, $0x010101ff00000001
+DATA iq1sGrid<>+16032(SB)/8, $0x010101ff00000100
+DATA iq1sGrid<>+16040(SB)/8, $0x010101ff01ffffff
+DATA iq1sGrid<>+16048(SB)/8, $0x010101ff01ffff01
+DATA iq1sGrid<>+16056(SB)/8, $0x010101ff01ff01ff
+DATA iq1sGrid<>+16064(SB)/8, $0x010101ff01ff0101
+DATA iq1sGrid<>+16072(SB)/8, $0x010101ff01000000
+DATA iq1sGrid<>+16080(SB)/8, $0x010101ff0101ffff
+DATA iq1sGrid<>+16088(SB)/8, $0x010101ff0101ff01
+DATA iq1sGrid<>+16096(SB)/8, $0x010101ff010101ff
+DATA iq1sGrid<>+16104(SB)/8, $0x010101ff01010101
+DATA iq1sGrid<>+16112(SB)/8, $0x01010100ffff0000
+DATA iq1sGrid<>+16120(SB)/8, $0x01010100ff0000ff
+DATA iq1sGrid<>+16128(SB)/8, $0x01010100ff000100
+DATA iq1sGrid<>+16136(SB)/8, $0x01010100ff01ff00
+DATA iq1sGrid<>+16144(SB)/8, $0x01010100ff010000
+DATA iq1sGrid<>+16152(SB)/8, $0x0101010000ffff00
+DATA iq1sGrid<>+16160(SB)/8, $0x010101000000ffff
+DATA iq1sGrid<>+16168(SB)/8, $0x0101010000000000
+DATA iq1sGrid<>+16176(SB)/8, $0x0101010000000101
+DATA iq1sGrid<>+16184(SB)/8, $0x010101000001ff00
+DATA iq1sGrid<>+16192(SB)/8, $0x0101010000010001
+DATA iq1sGrid<>+16200(SB)/8, $0x0101010000010100
+DATA iq1sGrid<>+16208(SB)/8, $0x010101000100ffff
+DATA iq1sGrid<>+16216(SB)/8, $0x0101010001000001
+DATA iq1sGrid<>+16224(SB)/8, $0x01010101ffffffff
+DATA iq1sGrid<>+16232(SB)/8, $0x01010101ffffff01
+DATA iq1sGrid<>+16240(SB)/8, $0x01010101ffff01ff
+DATA iq1sGrid<>+16248(SB)/8, $0x01010101ffff0101
+DATA iq1sGrid<>+16256(SB)/8, $0x01010101ff01ffff
+DATA iq1sGrid<>+16264(SB)/8, $0x01010101ff01ff01
+DATA iq1sGrid<>+16272(SB)/8, $0x01010101ff0101ff
+DATA iq1sGrid<>+16280(SB)/8, $0x01010101ff010101
+DATA iq1sGrid<>+16288(SB)/8, $0x010101010000ff00
+DATA iq1sGrid<>+16296(SB)/8, $0x01010101000000ff
+DATA iq1sGrid<>+16304(SB)/8, $0x0101010100000001
+DATA iq1sGrid<>+16312(SB)/8, $0x0101010101ffffff
+DATA iq1sGrid<>+16320(SB)/8, $0x0101010101ffff01
+DATA iq1sGrid<>+16328(SB)/8, $0x0101010101ff01ff
+DATA iq1sGrid<>+16336(SB)/8, $0x0101010101ff0101
+DATA iq1sGrid<>+16344(SB)/8, $0x0101010101000000
+DATA iq1sGrid<>+16352(SB)/8, $0x010101010101ffff
+DATA iq1sGrid<>+16360(SB)/8, $0x010101010101ff01
+DATA iq1sGrid<>+16368(SB)/8, $0x01010101010101ff
+DATA iq1sGrid<>+16376(SB)/8, $0x0101010101010101
+GLOBL iq1sGrid<>(SB), RODATA|NOPTR, $16384
+
+// func dot4IQ1SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4IQ1SAVX2(SB), NOSPLIT, $64-40
+	MOVQ    nb+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    a+16(FP), DX
+	MOVQ    stride+24(FP), BX
+	LEAQ    (BX)(BX*2), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	LEAQ    iq1sGrid<>+0(SB), DI
+	VXORPS  X4, X4, X4
+	VMOVUPS X4, (SP)
+	VMOVUPS X4, 16(SP)
+	VMOVUPS X4, 32(SP)
+	VMOVUPS X4, 48(SP)
+
+dot4IQ1SAVX2_loop:
+	MOVWLZX      34(CX), R8
+	MOVL         R8, R9
+	SHRL         $0x0c, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	SHRL         $0x0f, R8
+	ANDL         $0x00000001, R8
+	NEGL         R8
+	XORL         R8, R9
+	SUBL         R8, R9
+	ANDL         $0x0000ffff, R9
+	IMUL3L       $0x00010001, R9, R9
+	VMOVD        R9, X8
+	MOVWLZX      36(CX), R8
+	MOVL         R8, R9
+	SHRL         $0x0c, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	SHRL         $0x0f, R8
+	ANDL         $0x00000001, R8
+	NEGL         R8
+	XORL         R8, R9
+	SUBL         R8, R9
+	ANDL         $0x0000ffff, R9
+	IMUL3L       $0x00010001, R9, R9
+	VPINSRD      $0x01, R9, X8, X8
+	MOVWLZX      38(CX), R8
+	MOVL         R8, R9
+	SHRL         $0x0c, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	SHRL         $0x0f, R8
+	ANDL         $0x00000001, R8
+	NEGL         R8
+	XORL         R8, R9
+	SUBL         R8, R9
+	ANDL         $0x0000ffff, R9
+	IMUL3L       $0x00010001, R9, R9
+	VPINSRD      $0x02, R9, X8, X8
+	MOVWLZX      40(CX), R8
+	MOVL         R8, R9
+	SHRL         $0x0c, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	SHRL         $0x0f, R8
+	ANDL         $0x00000001, R8
+	NEGL         R8
+	XORL         R8, R9
+	SUBL         R8, R9
+	ANDL         $0x0000ffff, R9
+	IMUL3L       $0x00010001, R9, R9
+	VPINSRD      $0x03, R9, X8, X8
+	MOVWLZX      42(CX), R8
+	MOVL         R8, R9
+	SHRL         $0x0c, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	SHRL         $0x0f, R8
+	ANDL         $0x00000001, R8
+	NEGL         R8
+	XORL         R8, R9
+	SUBL         R8, R9
+	ANDL         $0x0000ffff, R9
+	IMUL3L       $0x00010001, R9, R9
+	VMOVD        R9, X4
+	MOVWLZX      44(CX), R8
+	MOVL         R8, R9
+	SHRL         $0x0c, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	SHRL         $0x0f, R8
+	ANDL         $0x00000001, R8
+	NEGL         R8
+	XORL         R8, R9
+	SUBL         R8, R9
+	ANDL         $0x0000ffff, R9
+	IMUL3L       $0x00010001, R9, R9
+	VPINSRD      $0x01, R9, X4, X4
+	MOVWLZX      46(CX), R8
+	MOVL         R8, R9
+	SHRL         $0x0c, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	SHRL         $0x0f, R8
+	ANDL         $0x00000001, R8
+	NEGL         R8
+	XORL         R8, R9
+	SUBL         R8, R9
+	ANDL         $0x0000ffff, R9
+	IMUL3L       $0x00010001, R9, R9
+	VPINSRD      $0x02, R9, X4, X4
+	MOVWLZX      48(CX), R8
+	MOVL         R8, R9
+	SHRL         $0x0c, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	SHRL         $0x0f, R8
+	ANDL         $0x00000001, R8
+	NEGL         R8
+	XORL         R8, R9
+	SUBL         R8, R9
+	ANDL         $0x0000ffff, R9
+	IMUL3L       $0x00010001, R9, R9
+	VPINSRD      $0x03, R9, X4, X4
+	VINSERTI128  $0x01, X4, Y8, Y4
+	VPBROADCASTW (CX), X5
+	VCVTPH2PS    X5, Y5
+	VPMADDWD     260(DX), Y4, Y6
+	VEXTRACTI128 $0x01, Y6, X7
+	VPADDD       X6, X7, X7
+	VPSHUFD      $0x4e, X7, X6
+	VPADDD       X6, X7, X7
+	VPSHUFD      $0xb1, X7, X6
+	VPADDD       X6, X7, X7
+	VCVTDQ2PS    X7, X7
+	VBROADCASTSS (DX), Y6
+	VMULPS       Y5, Y6, Y6
+	VMOVSS       (SP), X8
+	VFMADD231SS  X7, X6, X8
+	VMOVSS       X8, (SP)
+	VPMADDWD     260(DX)(BX*1), Y4, Y6
+	VEXTRACTI128 $0x01, Y6, X7
+	VPADDD       X6, X7, X7
+	VPSHUFD      $0x4e, X7, X6
+	VPADDD       X6, X7, X7
+	VPSHUFD      $0xb1, X7, X6
+	VPADDD       X6, X7, X7
+	VCVTDQ2PS    X7, X7
+	VBROADCASTSS (DX)(BX*1), Y6
+	VMULPS       Y5, Y6, Y6
+	VMOVSS       16(SP), X8
+	VFMADD231SS  X7, X6, X8
+	VMOVSS       X8, 16(SP)
+	VPMADDWD     260(DX)(BX*2), Y4, Y6
+	VEXTRACTI128 $0x01, Y6, X7
+	VPADDD       X6, X7, X7
+	VPSHUFD      $0x4e, X7, X6
+	VPADDD       X6, X7, X7
+	VPSHUFD      $0xb1, X7, X6
+	VPADDD       X6, X7, X7
+	VCVTDQ2PS    X7, X7
+	VBROADCASTSS (DX)(BX*2), Y6
+	VMULPS       Y5, Y6, Y6
+	VMOVSS       32(SP), X8
+	VFMADD231SS  X7, X6, X8
+	VMOVSS       X8, 32(SP)
+	VPMADDWD     260(DX)(SI*1), Y4, Y4
+	VEXTRACTI128 $0x01, Y4, X6
+	VPADDD       X4, X6, X6
+	VPSHUFD      $0x4e, X6, X4
+	VPADDD       X4, X6, X6
+	VPSHUFD      $0xb1, X6, X4
+	VPADDD       X4, X6, X6
+	VCVTDQ2PS    X6, X6
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y5, Y4, Y4
+	VMOVSS       48(SP), X5
+	VFMADD231SS  X6, X4, X5
+	VMOVSS       X5, 48(SP)
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	MOVWLZX      34(CX), R8
+	MOVBQZX      2(CX), R9
+	MOVL         R8, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      3(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x03, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      4(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      5(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x09, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPSIGNB      Y9, Y9, Y10
+	SHRL         $0x0c, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	VMOVD        R8, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      4(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      36(CX), R8
+	MOVBQZX      6(CX), R9
+	MOVL         R8, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      7(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x03, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      8(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      9(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x09, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPSIGNB      Y9, Y9, Y10
+	SHRL         $0x0c, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	VMOVD        R8, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      36(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      38(CX), R8
+	MOVBQZX      10(CX), R9
+	MOVL         R8, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      11(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x03, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      12(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      13(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x09, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPSIGNB      Y9, Y9, Y10
+	SHRL         $0x0c, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	VMOVD        R8, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      68(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      40(CX), R8
+	MOVBQZX      14(CX), R9
+	MOVL         R8, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      15(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x03, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      16(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      17(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x09, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPSIGNB      Y9, Y9, Y10
+	SHRL         $0x0c, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	VMOVD        R8, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      100(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      42(CX), R8
+	MOVBQZX      18(CX), R9
+	MOVL         R8, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      19(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x03, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      20(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      21(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x09, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPSIGNB      Y9, Y9, Y10
+	SHRL         $0x0c, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	VMOVD        R8, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      132(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      44(CX), R8
+	MOVBQZX      22(CX), R9
+	MOVL         R8, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      23(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x03, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      24(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      25(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x09, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPSIGNB      Y9, Y9, Y10
+	SHRL         $0x0c, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	VMOVD        R8, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      164(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      46(CX), R8
+	MOVBQZX      26(CX), R9
+	MOVL         R8, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      27(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x03, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      28(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      29(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x09, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPSIGNB      Y9, Y9, Y10
+	SHRL         $0x0c, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	VMOVD        R8, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      196(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	MOVWLZX      48(CX), R8
+	MOVBQZX      30(CX), R9
+	MOVL         R8, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X8
+	MOVBQZX      31(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x03, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X8, X8
+	MOVBQZX      32(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X9
+	MOVBQZX      33(CX), R9
+	MOVL         R8, R10
+	SHRL         $0x09, R10
+	ANDL         $0x00000007, R10
+	SHLL         $0x08, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
+	VINSERTI128  $0x01, X9, Y8, Y9
+	VPSIGNB      Y9, Y9, Y10
+	SHRL         $0x0c, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	VMOVD        R8, X8
+	VPBROADCASTW X8, Y11
+	VMOVDQU      228(DX), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y12
+	VPSIGNB      Y9, Y12, Y12
+	VPMADDUBSW   Y12, Y10, Y12
+	VPMADDWD     Y11, Y12, Y12
+	VPADDD       Y12, Y7, Y7
+	VPBROADCASTW (CX), X8
+	VCVTPH2PS    X8, Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y9, Y10, Y10
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y10, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y9, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000032, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4IQ1SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMOVSS       (SP), X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       16(SP), X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VADDSS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       32(SP), X2
+	VMULSS       feighth<>+0(SB), X2, X2
+	VADDSS       X2, X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMOVSS       48(SP), X3
+	VMULSS       feighth<>+0(SB), X3, X3
+	VADDSS       X3, X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1MAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $96-28
+	MOVQ    nb+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    a+16(FP), DX
+	VXORPS  Y0, Y0, Y0
+	LEAQ    iq1sGrid<>+0(SB), BX
+	LEAQ    iq1mDelta<>+0(SB), SI
+	VXORPS  Y2, Y2, Y2
+	VMOVUPS Y2, (SP)
+	VMOVUPS Y2, 32(SP)
+	VMOVDQU ones8<>+0(SB), Y3
+
+dotIQ1MAVX2_loop:
+	VMOVDQU      Y2, 64(SP)
+	VPXOR        Y0, Y0, Y0
+	MOVBQZX      (CX), DI
+	MOVBQZX      32(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      1(CX), DI
+	MOVBQZX      32(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      2(CX), DI
+	MOVBQZX      33(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X4
+	MOVBQZX      3(CX), DI
+	MOVBQZX      33(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y1, Y4
+	MOVBQZX      32(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      32(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      33(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X5
+	MOVBQZX      33(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y1, Y5
+	VPSIGNB      Y4, Y4, Y6
+	MOVWLZX      48(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x03, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X7
+	VPBROADCASTW X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVDQU      4(DX), Y8
+	VPSIGNB      Y5, Y8, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       64(SP), Y5, Y5
+	VMOVDQU      Y5, 64(SP)
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	MOVBQZX      4(CX), DI
+	MOVBQZX      34(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      5(CX), DI
+	MOVBQZX      34(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      6(CX), DI
+	MOVBQZX      35(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X4
+	MOVBQZX      7(CX), DI
+	MOVBQZX      35(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y1, Y4
+	MOVBQZX      34(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      34(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      35(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X5
+	MOVBQZX      35(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y1, Y5
+	VPSIGNB      Y4, Y4, Y6
+	MOVWLZX      48(CX), DI
+	MOVL         DI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x09, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X7
+	VPBROADCASTW X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVDQU      36(DX), Y8
+	VPSIGNB      Y5, Y8, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       64(SP), Y5, Y5
+	VMOVDQU      Y5, 64(SP)
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	MOVBQZX      8(CX), DI
+	MOVBQZX      36(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      9(CX), DI
+	MOVBQZX      36(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      10(CX), DI
+	MOVBQZX      37(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X4
+	MOVBQZX      11(CX), DI
+	MOVBQZX      37(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y1, Y4
+	MOVBQZX      36(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      36(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      37(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X5
+	MOVBQZX      37(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y1, Y5
+	VPSIGNB      Y4, Y4, Y6
+	MOVWLZX      50(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x03, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X7
+	VPBROADCASTW X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVDQU      68(DX), Y8
+	VPSIGNB      Y5, Y8, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       64(SP), Y5, Y5
+	VMOVDQU      Y5, 64(SP)
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	MOVBQZX      12(CX), DI
+	MOVBQZX      38(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      13(CX), DI
+	MOVBQZX      38(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      14(CX), DI
+	MOVBQZX      39(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X4
+	MOVBQZX      15(CX), DI
+	MOVBQZX      39(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y1, Y4
+	MOVBQZX      38(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      38(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      39(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X5
+	MOVBQZX      39(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y1, Y5
+	VPSIGNB      Y4, Y4, Y6
+	MOVWLZX      50(CX), DI
+	MOVL         DI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x09, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X7
+	VPBROADCASTW X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVDQU      100(DX), Y8
+	VPSIGNB      Y5, Y8, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       64(SP), Y5, Y5
+	VMOVDQU      Y5, 64(SP)
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	MOVBQZX      16(CX), DI
+	MOVBQZX      40(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      17(CX), DI
+	MOVBQZX      40(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      18(CX), DI
+	MOVBQZX      41(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X4
+	MOVBQZX      19(CX), DI
+	MOVBQZX      41(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y1, Y4
+	MOVBQZX      40(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      40(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      41(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X5
+	MOVBQZX      41(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y1, Y5
+	VPSIGNB      Y4, Y4, Y6
+	MOVWLZX      52(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x03, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X7
+	VPBROADCASTW X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVDQU      132(DX), Y8
+	VPSIGNB      Y5, Y8, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       64(SP), Y5, Y5
+	VMOVDQU      Y5, 64(SP)
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	MOVBQZX      20(CX), DI
+	MOVBQZX      42(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      21(CX), DI
+	MOVBQZX      42(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      22(CX), DI
+	MOVBQZX      43(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X4
+	MOVBQZX      23(CX), DI
+	MOVBQZX      43(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y1, Y4
+	MOVBQZX      42(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      42(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      43(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X5
+	MOVBQZX      43(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y1, Y5
+	VPSIGNB      Y4, Y4, Y6
+	MOVWLZX      52(CX), DI
+	MOVL         DI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x09, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X7
+	VPBROADCASTW X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVDQU      164(DX), Y8
+	VPSIGNB      Y5, Y8, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       64(SP), Y5, Y5
+	VMOVDQU      Y5, 64(SP)
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	MOVBQZX      24(CX), DI
+	MOVBQZX      44(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      25(CX), DI
+	MOVBQZX      44(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      26(CX), DI
+	MOVBQZX      45(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X4
+	MOVBQZX      27(CX), DI
+	MOVBQZX      45(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y1, Y4
+	MOVBQZX      44(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      44(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      45(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X5
+	MOVBQZX      45(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y1, Y5
+	VPSIGNB      Y4, Y4, Y6
+	MOVWLZX      54(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x03, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X7
+	VPBROADCASTW X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVDQU      196(DX), Y8
+	VPSIGNB      Y5, Y8, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       64(SP), Y5, Y5
+	VMOVDQU      Y5, 64(SP)
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	MOVBQZX      28(CX), DI
+	MOVBQZX      46(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      29(CX), DI
+	MOVBQZX      46(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      30(CX), DI
+	MOVBQZX      47(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X4
+	MOVBQZX      31(CX), DI
+	MOVBQZX      47(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y1, Y4
+	MOVBQZX      46(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      46(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      47(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X5
+	MOVBQZX      47(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
+	VINSERTI128  $0x01, X5, Y1, Y5
+	VPSIGNB      Y4, Y4, Y6
+	MOVWLZX      54(CX), DI
+	MOVL         DI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x09, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X7
+	VPBROADCASTW X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVDQU      228(DX), Y8
+	VPSIGNB      Y5, Y8, Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPMADDWD     Y7, Y5, Y5
+	VPADDD       64(SP), Y5, Y5
+	VMOVDQU      Y5, 64(SP)
+	VPSIGNB      Y4, Y8, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y7, Y8, Y8
+	VPADDD       Y8, Y0, Y0
+	MOVWLZX      48(CX), DI
+	SHRL         $0x0c, DI
+	MOVWLZX      50(CX), R8
+	SHRL         $0x08, R8
+	ANDL         $0x000000f0, R8
+	ORL          R8, DI
+	MOVWLZX      52(CX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x00000f00, R8
+	ORL          R8, DI
+	MOVWLZX      54(CX), R8
+	ANDL         $0x0000f000, R8
+	ORL          R8, DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, X1
+	VCVTPH2PS    X1, Y4
+	VBROADCASTSS (DX), Y5
+	VMULPS       Y4, Y5, Y5
+	VMOVDQU      64(SP), Y4
+	VMOVUPS      (SP), Y6
+	VCVTDQ2PS    Y0, Y0
+	VFMADD231PS  Y0, Y5, Y6
+	VMOVUPS      Y6, (SP)
+	VMOVUPS      32(SP), Y0
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y5, Y0
+	VMOVUPS      Y0, 32(SP)
+	ADDQ         $0x00000038, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ1MAVX2_loop
+	VMOVUPS      (SP), Y0
+	VMOVUPS      32(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X2, X2
+	VZEROUPPER
+	MOVSS        X2, ret+24(FP)
+	RET
+
+DATA iq1mDelta<>+0(SB)/8, $0x0101010101010101
+DATA iq1mDelta<>+8(SB)/8, $0xffffffffffffffff
+GLOBL iq1mDelta<>(SB), RODATA|NOPTR, $16
+
+DATA ones8<>+0(SB)/8, $0x0101010101010101
+DATA ones8<>+8(SB)/8, $0x0101010101010101
+DATA ones8<>+16(SB)/8, $0x0101010101010101
+DATA ones8<>+24(SB)/8, $0x0101010101010101
+GLOBL ones8<>(SB), RODATA|NOPTR, $32
+
+// func dot4IQ1MAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4IQ1MAVX2(SB), NOSPLIT, $384-40
+	MOVQ    nb+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    a+16(FP), DX
+	MOVQ    stride+24(FP), BX
+	LEAQ    (BX)(BX*2), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y0, Y0, Y0
+	LEAQ    iq1sGrid<>+0(SB), DI
+	LEAQ    iq1mDelta<>+0(SB), R8
+	VXORPS  Y5, Y5, Y5
+	VMOVUPS Y5, (SP)
+	VMOVUPS Y5, 32(SP)
+	VMOVUPS Y5, 64(SP)
+	VMOVUPS Y5, 96(SP)
+	VMOVUPS Y5, 128(SP)
+	VMOVUPS Y5, 160(SP)
+	VMOVUPS Y5, 192(SP)
+	VMOVUPS Y5, 224(SP)
+	VMOVDQU ones8<>+0(SB), Y6
+
+dot4IQ1MAVX2_loop:
+	VMOVDQU      Y5, 256(SP)
+	VMOVDQU      Y5, 288(SP)
+	VMOVDQU      Y5, 320(SP)
+	VMOVDQU      Y5, 352(SP)
+	VPXOR        Y0, Y0, Y0
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VPXOR        Y4, Y4, Y4
+	MOVBQZX      (CX), R9
+	MOVBQZX      32(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X1
+	MOVBQZX      1(CX), R9
+	MOVBQZX      32(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X1, X1
+	MOVBQZX      2(CX), R9
+	MOVBQZX      33(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X7
+	MOVBQZX      3(CX), R9
+	MOVBQZX      33(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	MOVBQZX      32(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X1
+	MOVBQZX      32(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X1, X1
+	MOVBQZX      33(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      33(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y1, Y8
+	VPSIGNB      Y7, Y7, Y9
+	MOVWLZX      48(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x00000007, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x03, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X1
+	VPBROADCASTW X1, X1
+	VMOVD        R9, X10
+	VPBROADCASTW X10, X10
+	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVDQU      4(DX), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       256(SP), Y12, Y12
+	VMOVDQU      Y12, 256(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y0, Y0
+	VMOVDQU      4(DX)(BX*1), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       288(SP), Y12, Y12
+	VMOVDQU      Y12, 288(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y2, Y2
+	VMOVDQU      4(DX)(BX*2), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       320(SP), Y12, Y12
+	VMOVDQU      Y12, 320(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VMOVDQU      4(DX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VPADDD       352(SP), Y8, Y8
+	VMOVDQU      Y8, 352(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y4, Y4
+	MOVBQZX      4(CX), R9
+	MOVBQZX      34(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X1
+	MOVBQZX      5(CX), R9
+	MOVBQZX      34(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X1, X1
+	MOVBQZX      6(CX), R9
+	MOVBQZX      35(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X7
+	MOVBQZX      7(CX), R9
+	MOVBQZX      35(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	MOVBQZX      34(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X1
+	MOVBQZX      34(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X1, X1
+	MOVBQZX      35(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      35(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y1, Y8
+	VPSIGNB      Y7, Y7, Y9
+	MOVWLZX      48(CX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x09, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X1
+	VPBROADCASTW X1, X1
+	VMOVD        R9, X10
+	VPBROADCASTW X10, X10
+	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVDQU      36(DX), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       256(SP), Y12, Y12
+	VMOVDQU      Y12, 256(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y0, Y0
+	VMOVDQU      36(DX)(BX*1), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       288(SP), Y12, Y12
+	VMOVDQU      Y12, 288(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y2, Y2
+	VMOVDQU      36(DX)(BX*2), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       320(SP), Y12, Y12
+	VMOVDQU      Y12, 320(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VMOVDQU      36(DX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VPADDD       352(SP), Y8, Y8
+	VMOVDQU      Y8, 352(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y4, Y4
+	MOVBQZX      8(CX), R9
+	MOVBQZX      36(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X1
+	MOVBQZX      9(CX), R9
+	MOVBQZX      36(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X1, X1
+	MOVBQZX      10(CX), R9
+	MOVBQZX      37(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X7
+	MOVBQZX      11(CX), R9
+	MOVBQZX      37(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	MOVBQZX      36(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X1
+	MOVBQZX      36(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X1, X1
+	MOVBQZX      37(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      37(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y1, Y8
+	VPSIGNB      Y7, Y7, Y9
+	MOVWLZX      50(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x00000007, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x03, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X1
+	VPBROADCASTW X1, X1
+	VMOVD        R9, X10
+	VPBROADCASTW X10, X10
+	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVDQU      68(DX), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       256(SP), Y12, Y12
+	VMOVDQU      Y12, 256(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y0, Y0
+	VMOVDQU      68(DX)(BX*1), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       288(SP), Y12, Y12
+	VMOVDQU      Y12, 288(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y2, Y2
+	VMOVDQU      68(DX)(BX*2), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       320(SP), Y12, Y12
+	VMOVDQU      Y12, 320(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VMOVDQU      68(DX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VPADDD       352(SP), Y8, Y8
+	VMOVDQU      Y8, 352(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y4, Y4
+	MOVBQZX      12(CX), R9
+	MOVBQZX      38(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X1
+	MOVBQZX      13(CX), R9
+	MOVBQZX      38(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X1, X1
+	MOVBQZX      14(CX), R9
+	MOVBQZX      39(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X7
+	MOVBQZX      15(CX), R9
+	MOVBQZX      39(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	MOVBQZX      38(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X1
+	MOVBQZX      38(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X1, X1
+	MOVBQZX      39(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      39(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y1, Y8
+	VPSIGNB      Y7, Y7, Y9
+	MOVWLZX      50(CX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x09, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X1
+	VPBROADCASTW X1, X1
+	VMOVD        R9, X10
+	VPBROADCASTW X10, X10
+	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVDQU      100(DX), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       256(SP), Y12, Y12
+	VMOVDQU      Y12, 256(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y0, Y0
+	VMOVDQU      100(DX)(BX*1), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       288(SP), Y12, Y12
+	VMOVDQU      Y12, 288(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y2, Y2
+	VMOVDQU      100(DX)(BX*2), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       320(SP), Y12, Y12
+	VMOVDQU      Y12, 320(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VMOVDQU      100(DX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VPADDD       352(SP), Y8, Y8
+	VMOVDQU      Y8, 352(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y4, Y4
+	MOVBQZX      16(CX), R9
+	MOVBQZX      40(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X1
+	MOVBQZX      17(CX), R9
+	MOVBQZX      40(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X1, X1
+	MOVBQZX      18(CX), R9
+	MOVBQZX      41(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X7
+	MOVBQZX      19(CX), R9
+	MOVBQZX      41(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	MOVBQZX      40(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X1
+	MOVBQZX      40(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X1, X1
+	MOVBQZX      41(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      41(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y1, Y8
+	VPSIGNB      Y7, Y7, Y9
+	MOVWLZX      52(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x00000007, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x03, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X1
+	VPBROADCASTW X1, X1
+	VMOVD        R9, X10
+	VPBROADCASTW X10, X10
+	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVDQU      132(DX), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       256(SP), Y12, Y12
+	VMOVDQU      Y12, 256(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y0, Y0
+	VMOVDQU      132(DX)(BX*1), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       288(SP), Y12, Y12
+	VMOVDQU      Y12, 288(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y2, Y2
+	VMOVDQU      132(DX)(BX*2), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       320(SP), Y12, Y12
+	VMOVDQU      Y12, 320(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VMOVDQU      132(DX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VPADDD       352(SP), Y8, Y8
+	VMOVDQU      Y8, 352(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y4, Y4
+	MOVBQZX      20(CX), R9
+	MOVBQZX      42(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X1
+	MOVBQZX      21(CX), R9
+	MOVBQZX      42(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X1, X1
+	MOVBQZX      22(CX), R9
+	MOVBQZX      43(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X7
+	MOVBQZX      23(CX), R9
+	MOVBQZX      43(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	MOVBQZX      42(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X1
+	MOVBQZX      42(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X1, X1
+	MOVBQZX      43(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      43(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y1, Y8
+	VPSIGNB      Y7, Y7, Y9
+	MOVWLZX      52(CX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x09, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X1
+	VPBROADCASTW X1, X1
+	VMOVD        R9, X10
+	VPBROADCASTW X10, X10
+	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVDQU      164(DX), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       256(SP), Y12, Y12
+	VMOVDQU      Y12, 256(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y0, Y0
+	VMOVDQU      164(DX)(BX*1), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       288(SP), Y12, Y12
+	VMOVDQU      Y12, 288(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y2, Y2
+	VMOVDQU      164(DX)(BX*2), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       320(SP), Y12, Y12
+	VMOVDQU      Y12, 320(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VMOVDQU      164(DX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VPADDD       352(SP), Y8, Y8
+	VMOVDQU      Y8, 352(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y4, Y4
+	MOVBQZX      24(CX), R9
+	MOVBQZX      44(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X1
+	MOVBQZX      25(CX), R9
+	MOVBQZX      44(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X1, X1
+	MOVBQZX      26(CX), R9
+	MOVBQZX      45(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X7
+	MOVBQZX      27(CX), R9
+	MOVBQZX      45(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	MOVBQZX      44(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X1
+	MOVBQZX      44(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X1, X1
+	MOVBQZX      45(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      45(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y1, Y8
+	VPSIGNB      Y7, Y7, Y9
+	MOVWLZX      54(CX), R9
+	MOVL         R9, R10
+	ANDL         $0x00000007, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x03, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X1
+	VPBROADCASTW X1, X1
+	VMOVD        R9, X10
+	VPBROADCASTW X10, X10
+	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVDQU      196(DX), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       256(SP), Y12, Y12
+	VMOVDQU      Y12, 256(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y0, Y0
+	VMOVDQU      196(DX)(BX*1), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       288(SP), Y12, Y12
+	VMOVDQU      Y12, 288(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y2, Y2
+	VMOVDQU      196(DX)(BX*2), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       320(SP), Y12, Y12
+	VMOVDQU      Y12, 320(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VMOVDQU      196(DX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VPADDD       352(SP), Y8, Y8
+	VMOVDQU      Y8, 352(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y4, Y4
+	MOVBQZX      28(CX), R9
+	MOVBQZX      46(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X1
+	MOVBQZX      29(CX), R9
+	MOVBQZX      46(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X1, X1
+	MOVBQZX      30(CX), R9
+	MOVBQZX      47(CX), R10
+	SHLL         $0x08, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VMOVQ        (DI)(R9*8), X7
+	MOVBQZX      31(CX), R9
+	MOVBQZX      47(CX), R10
+	SHLL         $0x04, R10
+	ANDL         $0x00000700, R10
+	ORL          R10, R9
+	VPINSRQ      $0x01, (DI)(R9*8), X7, X7
+	VINSERTI128  $0x01, X7, Y1, Y7
+	MOVBQZX      46(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X1
+	MOVBQZX      46(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X1, X1
+	MOVBQZX      47(CX), R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000001, R9
+	VMOVQ        (R8)(R9*8), X8
+	MOVBQZX      47(CX), R9
+	SHRL         $0x07, R9
+	ANDL         $0x00000001, R9
+	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
+	VINSERTI128  $0x01, X8, Y1, Y8
+	VPSIGNB      Y7, Y7, Y9
+	MOVWLZX      54(CX), R9
+	MOVL         R9, R10
+	SHRL         $0x06, R10
+	ANDL         $0x00000007, R10
+	LEAL         1(R10)(R10*1), R10
+	SHRL         $0x09, R9
+	ANDL         $0x00000007, R9
+	LEAL         1(R9)(R9*1), R9
+	VMOVD        R10, X1
+	VPBROADCASTW X1, X1
+	VMOVD        R9, X10
+	VPBROADCASTW X10, X10
+	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVDQU      228(DX), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       256(SP), Y12, Y12
+	VMOVDQU      Y12, 256(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y0, Y0
+	VMOVDQU      228(DX)(BX*1), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       288(SP), Y12, Y12
+	VMOVDQU      Y12, 288(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y2, Y2
+	VMOVDQU      228(DX)(BX*2), Y11
+	VPSIGNB      Y8, Y11, Y12
+	VPMADDUBSW   Y12, Y6, Y12
+	VPMADDWD     Y10, Y12, Y12
+	VPADDD       320(SP), Y12, Y12
+	VMOVDQU      Y12, 320(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VMOVDQU      228(DX)(SI*1), Y11
+	VPSIGNB      Y8, Y11, Y8
+	VPMADDUBSW   Y8, Y6, Y8
+	VPMADDWD     Y10, Y8, Y8
+	VPADDD       352(SP), Y8, Y8
+	VMOVDQU      Y8, 352(SP)
+	VPSIGNB      Y7, Y11, Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPMADDWD     Y10, Y11, Y11
+	VPADDD       Y11, Y4, Y4
+	MOVWLZX      48(CX), R9
+	SHRL         $0x0c, R9
+	MOVWLZX      50(CX), R10
+	SHRL         $0x08, R10
+	ANDL         $0x000000f0, R10
+	ORL          R10, R9
+	MOVWLZX      52(CX), R10
+	SHRL         $0x04, R10
+	ANDL         $0x00000f00, R10
+	ORL          R10, R9
+	MOVWLZX      54(CX), R10
+	ANDL         $0x0000f000, R10
+	ORL          R10, R9
+	VMOVD        R9, X1
+	VPBROADCASTW X1, X1
+	VCVTPH2PS    X1, Y7
+	VBROADCASTSS (DX), Y8
+	VMULPS       Y7, Y8, Y8
+	VMOVDQU      256(SP), Y9
+	VMOVUPS      (SP), Y10
+	VCVTDQ2PS    Y0, Y0
+	VFMADD231PS  Y0, Y8, Y10
+	VMOVUPS      Y10, (SP)
+	VMOVUPS      32(SP), Y0
+	VCVTDQ2PS    Y9, Y9
+	VFMADD231PS  Y9, Y8, Y0
+	VMOVUPS      Y0, 32(SP)
+	VBROADCASTSS (DX)(BX*1), Y0
+	VMULPS       Y7, Y0, Y0
+	VMOVDQU      288(SP), Y8
+	VMOVUPS      64(SP), Y9
+	VCVTDQ2PS    Y2, Y2
+	VFMADD231PS  Y2, Y0, Y9
+	VMOVUPS      Y9, 64(SP)
+	VMOVUPS      96(SP), Y2
+	VCVTDQ2PS    Y8, Y8
+	VFMADD231PS  Y8, Y0, Y2
+	VMOVUPS      Y2, 96(SP)
+	VBROADCASTSS (DX)(BX*2), Y0
+	VMULPS       Y7, Y0, Y0
+	VMOVDQU      320(SP), Y2
+	VMOVUPS      128(SP), Y8
+	VCVTDQ2PS    Y3, Y3
+	VFMADD231PS  Y3, Y0, Y8
+	VMOVUPS      Y8, 128(SP)
+	VMOVUPS      160(SP), Y3
+	VCVTDQ2PS    Y2, Y2
+	VFMADD231PS  Y2, Y0, Y3
+	VMOVUPS      Y3, 160(SP)
+	VBROADCASTSS (DX)(SI*1), Y0
+	VMULPS       Y7, Y0, Y0
+	VMOVDQU      352(SP), Y2
+	VMOVUPS      192(SP), Y3
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y0, Y3
+	VMOVUPS      Y3, 192(SP)
+	VMOVUPS      224(SP), Y3
+	VCVTDQ2PS    Y2, Y2
+	VFMADD231PS  Y2, Y0, Y3
+	VMOVUPS      Y3, 224(SP)
+	ADDQ         $0x00000038, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4IQ1MAVX2_loop
+	VMOVUPS      (SP), Y0
+	VMOVUPS      32(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X2, X2
+	VMOVUPS      64(SP), Y0
+	VMOVUPS      96(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X3, X3
+	VMOVUPS      128(SP), Y0
+	VMOVUPS      160(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X4, X4
+	VMOVUPS      192(SP), Y0
+	VMOVUPS      224(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X5
+	VADDPS       X0, X5, X5
+	VMOVHLPS     X5, X5, X0
+	VADDPS       X0, X5, X5
+	VMOVSHDUP    X5, X0
+	VADDSS       X0, X5, X5
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X5, X5
+	MOVQ         out+32(FP), AX
+	VMOVSS       X2, (AX)
+	VMOVSS       X3, 4(AX)
+	VMOVSS       X4, 8(AX)
+	VMOVSS       X5, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ1_0AVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotTQ1_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+
+dotTQ1_0AVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	VMOVDQU      (CX), Y2
+	VPADDB       Y2, Y2, Y3
+	VPADDB       Y2, Y3, Y3
+	VPSLLW       $0x03, Y2, Y4
+	VPAND        maskf8<>+0(SB), Y4, Y4
+	VPADDB       Y2, Y4, Y4
+	VPSUBUSB     ones8<>+0(SB), Y2, Y2
+	VPXOR        Y5, Y5, Y5
+	VPAVGB       Y5, Y2, Y5
+	VPAVGB       Y5, Y2, Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      4(DX), Y5
+	VPMADDUBSW   Y5, Y2, Y5
+	VPADDW       Y5, Y1, Y1
+	VPSLLW       $0x03, Y3, Y2
+	VPAND        maskf8<>+0(SB), Y2, Y2
+	VPADDB       Y3, Y2, Y2
+	VPSUBUSB     ones8<>+0(SB), Y3, Y3
+	VPXOR        Y5, Y5, Y5
+	VPAVGB       Y5, Y3, Y5
+	VPAVGB       Y5, Y3, Y3
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        mask03<>+0(SB), Y3, Y3
+	VMOVDQU      36(DX), Y5
+	VPMADDUBSW   Y5, Y3, Y5
+	VPADDW       Y5, Y1, Y1
+	VPSLLW       $0x03, Y4, Y3
+	VPAND        maskf8<>+0(SB), Y3, Y3
+	VPADDB       Y4, Y3, Y3
+	VPSUBUSB     ones8<>+0(SB), Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPAVGB       Y5, Y4, Y5
+	VPAVGB       Y5, Y4, Y4
+	VPSRLW       $0x06, Y4, Y4
+	VPAND        mask03<>+0(SB), Y4, Y4
+	VMOVDQU      68(DX), Y5
+	VPMADDUBSW   Y5, Y4, Y5
+	VPADDW       Y5, Y1, Y1
+	VPSUBUSB     ones8<>+0(SB), Y2, Y2
+	VPXOR        Y4, Y4, Y4
+	VPAVGB       Y4, Y2, Y4
+	VPAVGB       Y4, Y2, Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      100(DX), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPADDW       Y4, Y1, Y1
+	VPSUBUSB     ones8<>+0(SB), Y3, Y3
+	VPXOR        Y2, Y2, Y2
+	VPAVGB       Y2, Y3, Y2
+	VPAVGB       Y2, Y3, Y3
+	VPSRLW       $0x06, Y3, Y3
+	VPAND        mask03<>+0(SB), Y3, Y3
+	VMOVDQU      132(DX), Y2
+	VPMADDUBSW   Y2, Y3, Y2
+	VPADDW       Y2, Y1, Y1
+	VMOVDQU      32(CX), X6
+	VPADDB       X6, X6, X2
+	VPADDB       X6, X2, X2
+	VPSLLW       $0x03, X6, X7
+	VPAND        maskf8<>+0(SB), X7, X7
+	VPADDB       X6, X7, X7
+	VPSLLW       $0x03, X2, X3
+	VPAND        maskf8<>+0(SB), X3, X3
+	VPADDB       X2, X3, X3
+	VINSERTI128  $0x01, X2, Y6, Y2
+	VPSUBUSB     ones8<>+0(SB), Y2, Y2
+	VPXOR        Y4, Y4, Y4
+	VPAVGB       Y4, Y2, Y4
+	VPAVGB       Y4, Y2, Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      164(DX), Y4
+	VPMADDUBSW   Y4, Y2, Y4
+	VPADDW       Y4, Y1, Y1
+	VPSLLW       $0x03, X7, X6
+	VPAND        maskf8<>+0(SB), X6, X6
+	VPADDB       X7, X6, X6
+	VINSERTI128  $0x01, X3, Y7, Y2
+	VPSUBUSB     ones8<>+0(SB), Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VPAVGB       Y3, Y2, Y3
+	VPAVGB       Y3, Y2, Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      196(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VPBROADCASTD 48(CX), X2
+	VPMOVZXBW    X2, Y2
+	VPMULLW      tq1Pow3<>+0(SB), Y2, Y2
+	VPAND        low8<>+0(SB), Y2, Y2
+	VEXTRACTI128 $0x01, Y2, X3
+	VPACKUSWB    X3, X2, X3
+	VINSERTI128  $0x01, X3, Y6, Y2
+	VPSUBUSB     ones8<>+0(SB), Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VPAVGB       Y3, Y2, Y3
+	VPAVGB       Y3, Y2, Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      228(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VPBROADCASTW 52(CX), X2
+	VCVTPH2PS    X2, Y2
+	VPSUBW       260(DX), Y1, Y1
+	VPMADDWD     ones16<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y2, Y3, Y3
+	VFMADD231PS  Y3, Y1, Y0
+	ADDQ         $0x00000036, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotTQ1_0AVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
+DATA maskf8<>+0(SB)/8, $0xf8f8f8f8f8f8f8f8
+DATA maskf8<>+8(SB)/8, $0xf8f8f8f8f8f8f8f8
+DATA maskf8<>+16(SB)/8, $0xf8f8f8f8f8f8f8f8
+DATA maskf8<>+24(SB)/8, $0xf8f8f8f8f8f8f8f8
+GLOBL maskf8<>(SB), RODATA|NOPTR, $32
+
+DATA mask03<>+0(SB)/8, $0x0303030303030303
+DATA mask03<>+8(SB)/8, $0x0303030303030303
+DATA mask03<>+16(SB)/8, $0x0303030303030303
+DATA mask03<>+24(SB)/8, $0x0303030303030303
+GLOBL mask03<>(SB), RODATA|NOPTR, $32
+
+DATA tq1Pow3<>+0(SB)/8, $0x0001000100010001
+DATA tq1Pow3<>+8(SB)/8, $0x0003000300030003
+DATA tq1Pow3<>+16(SB)/8, $0x0009000900090009
+DATA tq1Pow3<>+24(SB)/8, $0x001b001b001b001b
+GLOBL tq1Pow3<>(SB), RODATA|NOPTR, $32
+
+DATA low8<>+0(SB)/8, $0x00ff00ff00ff00ff
+DATA low8<>+8(SB)/8, $0x00ff00ff00ff00ff
+DATA low8<>+16(SB)/8, $0x00ff00ff00ff00ff
+DATA low8<>+24(SB)/8, $0x00ff00ff00ff00ff
+GLOBL low8<>(SB), RODATA|NOPTR, $32
+
+// func dot4TQ1_0AVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4TQ1_0AVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dot4TQ1_0AVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      (CX), Y8
+	VPADDB       Y8, Y8, Y9
+	VPADDB       Y8, Y9, Y9
+	VPSLLW       $0x03, Y8, Y10
+	VPAND        maskf8<>+0(SB), Y10, Y10
+	VPADDB       Y8, Y10, Y10
+	VPSUBUSB     ones8<>+0(SB), Y8, Y8
+	VPXOR        Y11, Y11, Y11
+	VPAVGB       Y11, Y8, Y11
+	VPAVGB       Y11, Y8, Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      4(DX), Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPADDW       Y11, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPADDW       Y11, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPADDW       Y11, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPADDW       Y11, Y7, Y7
+	VPSLLW       $0x03, Y9, Y8
+	VPAND        maskf8<>+0(SB), Y8, Y8
+	VPADDB       Y9, Y8, Y8
+	VPSUBUSB     ones8<>+0(SB), Y9, Y9
+	VPXOR        Y11, Y11, Y11
+	VPAVGB       Y11, Y9, Y11
+	VPAVGB       Y11, Y9, Y9
+	VPSRLW       $0x06, Y9, Y9
+	VPAND        mask03<>+0(SB), Y9, Y9
+	VMOVDQU      36(DX), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPADDW       Y11, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPADDW       Y11, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPADDW       Y11, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y11
+	VPMADDUBSW   Y11, Y9, Y11
+	VPADDW       Y11, Y7, Y7
+	VPSLLW       $0x03, Y10, Y9
+	VPAND        maskf8<>+0(SB), Y9, Y9
+	VPADDB       Y10, Y9, Y9
+	VPSUBUSB     ones8<>+0(SB), Y10, Y10
+	VPXOR        Y11, Y11, Y11
+	VPAVGB       Y11, Y10, Y11
+	VPAVGB       Y11, Y10, Y10
+	VPSRLW       $0x06, Y10, Y10
+	VPAND        mask03<>+0(SB), Y10, Y10
+	VMOVDQU      68(DX), Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPADDW       Y11, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPADDW       Y11, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPADDW       Y11, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPADDW       Y11, Y7, Y7
+	VPSUBUSB     ones8<>+0(SB), Y8, Y8
+	VPXOR        Y10, Y10, Y10
+	VPAVGB       Y10, Y8, Y10
+	VPAVGB       Y10, Y8, Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      100(DX), Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPADDW       Y10, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPADDW       Y10, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPADDW       Y10, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPADDW       Y10, Y7, Y7
+	VPSUBUSB     ones8<>+0(SB), Y9, Y9
+	VPXOR        Y8, Y8, Y8
+	VPAVGB       Y8, Y9, Y8
+	VPAVGB       Y8, Y9, Y9
+	VPSRLW       $0x06, Y9, Y9
+	VPAND        mask03<>+0(SB), Y9, Y9
+	VMOVDQU      132(DX), Y8
+	VPMADDUBSW   Y8, Y9, Y8
+	VPADDW       Y8, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y8
+	VPMADDUBSW   Y8, Y9, Y8
+	VPADDW       Y8, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y8
+	VPMADDUBSW   Y8, Y9, Y8
+	VPADDW       Y8, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y8
+	VPMADDUBSW   Y8, Y9, Y8
+	VPADDW       Y8, Y7, Y7
+	VMOVDQU      32(CX), X12
+	VPADDB       X12, X12, X8
+	VPADDB       X12, X8, X8
+	VPSLLW       $0x03, X12, X13
+	VPAND        maskf8<>+0(SB), X13, X13
+	VPADDB       X12, X13, X13
+	VPSLLW       $0x03, X8, X9
+	VPAND        maskf8<>+0(SB), X9, X9
+	VPADDB       X8, X9, X9
+	VINSERTI128  $0x01, X8, Y12, Y8
+	VPSUBUSB     ones8<>+0(SB), Y8, Y8
+	VPXOR        Y10, Y10, Y10
+	VPAVGB       Y10, Y8, Y10
+	VPAVGB       Y10, Y8, Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      164(DX), Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPADDW       Y10, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPADDW       Y10, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPADDW       Y10, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y10
+	VPMADDUBSW   Y10, Y8, Y10
+	VPADDW       Y10, Y7, Y7
+	VPSLLW       $0x03, X13, X12
+	VPAND        maskf8<>+0(SB), X12, X12
+	VPADDB       X13, X12, X12
+	VINSERTI128  $0x01, X9, Y13, Y8
+	VPSUBUSB     ones8<>+0(SB), Y8, Y8
+	VPXOR        Y9, Y9, Y9
+	VPAVGB       Y9, Y8, Y9
+	VPAVGB       Y9, Y8, Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      196(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VPBROADCASTD 48(CX), X8
+	VPMOVZXBW    X8, Y8
+	VPMULLW      tq1Pow3<>+0(SB), Y8, Y8
+	VPAND        low8<>+0(SB), Y8, Y8
+	VEXTRACTI128 $0x01, Y8, X9
+	VPACKUSWB    X9, X8, X9
+	VINSERTI128  $0x01, X9, Y12, Y8
+	VPSUBUSB     ones8<>+0(SB), Y8, Y8
+	VPXOR        Y9, Y9, Y9
+	VPAVGB       Y9, Y8, Y9
+	VPAVGB       Y9, Y8, Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      228(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VPBROADCASTW 52(CX), X8
+	VCVTPH2PS    X8, Y8
+	VPSUBW       260(DX), Y4, Y4
+	VPMADDWD     ones16<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y8, Y9, Y9
+	VFMADD231PS  Y9, Y4, Y0
+	VPSUBW       260(DX)(BX*1), Y5, Y5
+	VPMADDWD     ones16<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VFMADD231PS  Y4, Y5, Y1
+	VPSUBW       260(DX)(BX*2), Y6, Y6
+	VPMADDWD     ones16<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y8, Y4, Y4
+	VFMADD231PS  Y4, Y6, Y2
+	VPSUBW       260(DX)(SI*1), Y7, Y7
+	VPMADDWD     ones16<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VFMADD231PS  Y4, Y7, Y3
+	ADDQ         $0x00000036, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4TQ1_0AVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotTQ2_0AVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotTQ2_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+
+dotTQ2_0AVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	VMOVDQU      (CX), Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      4(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VMOVDQU      (CX), Y2
+	VPSRLW       $0x02, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      36(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VMOVDQU      (CX), Y2
+	VPSRLW       $0x04, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      68(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VMOVDQU      (CX), Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      100(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VMOVDQU      32(CX), Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      132(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VMOVDQU      32(CX), Y2
+	VPSRLW       $0x02, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      164(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VMOVDQU      32(CX), Y2
+	VPSRLW       $0x04, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      196(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VMOVDQU      32(CX), Y2
+	VPSRLW       $0x06, Y2, Y2
+	VPAND        mask03<>+0(SB), Y2, Y2
+	VMOVDQU      228(DX), Y3
+	VPMADDUBSW   Y3, Y2, Y3
+	VPADDW       Y3, Y1, Y1
+	VPBROADCASTW 64(CX), X2
+	VCVTPH2PS    X2, Y2
+	VPSUBW       260(DX), Y1, Y1
+	VPMADDWD     ones16<>+0(SB), Y1, Y1
+	VCVTDQ2PS    Y1, Y1
+	VBROADCASTSS (DX), Y3
+	VMULPS       Y2, Y3, Y3
+	VFMADD231PS  Y3, Y1, Y0
+	ADDQ         $0x00000042, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotTQ2_0AVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
+// func dot4TQ2_0AVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, F16C, FMA3
+TEXT ·dot4TQ2_0AVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dot4TQ2_0AVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      (CX), Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      4(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VMOVDQU      (CX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      36(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VMOVDQU      (CX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      68(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VMOVDQU      (CX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      100(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VMOVDQU      32(CX), Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      132(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VMOVDQU      32(CX), Y8
+	VPSRLW       $0x02, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      164(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VMOVDQU      32(CX), Y8
+	VPSRLW       $0x04, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      196(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VMOVDQU      32(CX), Y8
+	VPSRLW       $0x06, Y8, Y8
+	VPAND        mask03<>+0(SB), Y8, Y8
+	VMOVDQU      228(DX), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPADDW       Y9, Y7, Y7
+	VPBROADCASTW 64(CX), X8
+	VCVTPH2PS    X8, Y8
+	VPSUBW       260(DX), Y4, Y4
+	VPMADDWD     ones16<>+0(SB), Y4, Y4
+	VCVTDQ2PS    Y4, Y4
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y8, Y9, Y9
+	VFMADD231PS  Y9, Y4, Y0
+	VPSUBW       260(DX)(BX*1), Y5, Y5
+	VPMADDWD     ones16<>+0(SB), Y5, Y5
+	VCVTDQ2PS    Y5, Y5
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VFMADD231PS  Y4, Y5, Y1
+	VPSUBW       260(DX)(BX*2), Y6, Y6
+	VPMADDWD     ones16<>+0(SB), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y8, Y4, Y4
+	VFMADD231PS  Y4, Y6, Y2
+	VPSUBW       260(DX)(SI*1), Y7, Y7
+	VPMADDWD     ones16<>+0(SB), Y7, Y7
+	VCVTDQ2PS    Y7, Y7
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VFMADD231PS  Y4, Y7, Y3
+	ADDQ         $0x00000042, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4TQ2_0AVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
 // func dotQ2KAVX2(nb int, w *byte, a *byte) float32
 // Requires: AVX, AVX2, F16C, FMA3, SSE
 TEXT ·dotQ2KAVX2(SB), NOSPLIT, $64-28
@@ -10799,12 +16244,6 @@ dotQ2KAVX2_loop:
 	VZEROUPPER
 	MOVSS        X1, ret+24(FP)
 	RET
-
-DATA mask03<>+0(SB)/8, $0x0303030303030303
-DATA mask03<>+8(SB)/8, $0x0303030303030303
-DATA mask03<>+16(SB)/8, $0x0303030303030303
-DATA mask03<>+24(SB)/8, $0x0303030303030303
-GLOBL mask03<>(SB), RODATA|NOPTR, $32
 
 DATA q3kShuf<>+0(SB)/8, $0x0100010001000100
 DATA q3kShuf<>+8(SB)/8, $0x0100010001000100
@@ -14237,12 +19676,6 @@ DATA lowByte<>+8(SB)/8, $0x000000ff000000ff
 DATA lowByte<>+16(SB)/8, $0x000000ff000000ff
 DATA lowByte<>+24(SB)/8, $0x000000ff000000ff
 GLOBL lowByte<>(SB), RODATA|NOPTR, $32
-
-DATA ones8<>+0(SB)/8, $0x0101010101010101
-DATA ones8<>+8(SB)/8, $0x0101010101010101
-DATA ones8<>+16(SB)/8, $0x0101010101010101
-DATA ones8<>+24(SB)/8, $0x0101010101010101
-GLOBL ones8<>(SB), RODATA|NOPTR, $32
 
 DATA f1<>+0(SB)/8, $0x3f8000003f800000
 DATA f1<>+8(SB)/8, $0x3f8000003f800000

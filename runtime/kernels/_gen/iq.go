@@ -279,3 +279,328 @@ func genIQ3S() {
 		return latticeSub{G: g, S: s, L: scale16(oddScale(sc, 4*(sb%2), 15))}
 	}, "iq3_s x q8_K (ggml_vec_dot_iq3_s_q8_K)")
 }
+
+func genIQ1S() {
+	eachCols(func(cols int) {
+		k := newSuper("IQ1S", cols, "iq1_s x q8_K (ggml_vec_dot_iq1_s_q8_K)")
+		grid := tableReg("iq1sGrid", u64Table(iq1sGrid[:]))
+		accum1 := AllocLocal(16 * cols) // ggml's scalar accum1 of each column
+		z := XMM()
+		VXORPS(z, z, z)
+		for c := 0; c < cols; c++ {
+			VMOVUPS(z, accum1.Offset(16*c))
+		}
+		k.loop(50, q8kSize, func() {
+			// delta*ls of each sub-block, twice (one per bsum of 16), as int16
+			coef := [2]VecVirtual{XMM(), XMM()}
+			for sb := 0; sb < 8; sb++ {
+				qh := GP64()
+				MOVWLZX(k.wt(34+2*sb), qh.As32())
+				ls := oddScale(qh, 12, 7)
+				neg := fieldIdx(qh, 15, 1)
+				NEGL(neg.As32())
+				XORL(neg.As32(), ls.As32())
+				SUBL(neg.As32(), ls.As32()) // ls, negated when the delta bit is set
+				ANDL(U32(0xffff), ls.As32())
+				IMUL3L(U32(0x10001), ls.As32(), ls.As32())
+				if sb%4 == 0 {
+					VMOVD(ls.As32(), coef[sb/4])
+				} else {
+					VPINSRD(U8(sb%4), ls.As32(), coef[sb/4], coef[sb/4])
+				}
+			}
+			cy := YMM()
+			VINSERTI128(U8(1), coef[1], coef[0].AsY(), cy)
+			dx := f16x8(k.wt(0))
+			for c := 0; c < cols; c++ {
+				p := YMM()
+				VPMADDWD(k.act(c, q8kBsums), cy, p)
+				s := hsumI32(p)
+				VCVTDQ2PS(s, s)
+				d := k.yd(c, dx)
+				a := XMM()
+				VMOVSS(accum1.Offset(16*c), a)
+				VFMADD231SS(s, d.AsX(), a)
+				VMOVSS(a, accum1.Offset(16*c))
+			}
+			k.zeroSumi()
+			for sb := 0; sb < 8; sb++ {
+				qh := GP64()
+				MOVWLZX(k.wt(34+2*sb), qh.As32())
+				g := gather64(grid, func(l int) GPVirtual {
+					// qs[l] | ((qh >> 3l) & 7) << 8
+					r := byteIdx(k.wt(2 + 4*sb + l))
+					h := fieldIdx(qh, 3*l, 7)
+					SHLL(U8(8), h.As32())
+					ORL(h.As32(), r.As32())
+					return r
+				})
+				ax := YMM()
+				VPSIGNB(g, g, ax)
+				l := scale16(oddScale(qh, 12, 7))
+				for c := 0; c < cols; c++ {
+					q := YMM()
+					VMOVDQU(k.act(c, q8kQs+32*sb), q)
+					VPSIGNB(g, q, q)
+					VPMADDUBSW(q, ax, q)
+					VPMADDWD(l, q, q)
+					VPADDD(q, k.sumi[c], k.sumi[c])
+				}
+			}
+			k.finish(0)
+		})
+		res := make([]VecVirtual, cols)
+		for c := range res {
+			res[c] = hsum8(k.acc[c])
+			a := XMM()
+			VMOVSS(accum1.Offset(16*c), a)
+			VMULSS(f32Const("feighth", 0.125), a, a)
+			VADDSS(a, res[c], res[c])
+		}
+		k.end(res)
+	})
+}
+
+func genIQ1M() {
+	eachCols(func(cols int) {
+		k := newSuper("IQ1M", cols, "iq1_m x q8_K (ggml_vec_dot_iq1_m_q8_K)")
+		grid := tableReg("iq1sGrid", u64Table(iq1sGrid[:]))
+		deltas := tableReg("iq1mDelta", u64Table([]uint64{0x0101010101010101, 0xffffffffffffffff}))
+		// accum1 and accum2 of each column (ggml's two float accumulators)
+		accs := AllocLocal(64 * cols)
+		z := YMM()
+		VXORPS(z, z, z)
+		for c := 0; c < 2*cols; c++ {
+			VMOVUPS(z, accs.Offset(32*c))
+		}
+		// ggml's second integer sum (the deltas) of each column, on the stack: registers are short
+		sumi2 := AllocLocal(32 * cols)
+		ones := YMM()
+		VMOVDQU(ones8(), ones)
+		k.loop(56, q8kSize, func() {
+			for c := 0; c < cols; c++ {
+				VMOVDQU(z, sumi2.Offset(32*c))
+			}
+			k.zeroSumi()
+			for sb := 0; sb < 8; sb++ {
+				g := gather64(grid, func(l int) GPVirtual {
+					// qs[l] | (qh[l/2] << (8 - 4(l%2))) & 0x700
+					r := byteIdx(k.wt(4*sb + l))
+					h := byteIdx(k.wt(32 + 2*sb + l/2))
+					SHLL(U8(8-4*(l%2)), h.As32())
+					ANDL(U32(0x700), h.As32())
+					ORL(h.As32(), r.As32())
+					return r
+				})
+				dl := gather64(deltas, func(l int) GPVirtual {
+					h := byteIdx(k.wt(32 + 2*sb + l/2))
+					return fieldIdx(h, 3+4*(l%2), 1)
+				})
+				ax := YMM()
+				VPSIGNB(g, g, ax)
+				sc := GP64()
+				MOVWLZX(k.wt(48+2*(sb/2)), sc.As32())
+				l := scales16(oddScale(sc, 6*(sb%2), 7), oddScale(sc, 6*(sb%2)+3, 7))
+				for c := 0; c < cols; c++ {
+					q, t := YMM(), YMM()
+					VMOVDQU(k.act(c, q8kQs+32*sb), q)
+					VPSIGNB(dl, q, t)
+					VPMADDUBSW(t, ones, t)
+					VPMADDWD(l, t, t)
+					VPADDD(sumi2.Offset(32*c), t, t)
+					VMOVDQU(t, sumi2.Offset(32*c))
+					VPSIGNB(g, q, q)
+					VPMADDUBSW(q, ax, q)
+					VPMADDWD(l, q, q)
+					VPADDD(q, k.sumi[c], k.sumi[c])
+				}
+			}
+			// d = y.d * fp16 scale assembled from the top nibbles of the four scale words
+			u, t := GP32(), GP32()
+			MOVWLZX(k.wt(48), u)
+			SHRL(U8(12), u)
+			MOVWLZX(k.wt(50), t)
+			SHRL(U8(8), t)
+			ANDL(U32(0xf0), t)
+			ORL(t, u)
+			MOVWLZX(k.wt(52), t)
+			SHRL(U8(4), t)
+			ANDL(U32(0xf00), t)
+			ORL(t, u)
+			MOVWLZX(k.wt(54), t)
+			ANDL(U32(0xf000), t)
+			ORL(t, u)
+			ux := XMM()
+			VMOVD(u, ux)
+			VPBROADCASTW(ux, ux)
+			dx := YMM()
+			VCVTPH2PS(ux, dx)
+			for c := 0; c < cols; c++ {
+				d := k.yd(c, dx)
+				s2 := YMM()
+				VMOVDQU(sumi2.Offset(32*c), s2)
+				for i, s := range []VecVirtual{k.sumi[c], s2} {
+					a := YMM()
+					VMOVUPS(accs.Offset(64*c+32*i), a)
+					VCVTDQ2PS(s, s)
+					VFMADD231PS(s, d, a)
+					VMOVUPS(a, accs.Offset(64*c+32*i))
+				}
+			}
+		})
+		res := make([]VecVirtual, cols)
+		for c := range res {
+			a1, a2 := YMM(), YMM()
+			VMOVUPS(accs.Offset(64*c), a1)
+			VMOVUPS(accs.Offset(64*c+32), a2)
+			res[c] = hsum8(a1)
+			h2 := hsum8(a2)
+			VMULSS(f32Const("feighth", 0.125), h2, h2)
+			VADDSS(h2, res[c], res[c])
+		}
+		k.end(res)
+	})
+}
+
+func genTQ2_0() {
+	eachCols(func(cols int) {
+		k := newSuper("TQ2_0", cols, "tq2_0 x q8_K (ggml_vec_dot_tq2_0_q8_K)")
+		k.loop(66, q8kSize, func() {
+			k.zeroSumi() // int16 sums here
+			for j := 0; j < 2; j++ {
+				for l := 0; l < 4; l++ {
+					q := YMM()
+					VMOVDQU(k.wt(32*j), q)
+					if l > 0 {
+						VPSRLW(U8(2*l), q, q)
+					}
+					VPAND(mask3(), q, q)
+					for c := 0; c < cols; c++ {
+						p := YMM()
+						VMOVDQU(k.act(c, q8kQs+128*j+32*l), p)
+						VPMADDUBSW(p, q, p)
+						VPADDW(p, k.sumi[c], k.sumi[c])
+					}
+				}
+			}
+			dx := f16x8(k.wt(64))
+			for c := 0; c < cols; c++ {
+				s := k.sumi[c]
+				VPSUBW(k.act(c, q8kBsums), s, s)
+				VPMADDWD(ones16(), s, s)
+				VCVTDQ2PS(s, s)
+				d := k.yd(c, dx)
+				VFMADD231PS(d, s, k.acc[c])
+			}
+		})
+		res := make([]VecVirtual, cols)
+		for c := range res {
+			res[c] = hsum8(k.acc[c])
+		}
+		k.end(res)
+	})
+}
+
+// trits is ggml's tq1_0 digit extraction: from bytes holding base-3 digits scaled by 256/243,
+// multiply by 3^l (bytewise) and take the top two bits of 3*(byte-1)/2+... (avg_epu8 trick).
+func tritsTop(v VecVirtual) {
+	VPSUBUSB(ones8(), v, v)
+	z, t := YMM(), YMM()
+	VPXOR(z, z, z)
+	VPAVGB(z, v, t)
+	VPAVGB(t, v, v)
+	VPSRLW(U8(6), v, v)
+	VPAND(mask3(), v, v)
+}
+
+// times9 returns v*9 bytewise: ((v << 3) & 0xf8) + v.
+func times9(v VecVirtual) VecVirtual { return times9In(YMM(), v) }
+
+// times9X is times9 on X registers.
+func times9X(v VecVirtual) VecVirtual { return times9In(XMM(), v) }
+
+func times9In(r, v VecVirtual) VecVirtual {
+	VPSLLW(U8(3), v, r)
+	VPAND(splat8("maskf8", 0xf8), r, r)
+	VPADDB(v, r, r)
+	return r
+}
+
+func genTQ1_0() {
+	eachCols(func(cols int) {
+		k := newSuper("TQ1_0", cols, "tq1_0 x q8_K (ggml_vec_dot_tq1_0_q8_K)")
+		k.loop(54, q8kSize, func() {
+			k.zeroSumi() // int16 sums here
+			dot := func(v VecVirtual, off int) {
+				for c := 0; c < cols; c++ {
+					p := YMM()
+					VMOVDQU(k.act(c, q8kQs+off), p)
+					VPMADDUBSW(p, v, p)
+					VPADDW(p, k.sumi[c], k.sumi[c])
+				}
+			}
+			// The first 32 bytes: five digits each, against y[0:160]. Products are formed just
+			// before use to keep few registers live.
+			q0 := YMM()
+			VMOVDQU(k.wt(0), q0)
+			q1 := YMM()
+			VPADDB(q0, q0, q1)
+			VPADDB(q0, q1, q1) // *3
+			q2 := times9(q0)   // *9
+			tritsTop(q0)
+			dot(q0, 0)
+			q3 := times9(q1) // *27
+			tritsTop(q1)
+			dot(q1, 32)
+			q4 := times9(q2) // *81
+			tritsTop(q2)
+			dot(q2, 64)
+			tritsTop(q3)
+			dot(q3, 96)
+			tritsTop(q4)
+			dot(q4, 128)
+			// the last 16 bytes (five digits) and qh (four digits), against y[160:256]
+			pair := func(lo, hi VecVirtual, off int) {
+				v := YMM()
+				VINSERTI128(U8(1), hi, lo.AsY(), v)
+				tritsTop(v)
+				dot(v, off)
+			}
+			r0 := XMM()
+			VMOVDQU(k.wt(32), r0)
+			r1 := XMM()
+			VPADDB(r0, r0, r1)
+			VPADDB(r0, r1, r1)
+			r2 := times9X(r0)
+			r3 := times9X(r1)
+			pair(r0, r1, 160)
+			r4 := times9X(r2)
+			pair(r2, r3, 192)
+			h := YMM()
+			VPBROADCASTD(k.wt(48), h.AsX())
+			VPMOVZXBW(h.AsX(), h)
+			VPMULLW(bytesConst("tq1Pow3", []byte{
+				1, 0, 1, 0, 1, 0, 1, 0, 3, 0, 3, 0, 3, 0, 3, 0,
+				9, 0, 9, 0, 9, 0, 9, 0, 27, 0, 27, 0, 27, 0, 27, 0}), h, h)
+			VPAND(splat16("low8", 0xff), h, h)
+			hh := XMM()
+			VEXTRACTI128(U8(1), h, hh)
+			VPACKUSWB(hh, h.AsX(), hh)
+			pair(r4, hh, 224)
+			dx := f16x8(k.wt(52))
+			for c := 0; c < cols; c++ {
+				s := k.sumi[c]
+				VPSUBW(k.act(c, q8kBsums), s, s)
+				VPMADDWD(ones16(), s, s)
+				VCVTDQ2PS(s, s)
+				d := k.yd(c, dx)
+				VFMADD231PS(d, s, k.acc[c])
+			}
+		})
+		res := make([]VecVirtual, cols)
+		for c := range res {
+			res[c] = hsum8(k.acc[c])
+		}
+		k.end(res)
+	})
+}
