@@ -15,6 +15,9 @@ import (
 
 var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// tmpLinkMark names a link being created; a crash can leave one, which readers skip.
+const tmpLinkMark = ".ggufy-tmp-"
+
 // etagPattern is what we accept as a blob name: a git sha1 or an LFS sha256 (or, from other
 // servers, any plain token that cannot climb out of blobs/).
 var etagPattern = regexp.MustCompile(`^[0-9A-Za-z_\-]{1,128}$`)
@@ -110,7 +113,7 @@ func (rc repoCache) link(sha, path, etag string) error {
 		return nil
 	}
 	// Build the link aside and rename it over any old pointer: readers never see a gap.
-	tmp := ptr + ".tmp-" + randHex(4)
+	tmp := ptr + tmpLinkMark + randHex(4)
 	if err := os.Symlink(rel, tmp); err != nil {
 		return fmt.Errorf("hub: cannot create symlink in the cache (a file system without symlinks is not supported): %w", err)
 	}

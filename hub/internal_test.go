@@ -216,7 +216,7 @@ func TestRefAndLinkWrites(t *testing.T) {
 	if target != "../../../../blobs/e2" {
 		t.Fatalf("link = %s", target)
 	}
-	leftovers, _ := filepath.Glob(filepath.Join(rc.snapshotDir(sha), "a", "b", "*.tmp-*"))
+	leftovers, _ := filepath.Glob(filepath.Join(rc.snapshotDir(sha), "a", "b", "*"+tmpLinkMark+"*"))
 	if len(leftovers) != 0 {
 		t.Fatal(leftovers)
 	}

@@ -187,7 +187,7 @@ func (c *Client) resolveCached(repo, rev string) (*RepoInfo, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
+		if d.IsDir() || strings.Contains(d.Name(), tmpLinkMark) {
 			return nil
 		}
 		rel, err := filepath.Rel(snap, p)
