@@ -1,0 +1,341 @@
+package runtime
+
+import (
+	"math"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/ggufy/ggufy/gguf"
+	"github.com/ggufy/ggufy/internal/half"
+	"github.com/ggufy/ggufy/runtime/kernels"
+)
+
+// Attention as llama.cpp runs it on the CPU with its defaults: an F16 KV cache (K and V rounded to
+// fp16 when stored) and flash attention, which "auto" resolves to on the CPU backend
+// (llama_context::resolve_fused_ops finds FLASH_ATTN_EXT supported). ggml-cpu then takes one of
+// two paths (ggml/src/ggml-cpu/ops.cpp ggml_compute_forward_flash_attn_ext_f16, llama.cpp v0.5.0,
+// MIT License):
+//
+//   - with 64 or more query rows per sequence in the micro-batch (GGML_FA_TILE_Q) it runs
+//     ggml_compute_forward_flash_attn_ext_tiled: Q stays float32, K and V are widened from fp16,
+//     scores, the softmax (in KV tiles of 64, exp through ggml_v_expf, tile sums added in double)
+//     and the weighted sum of V are float32;
+//   - otherwise ggml_compute_forward_flash_attn_ext_f16_one_chunk: Q is rounded to fp16, scores
+//     are fp16 dot products, the softmax is online per KV cell with expf, and V is accumulated
+//     in an fp16 vector (rounded after every update).
+//
+// Both are reproduced; the tiled path computes its products with the float32 matrix kernels.
+
+const (
+	faTileQ  = 64 // GGML_FA_TILE_Q
+	faTileKV = 64 // GGML_FA_TILE_KV
+)
+
+// attnParams are one layer's attention settings.
+type attnParams struct {
+	scale   float32 // kq_scale
+	softcap float32 // attention logit softcapping (0: none)
+	swa     int     // sliding window (0: full attention)
+	qScale  float32 // ggml_scale of Q after RoPE (0: none)
+}
+
+// kvCache is one layer's F16 cache of one sequence: K and V rows [head][pos][dim].
+type kvCache struct {
+	k, v []uint16
+}
+
+// storeKV rounds the n new K and V rows (token-major, nKV heads each) to fp16 and writes them at
+// positions pos0.. (ggml_set_rows into the F16 cache).
+func (s *Session) storeKV(il int, k, v []float32, n, pos0 int) {
+	hp := s.m.HParams
+	nkv, dk, dv := hp.NHeadKV[il], hp.HeadDimK, hp.HeadDimV
+	c := &s.kv[il]
+	for t := range n {
+		p := pos0 + t
+		for h := range nkv {
+			src := k[(t*nkv+h)*dk : (t*nkv+h+1)*dk]
+			dst := c.k[(h*s.nCtx+p)*dk : (h*s.nCtx+p+1)*dk]
+			for i, x := range src {
+				dst[i] = half.F32ToF16(x)
+			}
+			src = v[(t*nkv+h)*dv : (t*nkv+h+1)*dv]
+			dst = c.v[(h*s.nCtx+p)*dv : (h*s.nCtx+p+1)*dv]
+			for i, x := range src {
+				dst[i] = half.F32ToF16(x)
+			}
+		}
+	}
+}
+
+// masked reports whether query position p does not see cache position j (causal mask, plus
+// llama_hparams::is_masked_swa for LLAMA_SWA_TYPE_STANDARD).
+func masked(p, j, swa int) bool {
+	return j > p || (swa > 0 && p-j >= swa)
+}
+
+// attention stores the n new K/V rows of layer il and computes the attention output of the n
+// queries q (token-major, nHead heads of HeadDimK) into dst (token-major, nHead heads of
+// HeadDimV). Query t is at position pos0+t.
+func (s *Session) attention(il int, q, k, v []float32, n, pos0 int, dst []float32, ap attnParams) {
+	s.storeKV(il, k, v, n, pos0)
+	hp := s.m.HParams
+	if n >= faTileQ && hp.HeadDimV%8 == 0 {
+		s.attnTiled(il, q, n, pos0, dst, ap)
+	} else {
+		s.attnOneChunk(il, q, n, pos0, dst, ap)
+	}
+}
+
+// attnWork is one worker's scratch space for the tiled path.
+type attnWork struct {
+	kf  []float32 // K rows of the KV range, float32 [kv][dk]
+	vt  []float32 // V transposed, float32 [dv][kv]
+	qg  []float32 // query rows of one KV head's group [head][tok][dk]
+	sc  []float32 // scores, then probabilities [head][tok][kv]
+	og  []float32 // outputs [head][tok][dv]
+	inv []float32 // 1/S per row
+	q16 []uint16  // the query in fp16 (one-chunk path)
+	a16 []uint16  // the fp16 V accumulator (one-chunk path)
+}
+
+func f32bytes(x []float32) []byte {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x))
+}
+
+// attnTiled is the float32 path: per KV head and block of up to 64 queries, scores = K·Q with the
+// float32 matrix kernel, masking and softcapping, exp in KV tiles of 64 as
+// ggml_vec_soft_max_f32 computes it, then V·P and the division by the sum.
+func (s *Session) attnTiled(il int, q []float32, n, pos0 int, dst []float32, ap attnParams) {
+	hp := s.m.HParams
+	nh, nkv := hp.NHead[il], hp.NHeadKV[il]
+	dk, dv := hp.HeadDimK, hp.HeadDimV
+	group := nh / nkv
+	nBlocks := (n + faTileQ - 1) / faTileQ
+	items := int32(nkv * nBlocks)
+	var next atomic.Int32
+	c := &s.kv[il]
+	s.pool.Run(s.pool.Size(), func(part int) {
+		w := s.attnWork[part]
+		for {
+			it := int(next.Add(1) - 1)
+			if it >= int(items) {
+				return
+			}
+			g, blk := it/nBlocks, it%nBlocks
+			t0 := blk * faTileQ
+			t1 := min(n, t0+faTileQ)
+			nq := t1 - t0
+			// the cache range the block's queries see
+			kvEnd := pos0 + t1
+			kvStart := 0
+			if ap.swa > 0 {
+				kvStart = max(0, pos0+t0-ap.swa+1)
+			}
+			kvLen := kvEnd - kvStart
+			kc := c.k[(g*s.nCtx+kvStart)*dk : (g*s.nCtx+kvEnd)*dk]
+			kf := w.kf[:kvLen*dk]
+			for i, h := range kc {
+				kf[i] = half.F16ToF32(h)
+			}
+			vt := w.vt[:dv*kvLen]
+			vc := c.v[(g*s.nCtx+kvStart)*dv : (g*s.nCtx+kvEnd)*dv]
+			for j := range kvLen {
+				row := vc[j*dv : (j+1)*dv]
+				for d, h := range row {
+					vt[d*kvLen+j] = half.F16ToF32(h)
+				}
+			}
+			ncols := group * nq
+			qg := w.qg[:ncols*dk]
+			for hh := range group {
+				h := g*group + hh
+				for t := t0; t < t1; t++ {
+					copy(qg[(hh*nq+t-t0)*dk:(hh*nq+t-t0+1)*dk], q[(t*nh+h)*dk:(t*nh+h+1)*dk])
+				}
+			}
+			sc := w.sc[:ncols*kvLen]
+			if err := kernels.MatMul(nil, sc, kernels.Matrix{Type: gguf.TypeF32, Rows: kvLen, Cols: dk, Data: f32bytes(kf)}, f32bytes(qg), ncols); err != nil {
+				panic(err) // shapes are ours
+			}
+			for r := range ncols {
+				p := pos0 + t0 + r%nq
+				w.inv[r] = softmaxTiled(sc[r*kvLen:(r+1)*kvLen], kvStart, p, ap)
+			}
+			og := w.og[:ncols*dv]
+			if err := kernels.MatMul(nil, og, kernels.Matrix{Type: gguf.TypeF32, Rows: dv, Cols: kvLen, Data: f32bytes(vt)}, f32bytes(sc), ncols); err != nil {
+				panic(err)
+			}
+			for hh := range group {
+				h := g*group + hh
+				for t := t0; t < t1; t++ {
+					r := hh*nq + t - t0
+					o := og[r*dv : (r+1)*dv]
+					out := dst[(t*nh+h)*dv : (t*nh+h+1)*dv]
+					inv := w.inv[r]
+					for d, x := range o {
+						out[d] = x * inv
+					}
+				}
+			}
+		}
+	})
+}
+
+// softmaxTiled turns one row of raw scores (cache positions kvStart..) of the query at position p
+// into unnormalized probabilities in place and returns 1/S, as the tiled flash attention does:
+// scale, softcap (tanh), mask, then per KV tile of 64 (aligned to cache position 0) the running
+// maximum, exp(s - M) through ggml_vec_soft_max_f32, S rescaled on a new maximum.
+func softmaxTiled(row []float32, kvStart, p int, ap attnParams) float32 {
+	scale := ap.scale
+	if ap.softcap != 0 {
+		scale /= ap.softcap
+	}
+	negInf := float32(math.Inf(-1))
+	for j := range row {
+		x := row[j] * scale
+		if ap.softcap != 0 {
+			x = tanhf(x) * ap.softcap
+		}
+		if masked(p, kvStart+j, ap.swa) {
+			x = negInf
+		}
+		row[j] = x
+	}
+	// ggml keeps the output accumulator relative to the running maximum; here the products with
+	// V come after, so the probabilities of earlier tiles are rescaled in place.
+	M := negInf
+	var S float32
+	kvEnd := kvStart + len(row)
+	done := 0 // row[:done] holds probabilities relative to M
+	var tile [faTileKV]float32
+	for ic := kvStart - kvStart%faTileKV; ic < kvEnd; ic += faTileKV {
+		lo, hi := max(ic, kvStart), min(ic+faTileKV, kvEnd)
+		// the whole tile as ggml sees it: -inf outside this query's range
+		for i := range tile {
+			tile[i] = negInf
+		}
+		tmax := negInf
+		for j := lo; j < hi; j++ {
+			x := row[j-kvStart]
+			tile[j-ic] = x
+			tmax = max(tmax, x)
+		}
+		if tmax == negInf {
+			for j := lo; j < hi; j++ {
+				row[j-kvStart] = 0
+			}
+			done = hi - kvStart
+			continue
+		}
+		Mnew := max(M, tmax)
+		if Mnew > M {
+			ms := expf(M - Mnew)
+			for j := range row[:done] {
+				row[j] *= ms
+			}
+			S *= ms
+		}
+		M = Mnew
+		S = float32(float64(S) + softMaxRow(tile[:], tile[:], M))
+		for j := lo; j < hi; j++ {
+			row[j-kvStart] = tile[j-ic]
+		}
+		done = hi - kvStart
+	}
+	if S == 0 {
+		return 0
+	}
+	return 1 / S
+}
+
+// attnOneChunk is the per-row path for small micro-batches: Q rounded to fp16, fp16 scores,
+// online softmax per KV cell with expf, V accumulated in fp16.
+func (s *Session) attnOneChunk(il int, q []float32, n, pos0 int, dst []float32, ap attnParams) {
+	hp := s.m.HParams
+	nh, nkv := hp.NHead[il], hp.NHeadKV[il]
+	dk, dv := hp.HeadDimK, hp.HeadDimV
+	group := nh / nkv
+	c := &s.kv[il]
+	rows := n * nh
+	scale := ap.scale
+	if ap.softcap != 0 {
+		scale /= ap.softcap
+	}
+	parts := min(s.pool.Size(), rows)
+	s.pool.Run(parts, func(part int) {
+		w := s.attnWork[part]
+		q16, acc := w.q16[:dk], w.a16[:dv]
+		for r := rows * part / parts; r < rows*(part+1)/parts; r++ {
+			t, h := r/nh, r%nh
+			g := h / group
+			p := pos0 + t
+			for i, x := range q[(t*nh+h)*dk : (t*nh+h+1)*dk] {
+				q16[i] = half.F32ToF16(x)
+			}
+			clear(acc)
+			S := float32(0)
+			M := float32(math.Inf(-1))
+			for j := 0; j <= p; j++ {
+				if masked(p, j, ap.swa) {
+					continue
+				}
+				kr := c.k[(g*s.nCtx+j)*dk : (g*s.nCtx+j+1)*dk]
+				x := dotF16Rows(kr, q16) * scale
+				if ap.softcap != 0 {
+					x = ap.softcap * tanhf(x)
+				}
+				ms, vs := float32(1), float32(1)
+				vr := c.v[(g*s.nCtx+j)*dv : (g*s.nCtx+j+1)*dv]
+				if x > M {
+					Mold := M
+					M = x
+					ms = expf(Mold - M)
+					for d, a := range acc {
+						acc[d] = half.F32ToF16(half.F16ToF32(a) * ms)
+					}
+				} else {
+					vs = expf(x - M)
+				}
+				for d, a := range acc {
+					acc[d] = half.F32ToF16(fmaf(half.F16ToF32(vr[d]), vs, half.F16ToF32(a)))
+				}
+				S = S*ms + vs
+			}
+			inv := float32(0)
+			if S != 0 {
+				inv = 1 / S
+			}
+			out := dst[(t*nh+h)*dv : (t*nh+h+1)*dv]
+			for d, a := range acc {
+				out[d] = half.F16ToF32(a) * inv
+			}
+		}
+	})
+}
+
+// dotF16Rows is ggml_vec_dot_f16 of two fp16 rows, accumulated in float32 (four accumulators of eight
+// lanes reduced as GGML_F32x8_REDUCE does, the tail added in double).
+func dotF16Rows(a, b []uint16) float32 {
+	n := len(a)
+	var acc [32]float32
+	i := 0
+	for ; i+32 <= n; i += 32 {
+		for l := range 32 {
+			acc[l] = fmaf(half.F16ToF32(a[i+l]), half.F16ToF32(b[i+l]), acc[l])
+		}
+	}
+	// reduce: the four accumulators are added pairwise, then the eight lanes
+	var v [8]float32
+	for l := range 8 {
+		v[l] = (acc[l] + acc[16+l]) + (acc[8+l] + acc[24+l])
+	}
+	a0, a1, a2, a3 := v[0]+v[4], v[1]+v[5], v[2]+v[6], v[3]+v[7]
+	sum := float64((a0 + a1) + (a2 + a3))
+	for ; i < n; i++ {
+		sum += float64(half.F16ToF32(a[i]) * half.F16ToF32(b[i]))
+	}
+	return float32(sum)
+}
