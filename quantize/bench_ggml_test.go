@@ -46,9 +46,10 @@ func BenchmarkGGMLDequantize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			y := make([]float32, len(x))
 			b.SetBytes(int64(4 * len(x)))
 			for b.Loop() {
-				if _, err := llamacpp.DequantizeAny(typ, q, len(x)); err != nil {
+				if err := llamacpp.DequantizeAnyTo(typ, y, q); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -124,3 +124,18 @@ func QuantizeRowRefTo(t gguf.Type, dst []byte, src []float32) error {
 	}
 	return nil
 }
+
+// DequantizeAnyTo is DequantizeAny into a caller's buffer (len(dst) values).
+func DequantizeAnyTo(t gguf.Type, dst []float32, data []byte) error {
+	size, err := t.RowSize(int64(len(dst)))
+	if err != nil {
+		return err
+	}
+	if int(size) != len(data) || len(dst) == 0 {
+		return fmt.Errorf("llamacpp: %d bytes of %s for %d values, want %d", len(data), t, len(dst), size)
+	}
+	if C.ggufy_to_float_any(C.enum_ggml_type(t), unsafe.Pointer(&data[0]), (*C.float)(unsafe.Pointer(&dst[0])), C.int64_t(len(dst))) == 0 {
+		return fmt.Errorf("llamacpp: %s has no dequantizer", t)
+	}
+	return nil
+}
