@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -54,6 +56,10 @@ type hfConfig struct {
 	PADToken       json.RawMessage `json:"pad_token"`
 	CleanUp        *bool           `json:"clean_up_tokenization_spaces"`
 	TokenizerClass string          `json:"tokenizer_class"`
+	// Used only without tokenizer.json, to convert tokenizer.model as transformers does.
+	AddedTokensDecoder map[string]hfAddedJSON `json:"added_tokens_decoder"`
+	Legacy             *bool                  `json:"legacy"`
+	AddPrefixSpace     *bool                  `json:"add_prefix_space"`
 }
 
 // tokenText reads a special token given as a string or as {"content": ...}.
@@ -80,11 +86,16 @@ type hfAdded struct {
 	special, normalized, lstrip, rstrip, singleWord bool
 }
 
+// hfModel turns one pre-token into ids.
+type hfModel interface {
+	tokenize(w string, out []int32) []int32
+}
+
 // hfEngine is the engine with Hugging Face tokenizers' semantics.
 type hfEngine struct {
 	norm      hfNormalizer
 	pre       hfPreTokenizer
-	bpe       *hfBPE
+	model     hfModel
 	post      *hfPost
 	dec       hfDecoder
 	added     map[int32]*hfAdded
@@ -94,14 +105,6 @@ type hfEngine struct {
 }
 
 func fromHF(dir string) (*Tokenizer, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		return nil, err
-	}
-	var j tokenizerJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("%w: tokenizer.json: %v", ErrFormat, err)
-	}
 	var cfg hfConfig
 	if cb, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json")); err == nil {
 		if err := json.Unmarshal(cb, &cfg); err != nil {
@@ -110,15 +113,37 @@ func fromHF(dir string) (*Tokenizer, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	b, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		// no tokenizer.json: transformers converts tokenizer.model into a fast tokenizer
+		f, err2 := os.Open(filepath.Join(dir, "tokenizer.model"))
+		if err2 != nil {
+			return nil, err
+		}
+		defer f.Close()
+		m, err := ParseSentencePiece(f)
+		if err != nil {
+			return nil, err
+		}
+		return newHFFromSentencePiece(m, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var j tokenizerJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("%w: tokenizer.json: %v", ErrFormat, err)
+	}
 	return newHFTokenizer(j, cfg)
 }
 
 func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
 	e := &hfEngine{added: map[int32]*hfAdded{}, cleanUp: cfg.CleanUp == nil || *cfg.CleanUp}
-	var err error
-	if e.bpe, err = newHFBPE(j.Model); err != nil {
+	bpe, err := newHFBPE(j.Model)
+	if err != nil {
 		return nil, err
 	}
+	e.model = bpe
 	if e.norm, err = newHFNormalizer(j.Normalizer); err != nil {
 		return nil, err
 	}
@@ -134,7 +159,7 @@ func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
 	e.byteLevel = strings.Contains(string(j.Decoder), `"ByteLevel"`)
 
 	n := 0
-	for _, id := range e.bpe.vocab {
+	for _, id := range bpe.vocab {
 		n = max(n, int(id)+1)
 	}
 	for _, a := range j.AddedTokens {
@@ -148,7 +173,7 @@ func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
 	}
 	t := &Tokenizer{model: "hf", eng: e}
 	t.init(n)
-	for s, id := range e.bpe.vocab {
+	for s, id := range bpe.vocab {
 		if id < 0 {
 			return nil, fmt.Errorf("%w: token %q has id %d", ErrFormat, s, id)
 		}
@@ -161,13 +186,78 @@ func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
 			}
 		}
 	}
-	if e.bpe.unk != NoToken {
-		t.attrs[e.bpe.unk] = attrUnknown
-		t.unk = e.bpe.unk
+	if bpe.unk != NoToken {
+		t.attrs[bpe.unk] = attrUnknown
+		t.unk = bpe.unk
 	}
+	if err := e.finish(t, j.AddedTokens, cfg); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// newHFFromSentencePiece is FromHF for a directory with tokenizer.model but no tokenizer.json:
+// transformers then converts the SentencePiece model into a BPE tokenizer (LlamaConverter in
+// convert_slow_tokenizer.py): merges from the pieces, Prepend+Replace normalizer when legacy,
+// else a Metaspace pre-tokenizer that prefixes the first piece; added tokens from
+// tokenizer_config.json.
+func newHFFromSentencePiece(m *SentencePieceModel, cfg hfConfig) (*Tokenizer, error) {
+	if m.ModelType != SPBPE {
+		return nil, fmt.Errorf("%w: SentencePiece model type %d (only BPE is implemented)", ErrUnsupported, m.ModelType)
+	}
+	bpe := spToBPE(m)
+	e := &hfEngine{model: bpe, added: map[int32]*hfAdded{}, cleanUp: cfg.CleanUp == nil || *cfg.CleanUp}
+	legacy := cfg.Legacy == nil || *cfg.Legacy
+	addPrefix := cfg.AddPrefixSpace == nil || *cfg.AddPrefixSpace
+	if legacy {
+		norm := `{"type":"Replace","pattern":{"String":" "},"content":"\u2581"}`
+		if addPrefix {
+			norm = `{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"\u2581"},` + norm + `]}`
+		}
+		e.norm, _ = newHFNormalizer(json.RawMessage(norm))
+	} else {
+		scheme := "never"
+		if addPrefix {
+			scheme = "first"
+		}
+		e.pre, _ = newHFPreTokenizer(json.RawMessage(`{"type":"Metaspace","replacement":"\u2581","prepend_scheme":"` + scheme + `","split":false}`))
+	}
+	dec, _ := newHFDecoder(json.RawMessage(`{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"\u2581"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]}`))
+	e.dec = dec
+	var added []hfAddedJSON
+	n := len(m.Pieces)
+	for k, a := range cfg.AddedTokensDecoder {
+		id, err := strconv.Atoi(k)
+		if err != nil || id < 0 || id >= 1<<24 {
+			return nil, fmt.Errorf("%w: added_tokens_decoder key %q", ErrFormat, k)
+		}
+		a.ID = int32(id)
+		added = append(added, a)
+		n = max(n, id+1)
+	}
+	sort.Slice(added, func(i, j int) bool { return added[i].ID < added[j].ID })
+	t := &Tokenizer{model: "hf", eng: e}
+	t.init(n)
+	for i, p := range m.Pieces {
+		t.pieces[i] = p.Piece
+		t.scores[i] = p.Score
+		t.ids[p.Piece] = int32(i)
+		t.attrs[i] = typeAttr(TokenType(p.Type))
+	}
+	t.unk = bpe.unk
+	if err := e.finish(t, added, cfg); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// finish adds the added tokens, the tokenizer_config.json special tokens and the
+// post-processor's BOS/EOS to a tokenizer whose model vocabulary is set.
+func (e *hfEngine) finish(t *Tokenizer, added []hfAddedJSON, cfg hfConfig) error {
+	n := len(t.pieces)
 	var rawPats, nrmPats []string
 	var rawIDs, nrmIDs []*hfAdded
-	for _, aj := range j.AddedTokens {
+	for _, aj := range added {
 		a := &hfAdded{id: aj.ID, content: aj.Content, special: aj.Special, lstrip: aj.Lstrip, rstrip: aj.Rstrip,
 			singleWord: aj.SingleWord, normalized: !aj.Special}
 		if aj.Normalized != nil {
@@ -217,13 +307,13 @@ func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
 		p := &hfPost{}
 		if addBOS {
 			if t.bos == NoToken {
-				return nil, fmt.Errorf("%w: add_bos_token without a BOS token", ErrFormat)
+				return fmt.Errorf("%w: add_bos_token without a BOS token", ErrFormat)
 			}
 			p.prefix = []int32{t.bos}
 		}
 		if addEOS {
 			if t.eos == NoToken {
-				return nil, fmt.Errorf("%w: add_eos_token without an EOS token", ErrFormat)
+				return fmt.Errorf("%w: add_eos_token without an EOS token", ErrFormat)
 			}
 			p.suffix = []int32{t.eos}
 		}
@@ -232,7 +322,7 @@ func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
 	if e.post != nil {
 		for _, id := range append(append([]int32(nil), e.post.prefix...), e.post.suffix...) {
 			if id < 0 || int(id) >= n {
-				return nil, fmt.Errorf("%w: post-processor token id %d outside the vocabulary", ErrFormat, id)
+				return fmt.Errorf("%w: post-processor token id %d outside the vocabulary", ErrFormat, id)
 			}
 		}
 		t.addBOS = len(e.post.prefix) > 0 && (t.bos == NoToken || e.post.prefix[0] == t.bos)
@@ -251,7 +341,7 @@ func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
 			t.eog[id] = struct{}{}
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // addedMatcher finds added tokens leftmost-longest, as the aho-corasick automaton
@@ -389,11 +479,11 @@ func (e *hfEngine) encode(t *Tokenizer, text string, addSpecial, parseSpecial bo
 				continue
 			}
 			if e.pre == nil {
-				out = e.bpe.tokenize(seg2.s, out)
+				out = e.model.tokenize(seg2.s, out)
 				continue
 			}
 			for _, p := range e.pre(hfPiece{seg2.s, seg2.first}) {
-				out = e.bpe.tokenize(p.s, out)
+				out = e.model.tokenize(p.s, out)
 			}
 		}
 	}

