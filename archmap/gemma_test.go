@@ -15,7 +15,7 @@ import (
 )
 
 // The Gemma families are checked against llama.cpp's converter by convert's
-// TestGemmaLocalMatchesLlamaCpp; these tests cover the branches its checkpoints do not take.
+// TestLocalMatchesLlamaCpp; these tests cover the branches its checkpoints do not take.
 
 // gemmaTestDir writes a checkpoint with F32 tensors (value i*0.25 - 1 at index i), the given
 // config and extra files (name -> content).
