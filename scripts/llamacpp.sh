@@ -7,6 +7,8 @@
 #   eval "$(scripts/llamacpp.sh)"  export CGO_CFLAGS/CGO_LDFLAGS/GGUFY_LLAMACPP_LIB for -tags llamacpp
 #
 # GGUFY_LLAMACPP_VOCAB points at llama.cpp's tokenizer test vocabularies (models/ggml-vocab-*).
+# GGUFY_LLAMACPP_SOURCE=1 also keeps the llama.cpp source tree (convert_hf_to_gguf.py, gguf-py) in
+# $GGUFY_LLAMACPP/src, even when the libraries are already installed.
 # Everything goes under $GGUFY_LLAMACPP (default: <repo>/.cache/llamacpp, git-ignored).
 set -euo pipefail
 
@@ -33,7 +35,9 @@ if [ ! -f "$libdir/libllama.v0.5.0.so" ] || [ ! -f "$libdir/libggml-base.so" ]; 
 fi
 
 vocabdir="$home/vocab"
-if [ ! -f "$incdir/llama.h" ] || [ ! -f "$incdir/ggml-cpu.h" ] || [ ! -f "$vocabdir/ggml-vocab-llama-bpe.gguf" ]; then
+want_src=""
+[ -n "${GGUFY_LLAMACPP_SOURCE:-}" ] && [ ! -f "$home/src/convert_hf_to_gguf.py" ] && want_src=1
+if [ ! -f "$incdir/llama.h" ] || [ ! -f "$incdir/ggml-cpu.h" ] || [ ! -f "$vocabdir/ggml-vocab-llama-bpe.gguf" ] || [ -n "$want_src" ]; then
 	log "unpacking the llama.cpp v0.5.0 headers and tokenizer test vocabularies from node-llama-cpp@$NLC_VERSION"
 	tmp="$(mktemp -d)"
 	trap 'rm -rf "$tmp"' EXIT
