@@ -85,7 +85,7 @@ func quantizeRowIQ1S(dst []byte, x, qw []float32) {
 		for _, v := range xbl {
 			sumx2 += float32(v * v)
 		}
-		sigma2 := 2 * sumx2 / iqQK
+		sigma2 := float32(2 * sumx2 / iqQK)
 		var scales [8]float32
 		var shifts [8]int8
 		var maxScale float32
@@ -254,7 +254,7 @@ func quantizeRowIQ1M(dst []byte, x, qw []float32) {
 		for _, v := range xbl {
 			sumx2 += float32(v * v)
 		}
-		sigma2 := 2 * sumx2 / iqQK
+		sigma2 := float32(2 * sumx2 / iqQK)
 		var scales [16]float32
 		var shifts [16]int8
 		var maxScale float32

@@ -57,7 +57,7 @@ func iq2ScanDirect(levels [][8]int8, list []uint16, xval, waux *[8]float32, scal
 	for _, j := range list {
 		lv := &levels[j]
 		diff := sq[lv[0]&3] - x0
-		d2 := waux[0] * diff * diff
+		d2 := float32(waux[0] * diff * diff)
 		diff = sq[lv[1]&3] - x1
 		d2 += float32(waux[1] * diff * diff)
 		diff = sq[lv[2]&3] - x2
@@ -148,7 +148,7 @@ func quantizeRowIQ2XXS(dst []byte, x, qw []float32) {
 		for _, v := range xbl {
 			sumx2 += float32(v * v)
 		}
-		sigma2 := sumx2 / iqQK
+		sigma2 := float32(sumx2 / iqQK)
 
 		for ib := 0; ib < 8; ib++ {
 			xb := (*[32]float32)(xbl[32*ib:])
@@ -265,7 +265,7 @@ func quantizeRowIQ2XS(dst []byte, x, qw []float32) {
 		for _, v := range xbl {
 			sumx2 += float32(v * v)
 		}
-		sigma2 := sumx2 / iqQK
+		sigma2 := float32(sumx2 / iqQK)
 
 		for ib := 0; ib < 16; ib++ {
 			xb := (*[16]float32)(xbl[16*ib:])
@@ -378,7 +378,7 @@ func quantizeRowIQ2S(dst []byte, x, qw []float32) {
 		for _, v := range xbl {
 			sumx2 += float32(v * v)
 		}
-		sigma2 := 2 * sumx2 / iqQK
+		sigma2 := float32(2 * sumx2 / iqQK)
 
 		for ib := 0; ib < 16; ib++ {
 			xb := (*[16]float32)(xbl[16*ib:])

@@ -45,7 +45,7 @@ func iq3BestNeighbour(lat *iqLattice, m int32, xval, waux *[4]float32, scale flo
 	for _, j := range list {
 		lv := &levels[j]
 		diff := sq[lv[0]&7] - x0
-		d2 := w0 * diff * diff
+		d2 := float32(w0 * diff * diff)
 		diff = sq[lv[1]&7] - x1
 		d2 += float32(w1 * diff * diff)
 		diff = sq[lv[2]&7] - x2

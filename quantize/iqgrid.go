@@ -218,7 +218,7 @@ func iqScan8(t *[8][4]float32, packed []uint16, list []uint16) int {
 // iqNearestInt is ggml's nearest_int: round to nearest, ties to even, by adding 1.5*2^23 and
 // reading the mantissa. Like ggml's it gives meaningless but deterministic results beyond 2^22.
 func iqNearestInt(f float32) int {
-	v := f + 12582912
+	v := float32(f) + 12582912 // float32(f) keeps an inlined caller's product from fusing with the add
 	return int(int32(math.Float32bits(v)&0x007fffff) - 0x00400000)
 }
 
