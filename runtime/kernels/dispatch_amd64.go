@@ -22,6 +22,9 @@ var haveAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
 // force the pure-Go fallback and compare the two.
 var useAsm = haveAsm
 
+// dqBase is the decoded size of one lattice i-quant block (_gen/iq.go decodedLayout).
+const dqBase = 800
+
 func init() {
 	if !haveAsm {
 		return
@@ -78,6 +81,34 @@ func init() {
 			_ = w[nb*k.wbytes-1]
 			_ = p[nb*pb-1]
 			kern(nb, &w[0], &p[0], out)
+		}
+	}
+	// the lattice i-quants also run over rows decoded once per MatMul row (see _gen/iq.go)
+	type decodedAsm struct {
+		decode func(nb int, w, dst *byte)
+		dot4d  func(nb int, d, a *byte, stride int, out *[4]float32)
+		dsize  int
+	}
+	for t, f := range map[gguf.Type]decodedAsm{
+		gguf.TypeIQ2_XXS: {decodeIQ2XXSAVX2, dot4dIQ2XXSAVX2, dqBase},
+		gguf.TypeIQ2_XS:  {decodeIQ2XSAVX2, dot4dIQ2XSAVX2, dqBase},
+		gguf.TypeIQ2_S:   {decodeIQ2SAVX2, dot4dIQ2SAVX2, dqBase},
+		gguf.TypeIQ3_XXS: {decodeIQ3XXSAVX2, dot4dIQ3XXSAVX2, dqBase},
+		gguf.TypeIQ3_S:   {decodeIQ3SAVX2, dot4dIQ3SAVX2, dqBase},
+		gguf.TypeIQ1_S:   {decodeIQ1SAVX2, dot4dIQ1SAVX2, dqBase + 32},
+		gguf.TypeIQ1_M:   {decodeIQ1MAVX2, dot4dIQ1MAVX2, dqBase + 8*32},
+	} {
+		k := kernelTable[t]
+		f := f
+		k.dsize = f.dsize
+		k.decode = func(nb int, w, dst []byte) {
+			_ = w[nb*k.wbytes-1]
+			_ = dst[nb*f.dsize-1]
+			f.decode(nb, &w[0], &dst[0])
+		}
+		k.dot4d = func(n int, d, a []byte, stride int, out *[4]float32) {
+			_ = a[3*stride]
+			f.dot4d(n/qkK, &d[0], &a[0], stride, out)
 		}
 	}
 	setFloat(gguf.TypeF32, dotF32AVX2, dot4F32AVX2, tailF32)

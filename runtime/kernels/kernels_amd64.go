@@ -139,6 +139,16 @@ func dot4pIQ4NLAVX2(nb int, w *byte, a *byte, out *[4]float32)
 //go:noescape
 func dot4pMXFP4AVX2(nb int, w *byte, a *byte, out *[4]float32)
 
+// decodeIQ2XXSAVX2 decodes nb blocks of IQ2XXS weights for the four-column kernel over decoded rows.
+//
+//go:noescape
+func decodeIQ2XXSAVX2(nb int, w *byte, a *byte)
+
+// IQ2XXS x four q8_K columns over a decoded row
+//
+//go:noescape
+func dot4dIQ2XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
 // iq2_xxs x q8_K (ggml_vec_dot_iq2_xxs_q8_K)
 //
 //go:noescape
@@ -148,6 +158,16 @@ func dotIQ2XXSAVX2(nb int, w *byte, a *byte) float32
 //
 //go:noescape
 func dot4IQ2XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// decodeIQ2XSAVX2 decodes nb blocks of IQ2XS weights for the four-column kernel over decoded rows.
+//
+//go:noescape
+func decodeIQ2XSAVX2(nb int, w *byte, a *byte)
+
+// IQ2XS x four q8_K columns over a decoded row
+//
+//go:noescape
+func dot4dIQ2XSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
 // iq2_xs x q8_K (ggml_vec_dot_iq2_xs_q8_K)
 //
@@ -159,6 +179,16 @@ func dotIQ2XSAVX2(nb int, w *byte, a *byte) float32
 //go:noescape
 func dot4IQ2XSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
+// decodeIQ2SAVX2 decodes nb blocks of IQ2S weights for the four-column kernel over decoded rows.
+//
+//go:noescape
+func decodeIQ2SAVX2(nb int, w *byte, a *byte)
+
+// IQ2S x four q8_K columns over a decoded row
+//
+//go:noescape
+func dot4dIQ2SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
 // iq2_s x q8_K (ggml_vec_dot_iq2_s_q8_K)
 //
 //go:noescape
@@ -168,6 +198,16 @@ func dotIQ2SAVX2(nb int, w *byte, a *byte) float32
 //
 //go:noescape
 func dot4IQ2SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// decodeIQ3XXSAVX2 decodes nb blocks of IQ3XXS weights for the four-column kernel over decoded rows.
+//
+//go:noescape
+func decodeIQ3XXSAVX2(nb int, w *byte, a *byte)
+
+// IQ3XXS x four q8_K columns over a decoded row
+//
+//go:noescape
+func dot4dIQ3XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
 // iq3_xxs x q8_K (ggml_vec_dot_iq3_xxs_q8_K)
 //
@@ -179,6 +219,16 @@ func dotIQ3XXSAVX2(nb int, w *byte, a *byte) float32
 //go:noescape
 func dot4IQ3XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
+// decodeIQ3SAVX2 decodes nb blocks of IQ3S weights for the four-column kernel over decoded rows.
+//
+//go:noescape
+func decodeIQ3SAVX2(nb int, w *byte, a *byte)
+
+// IQ3S x four q8_K columns over a decoded row
+//
+//go:noescape
+func dot4dIQ3SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
 // iq3_s x q8_K (ggml_vec_dot_iq3_s_q8_K)
 //
 //go:noescape
@@ -189,6 +239,16 @@ func dotIQ3SAVX2(nb int, w *byte, a *byte) float32
 //go:noescape
 func dot4IQ3SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
+// decodeIQ1SAVX2 decodes nb blocks of IQ1S weights for the four-column kernel over decoded rows.
+//
+//go:noescape
+func decodeIQ1SAVX2(nb int, w *byte, a *byte)
+
+// IQ1S x four q8_K columns over a decoded row
+//
+//go:noescape
+func dot4dIQ1SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
 // iq1_s x q8_K (ggml_vec_dot_iq1_s_q8_K)
 //
 //go:noescape
@@ -198,6 +258,16 @@ func dotIQ1SAVX2(nb int, w *byte, a *byte) float32
 //
 //go:noescape
 func dot4IQ1SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+
+// decodeIQ1MAVX2 decodes nb blocks of IQ1M weights for the four-column kernel over decoded rows.
+//
+//go:noescape
+func decodeIQ1MAVX2(nb int, w *byte, a *byte)
+
+// IQ1M x four q8_K columns over a decoded row
+//
+//go:noescape
+func dot4dIQ1MAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
 // iq1_m x q8_K (ggml_vec_dot_iq1_m_q8_K)
 //

@@ -2891,325 +2891,304 @@ dot4pMXFP4AVX2_done:
 	VZEROUPPER
 	RET
 
-// func dotIQ2XXSAVX2(nb int, w *byte, a *byte) float32
-// Requires: AVX, AVX2, F16C, FMA3, SSE
-TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-28
-	MOVQ   nb+0(FP), AX
-	MOVQ   w+8(FP), CX
-	MOVQ   a+16(FP), DX
-	VXORPS Y0, Y0, Y0
-	LEAQ   iq2xxsGrid<>+0(SB), BX
-	LEAQ   evenSigns<>+0(SB), SI
+// func decodeIQ2XXSAVX2(nb int, w *byte, a *byte)
+// Requires: AVX, AVX2, F16C
+TEXT ·decodeIQ2XXSAVX2(SB), NOSPLIT, $0-24
+	MOVQ nb+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ a+16(FP), DX
+	LEAQ iq2xxsGrid<>+0(SB), BX
+	LEAQ evenSigns<>+0(SB), SI
 
-dotIQ2XXSAVX2_loop:
-	VPXOR        Y1, Y1, Y1
+decodeIQ2XXSAVX2_loop:
+	VPBROADCASTW (CX), X0
+	VCVTPH2PS    X0, Y0
+	VMOVSS       X0, (DX)
 	MOVBQZX      2(CX), DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVBQZX      3(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVBQZX      4(CX), DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVBQZX      5(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVL         6(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X2
+	VMOVQ        (SI)(R8*8), X1
 	MOVL         DI, R8
 	SHRL         $0x07, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	MOVL         DI, R8
 	SHRL         $0x0e, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X4
+	VMOVQ        (SI)(R8*8), X2
 	MOVL         DI, R8
 	SHRL         $0x15, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	SHRL         $0x1c, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        DI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      4(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 64(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 32(DX)
+	VMOVDQU      Y3, 96(DX)
 	MOVBQZX      10(CX), DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVBQZX      11(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVBQZX      12(CX), DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVBQZX      13(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVL         14(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X2
+	VMOVQ        (SI)(R8*8), X1
 	MOVL         DI, R8
 	SHRL         $0x07, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	MOVL         DI, R8
 	SHRL         $0x0e, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X4
+	VMOVQ        (SI)(R8*8), X2
 	MOVL         DI, R8
 	SHRL         $0x15, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	SHRL         $0x1c, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        DI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      36(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 160(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 128(DX)
+	VMOVDQU      Y3, 192(DX)
 	MOVBQZX      18(CX), DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVBQZX      19(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVBQZX      20(CX), DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVBQZX      21(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVL         22(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X2
+	VMOVQ        (SI)(R8*8), X1
 	MOVL         DI, R8
 	SHRL         $0x07, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	MOVL         DI, R8
 	SHRL         $0x0e, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X4
+	VMOVQ        (SI)(R8*8), X2
 	MOVL         DI, R8
 	SHRL         $0x15, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	SHRL         $0x1c, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        DI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      68(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 256(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 224(DX)
+	VMOVDQU      Y3, 288(DX)
 	MOVBQZX      26(CX), DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVBQZX      27(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVBQZX      28(CX), DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVBQZX      29(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVL         30(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X2
+	VMOVQ        (SI)(R8*8), X1
 	MOVL         DI, R8
 	SHRL         $0x07, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	MOVL         DI, R8
 	SHRL         $0x0e, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X4
+	VMOVQ        (SI)(R8*8), X2
 	MOVL         DI, R8
 	SHRL         $0x15, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	SHRL         $0x1c, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        DI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      100(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 352(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 320(DX)
+	VMOVDQU      Y3, 384(DX)
 	MOVBQZX      34(CX), DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVBQZX      35(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVBQZX      36(CX), DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVBQZX      37(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVL         38(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X2
+	VMOVQ        (SI)(R8*8), X1
 	MOVL         DI, R8
 	SHRL         $0x07, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	MOVL         DI, R8
 	SHRL         $0x0e, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X4
+	VMOVQ        (SI)(R8*8), X2
 	MOVL         DI, R8
 	SHRL         $0x15, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	SHRL         $0x1c, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        DI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      132(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 448(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 416(DX)
+	VMOVDQU      Y3, 480(DX)
 	MOVBQZX      42(CX), DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVBQZX      43(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVBQZX      44(CX), DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVBQZX      45(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVL         46(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X2
+	VMOVQ        (SI)(R8*8), X1
 	MOVL         DI, R8
 	SHRL         $0x07, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	MOVL         DI, R8
 	SHRL         $0x0e, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X4
+	VMOVQ        (SI)(R8*8), X2
 	MOVL         DI, R8
 	SHRL         $0x15, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	SHRL         $0x1c, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        DI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      164(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 544(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 512(DX)
+	VMOVDQU      Y3, 576(DX)
 	MOVBQZX      50(CX), DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVBQZX      51(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVBQZX      52(CX), DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVBQZX      53(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVL         54(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X2
+	VMOVQ        (SI)(R8*8), X1
 	MOVL         DI, R8
 	SHRL         $0x07, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	MOVL         DI, R8
 	SHRL         $0x0e, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X4
+	VMOVQ        (SI)(R8*8), X2
 	MOVL         DI, R8
 	SHRL         $0x15, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	SHRL         $0x1c, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        DI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      196(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 640(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 608(DX)
+	VMOVDQU      Y3, 672(DX)
 	MOVBQZX      58(CX), DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVBQZX      59(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVBQZX      60(CX), DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVBQZX      61(CX), DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVL         62(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X2
+	VMOVQ        (SI)(R8*8), X1
 	MOVL         DI, R8
 	SHRL         $0x07, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
 	MOVL         DI, R8
 	SHRL         $0x0e, R8
 	ANDL         $0x0000007f, R8
-	VMOVQ        (SI)(R8*8), X4
+	VMOVQ        (SI)(R8*8), X2
 	MOVL         DI, R8
 	SHRL         $0x15, R8
 	ANDL         $0x0000007f, R8
-	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	SHRL         $0x1c, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        DI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      228(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
-	VPBROADCASTW (CX), X2
-	VCVTPH2PS    X2, Y3
-	VBROADCASTSS (DX), Y4
-	VMULPS       Y3, Y4, Y4
-	VCVTDQ2PS    Y1, Y1
-	VFMADD231PS  Y1, Y4, Y0
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 736(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 704(DX)
+	VMOVDQU      Y3, 768(DX)
 	ADDQ         $0x00000042, CX
-	ADDQ         $0x00000124, DX
+	ADDQ         $0x00000320, DX
 	DECQ         AX
-	JNZ          dotIQ2XXSAVX2_loop
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMULSS       feighth<>+0(SB), X1, X1
+	JNZ          decodeIQ2XXSAVX2_loop
 	VZEROUPPER
-	MOVSS        X1, ret+24(FP)
 	RET
 
 DATA iq2xxsGrid<>+0(SB)/8, $0x0808080808080808
@@ -3600,11 +3579,575 @@ DATA evenSigns<>+1008(SB)/8, $0x01ffffffffffff01
 DATA evenSigns<>+1016(SB)/8, $0xffffffffffffffff
 GLOBL evenSigns<>(SB), RODATA|NOPTR, $1024
 
+// func dot4dIQ2XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4dIQ2XXSAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dot4dIQ2XXSAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      64(CX), Y8
+	VMOVDQU      4(DX), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VMOVDQU      36(DX), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      256(CX), Y8
+	VMOVDQU      68(DX), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      352(CX), Y8
+	VMOVDQU      100(DX), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      448(CX), Y8
+	VMOVDQU      132(DX), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      544(CX), Y8
+	VMOVDQU      164(DX), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      640(CX), Y8
+	VMOVDQU      196(DX), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      736(CX), Y8
+	VMOVDQU      228(DX), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VBROADCASTSS (CX), Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y8, Y9, Y9
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y9, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000320, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4dIQ2XXSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMULSS       feighth<>+0(SB), X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMULSS       feighth<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
 DATA feighth<>+0(SB)/8, $0x3e0000003e000000
 DATA feighth<>+8(SB)/8, $0x3e0000003e000000
 DATA feighth<>+16(SB)/8, $0x3e0000003e000000
 DATA feighth<>+24(SB)/8, $0x3e0000003e000000
 GLOBL feighth<>(SB), RODATA|NOPTR, $32
+
+// func dotIQ2XXSAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ2XXSAVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	LEAQ   iq2xxsGrid<>+0(SB), BX
+	LEAQ   evenSigns<>+0(SB), SI
+
+dotIQ2XXSAVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	MOVBQZX      2(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      3(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      4(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      5(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         6(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      10(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      11(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      12(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      13(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         14(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      18(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      19(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      20(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      21(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         22(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      26(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      27(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      28(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      29(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         30(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      34(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      35(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      36(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      37(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         38(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      42(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      43(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      44(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      45(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         46(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      50(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      51(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      52(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      53(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         54(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      58(CX), DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      59(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      60(CX), DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      61(CX), DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVL         62(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X4
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X2
+	VPBROADCASTW X2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000042, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ2XXSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
 
 // func dot4IQ2XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 // Requires: AVX, AVX2, F16C, FMA3
@@ -4092,48 +4635,49 @@ dot4IQ2XXSAVX2_loop:
 	VZEROUPPER
 	RET
 
-// func dotIQ2XSAVX2(nb int, w *byte, a *byte) float32
-// Requires: AVX, AVX2, F16C, FMA3, SSE
-TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $0-28
-	MOVQ   nb+0(FP), AX
-	MOVQ   w+8(FP), CX
-	MOVQ   a+16(FP), DX
-	VXORPS Y0, Y0, Y0
-	LEAQ   iq2xsGrid<>+0(SB), BX
-	LEAQ   evenSigns<>+0(SB), SI
+// func decodeIQ2XSAVX2(nb int, w *byte, a *byte)
+// Requires: AVX, AVX2, F16C
+TEXT ·decodeIQ2XSAVX2(SB), NOSPLIT, $0-24
+	MOVQ nb+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ a+16(FP), DX
+	LEAQ iq2xsGrid<>+0(SB), BX
+	LEAQ evenSigns<>+0(SB), SI
 
-dotIQ2XSAVX2_loop:
-	VPXOR        Y1, Y1, Y1
+decodeIQ2XSAVX2_loop:
+	VPBROADCASTW (CX), X0
+	VCVTPH2PS    X0, Y0
+	VMOVSS       X0, (DX)
 	MOVWLZX      2(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVWLZX      4(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVWLZX      6(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVWLZX      8(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVWLZX      2(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVWLZX      4(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVWLZX      6(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
 	VMOVQ        (SI)(DI*8), X2
-	MOVWLZX      4(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
-	MOVWLZX      6(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VMOVQ        (SI)(DI*8), X4
 	MOVWLZX      8(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      66(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -4141,46 +4685,45 @@ dotIQ2XSAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      4(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 64(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 32(DX)
+	VMOVDQU      Y3, 96(DX)
 	MOVWLZX      10(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVWLZX      12(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVWLZX      14(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVWLZX      16(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVWLZX      10(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVWLZX      12(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVWLZX      14(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
 	VMOVQ        (SI)(DI*8), X2
-	MOVWLZX      12(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
-	MOVWLZX      14(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VMOVQ        (SI)(DI*8), X4
 	MOVWLZX      16(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      67(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -4188,46 +4731,45 @@ dotIQ2XSAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      36(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 160(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 128(DX)
+	VMOVDQU      Y3, 192(DX)
 	MOVWLZX      18(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVWLZX      20(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVWLZX      22(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVWLZX      24(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVWLZX      18(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVWLZX      20(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVWLZX      22(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
 	VMOVQ        (SI)(DI*8), X2
-	MOVWLZX      20(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
-	MOVWLZX      22(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VMOVQ        (SI)(DI*8), X4
 	MOVWLZX      24(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      68(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -4235,46 +4777,45 @@ dotIQ2XSAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      68(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 256(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 224(DX)
+	VMOVDQU      Y3, 288(DX)
 	MOVWLZX      26(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVWLZX      28(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVWLZX      30(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVWLZX      32(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVWLZX      26(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVWLZX      28(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVWLZX      30(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
 	VMOVQ        (SI)(DI*8), X2
-	MOVWLZX      28(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
-	MOVWLZX      30(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VMOVQ        (SI)(DI*8), X4
 	MOVWLZX      32(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      69(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -4282,46 +4823,45 @@ dotIQ2XSAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      100(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 352(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 320(DX)
+	VMOVDQU      Y3, 384(DX)
 	MOVWLZX      34(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVWLZX      36(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVWLZX      38(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVWLZX      40(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVWLZX      34(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVWLZX      36(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVWLZX      38(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
 	VMOVQ        (SI)(DI*8), X2
-	MOVWLZX      36(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
-	MOVWLZX      38(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VMOVQ        (SI)(DI*8), X4
 	MOVWLZX      40(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      70(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -4329,46 +4869,45 @@ dotIQ2XSAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      132(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 448(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 416(DX)
+	VMOVDQU      Y3, 480(DX)
 	MOVWLZX      42(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVWLZX      44(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVWLZX      46(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVWLZX      48(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVWLZX      42(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVWLZX      44(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVWLZX      46(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
 	VMOVQ        (SI)(DI*8), X2
-	MOVWLZX      44(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
-	MOVWLZX      46(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VMOVQ        (SI)(DI*8), X4
 	MOVWLZX      48(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      71(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -4376,46 +4915,45 @@ dotIQ2XSAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      164(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 544(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 512(DX)
+	VMOVDQU      Y3, 576(DX)
 	MOVWLZX      50(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVWLZX      52(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVWLZX      54(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVWLZX      56(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVWLZX      50(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVWLZX      52(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVWLZX      54(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
 	VMOVQ        (SI)(DI*8), X2
-	MOVWLZX      52(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
-	MOVWLZX      54(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VMOVQ        (SI)(DI*8), X4
 	MOVWLZX      56(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      72(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -4423,46 +4961,45 @@ dotIQ2XSAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      196(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 640(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 608(DX)
+	VMOVDQU      Y3, 672(DX)
 	MOVWLZX      58(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X2
+	VMOVQ        (BX)(DI*8), X1
 	MOVWLZX      60(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
 	MOVWLZX      62(CX), DI
 	ANDL         $0x000001ff, DI
-	VMOVQ        (BX)(DI*8), X3
+	VMOVQ        (BX)(DI*8), X0
 	MOVWLZX      64(CX), DI
 	ANDL         $0x000001ff, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVWLZX      58(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVWLZX      60(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVWLZX      62(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
 	VMOVQ        (SI)(DI*8), X2
-	MOVWLZX      60(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
-	MOVWLZX      62(CX), DI
-	SHRL         $0x09, DI
-	ANDL         $0x0000007f, DI
-	VMOVQ        (SI)(DI*8), X4
 	MOVWLZX      64(CX), DI
 	SHRL         $0x09, DI
 	ANDL         $0x0000007f, DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      73(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -4470,35 +5007,20 @@ dotIQ2XSAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      228(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
-	VPBROADCASTW (CX), X2
-	VCVTPH2PS    X2, Y3
-	VBROADCASTSS (DX), Y4
-	VMULPS       Y3, Y4, Y4
-	VCVTDQ2PS    Y1, Y1
-	VFMADD231PS  Y1, Y4, Y0
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 736(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 704(DX)
+	VMOVDQU      Y3, 768(DX)
 	ADDQ         $0x0000004a, CX
-	ADDQ         $0x00000124, DX
+	ADDQ         $0x00000320, DX
 	DECQ         AX
-	JNZ          dotIQ2XSAVX2_loop
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMULSS       feighth<>+0(SB), X1, X1
+	JNZ          decodeIQ2XSAVX2_loop
 	VZEROUPPER
-	MOVSS        X1, ret+24(FP)
 	RET
 
 DATA iq2xsGrid<>+0(SB)/8, $0x0808080808080808
@@ -5014,6 +5536,658 @@ DATA iq2xsGrid<>+4072(SB)/8, $0x2b2b2b2b082b2b2b
 DATA iq2xsGrid<>+4080(SB)/8, $0x2b2b2b2b2b190819
 DATA iq2xsGrid<>+4088(SB)/8, $0x2b2b2b2b2b2b2b2b
 GLOBL iq2xsGrid<>(SB), RODATA|NOPTR, $4096
+
+// func dot4dIQ2XSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4dIQ2XSAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dot4dIQ2XSAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      64(CX), Y8
+	VMOVDQU      4(DX), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VMOVDQU      36(DX), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      256(CX), Y8
+	VMOVDQU      68(DX), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      352(CX), Y8
+	VMOVDQU      100(DX), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      448(CX), Y8
+	VMOVDQU      132(DX), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      544(CX), Y8
+	VMOVDQU      164(DX), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      640(CX), Y8
+	VMOVDQU      196(DX), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      736(CX), Y8
+	VMOVDQU      228(DX), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VBROADCASTSS (CX), Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y8, Y9, Y9
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y9, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000320, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4dIQ2XSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMULSS       feighth<>+0(SB), X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMULSS       feighth<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2XSAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ2XSAVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	LEAQ   iq2xsGrid<>+0(SB), BX
+	LEAQ   evenSigns<>+0(SB), SI
+
+dotIQ2XSAVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	MOVWLZX      2(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      4(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      6(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      8(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      2(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      4(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      6(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      8(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      66(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      10(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      12(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      14(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      16(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      10(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      12(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      14(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      16(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      67(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      18(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      20(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      22(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      24(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      18(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      20(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      22(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      24(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      68(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      26(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      28(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      30(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      32(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      26(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      28(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      30(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      32(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      69(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      34(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      36(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      38(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      40(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      34(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      36(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      38(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      40(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      70(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      42(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      44(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      46(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      48(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      42(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      44(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      46(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      48(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      71(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      50(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      52(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      54(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      56(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      50(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      52(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      54(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      56(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      72(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      58(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVWLZX      60(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVWLZX      62(CX), DI
+	ANDL         $0x000001ff, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVWLZX      64(CX), DI
+	ANDL         $0x000001ff, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVWLZX      58(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVWLZX      60(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVWLZX      62(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVWLZX      64(CX), DI
+	SHRL         $0x09, DI
+	ANDL         $0x0000007f, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      73(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x0000004a, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ2XSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
 
 // func dot4IQ2XSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 // Requires: AVX, AVX2, F16C, FMA3
@@ -5589,52 +6763,53 @@ dot4IQ2XSAVX2_loop:
 	VZEROUPPER
 	RET
 
-// func dotIQ2SAVX2(nb int, w *byte, a *byte) float32
-// Requires: AVX, AVX2, F16C, FMA3, SSE
-TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $0-28
-	MOVQ   nb+0(FP), AX
-	MOVQ   w+8(FP), CX
-	MOVQ   a+16(FP), DX
-	VXORPS Y0, Y0, Y0
-	LEAQ   iq2sGrid<>+0(SB), BX
-	LEAQ   allSigns<>+0(SB), SI
+// func decodeIQ2SAVX2(nb int, w *byte, a *byte)
+// Requires: AVX, AVX2, F16C
+TEXT ·decodeIQ2SAVX2(SB), NOSPLIT, $0-24
+	MOVQ nb+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ a+16(FP), DX
+	LEAQ iq2sGrid<>+0(SB), BX
+	LEAQ allSigns<>+0(SB), SI
 
-dotIQ2SAVX2_loop:
-	VPXOR        Y1, Y1, Y1
+decodeIQ2SAVX2_loop:
+	VPBROADCASTW (CX), X0
+	VCVTPH2PS    X0, Y0
+	VMOVSS       X0, (DX)
 	MOVBQZX      66(CX), DI
 	MOVBQZX      2(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x08, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X2
+	VMOVQ        (BX)(R8*8), X1
 	MOVBQZX      3(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x06, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
 	MOVBQZX      4(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x04, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X3
+	VMOVQ        (BX)(R8*8), X0
 	MOVBQZX      5(CX), R8
 	SHLL         $0x02, DI
 	ANDL         $0x00000300, DI
 	ORL          DI, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(R8*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVBQZX      34(CX), DI
-	VMOVQ        (SI)(DI*8), X2
+	VMOVQ        (SI)(DI*8), X1
 	MOVBQZX      35(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
 	MOVBQZX      36(CX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      37(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      74(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -5642,50 +6817,49 @@ dotIQ2SAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      4(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 64(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 32(DX)
+	VMOVDQU      Y3, 96(DX)
 	MOVBQZX      67(CX), DI
 	MOVBQZX      6(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x08, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X2
+	VMOVQ        (BX)(R8*8), X1
 	MOVBQZX      7(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x06, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
 	MOVBQZX      8(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x04, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X3
+	VMOVQ        (BX)(R8*8), X0
 	MOVBQZX      9(CX), R8
 	SHLL         $0x02, DI
 	ANDL         $0x00000300, DI
 	ORL          DI, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(R8*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVBQZX      38(CX), DI
-	VMOVQ        (SI)(DI*8), X2
+	VMOVQ        (SI)(DI*8), X1
 	MOVBQZX      39(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
 	MOVBQZX      40(CX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      41(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      75(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -5693,50 +6867,49 @@ dotIQ2SAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      36(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 160(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 128(DX)
+	VMOVDQU      Y3, 192(DX)
 	MOVBQZX      68(CX), DI
 	MOVBQZX      10(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x08, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X2
+	VMOVQ        (BX)(R8*8), X1
 	MOVBQZX      11(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x06, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
 	MOVBQZX      12(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x04, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X3
+	VMOVQ        (BX)(R8*8), X0
 	MOVBQZX      13(CX), R8
 	SHLL         $0x02, DI
 	ANDL         $0x00000300, DI
 	ORL          DI, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(R8*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVBQZX      42(CX), DI
-	VMOVQ        (SI)(DI*8), X2
+	VMOVQ        (SI)(DI*8), X1
 	MOVBQZX      43(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
 	MOVBQZX      44(CX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      45(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      76(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -5744,50 +6917,49 @@ dotIQ2SAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      68(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 256(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 224(DX)
+	VMOVDQU      Y3, 288(DX)
 	MOVBQZX      69(CX), DI
 	MOVBQZX      14(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x08, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X2
+	VMOVQ        (BX)(R8*8), X1
 	MOVBQZX      15(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x06, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
 	MOVBQZX      16(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x04, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X3
+	VMOVQ        (BX)(R8*8), X0
 	MOVBQZX      17(CX), R8
 	SHLL         $0x02, DI
 	ANDL         $0x00000300, DI
 	ORL          DI, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(R8*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVBQZX      46(CX), DI
-	VMOVQ        (SI)(DI*8), X2
+	VMOVQ        (SI)(DI*8), X1
 	MOVBQZX      47(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
 	MOVBQZX      48(CX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      49(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      77(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -5795,50 +6967,49 @@ dotIQ2SAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      100(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 352(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 320(DX)
+	VMOVDQU      Y3, 384(DX)
 	MOVBQZX      70(CX), DI
 	MOVBQZX      18(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x08, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X2
+	VMOVQ        (BX)(R8*8), X1
 	MOVBQZX      19(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x06, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
 	MOVBQZX      20(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x04, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X3
+	VMOVQ        (BX)(R8*8), X0
 	MOVBQZX      21(CX), R8
 	SHLL         $0x02, DI
 	ANDL         $0x00000300, DI
 	ORL          DI, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(R8*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVBQZX      50(CX), DI
-	VMOVQ        (SI)(DI*8), X2
+	VMOVQ        (SI)(DI*8), X1
 	MOVBQZX      51(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
 	MOVBQZX      52(CX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      53(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      78(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -5846,50 +7017,49 @@ dotIQ2SAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      132(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 448(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 416(DX)
+	VMOVDQU      Y3, 480(DX)
 	MOVBQZX      71(CX), DI
 	MOVBQZX      22(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x08, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X2
+	VMOVQ        (BX)(R8*8), X1
 	MOVBQZX      23(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x06, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
 	MOVBQZX      24(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x04, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X3
+	VMOVQ        (BX)(R8*8), X0
 	MOVBQZX      25(CX), R8
 	SHLL         $0x02, DI
 	ANDL         $0x00000300, DI
 	ORL          DI, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(R8*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVBQZX      54(CX), DI
-	VMOVQ        (SI)(DI*8), X2
+	VMOVQ        (SI)(DI*8), X1
 	MOVBQZX      55(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
 	MOVBQZX      56(CX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      57(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      79(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -5897,50 +7067,49 @@ dotIQ2SAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      164(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 544(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 512(DX)
+	VMOVDQU      Y3, 576(DX)
 	MOVBQZX      72(CX), DI
 	MOVBQZX      26(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x08, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X2
+	VMOVQ        (BX)(R8*8), X1
 	MOVBQZX      27(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x06, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
 	MOVBQZX      28(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x04, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X3
+	VMOVQ        (BX)(R8*8), X0
 	MOVBQZX      29(CX), R8
 	SHLL         $0x02, DI
 	ANDL         $0x00000300, DI
 	ORL          DI, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(R8*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVBQZX      58(CX), DI
-	VMOVQ        (SI)(DI*8), X2
+	VMOVQ        (SI)(DI*8), X1
 	MOVBQZX      59(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
 	MOVBQZX      60(CX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      61(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      80(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -5948,50 +7117,49 @@ dotIQ2SAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      196(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 640(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 608(DX)
+	VMOVDQU      Y3, 672(DX)
 	MOVBQZX      73(CX), DI
 	MOVBQZX      30(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x08, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X2
+	VMOVQ        (BX)(R8*8), X1
 	MOVBQZX      31(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x06, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	VPINSRQ      $0x01, (BX)(R8*8), X1, X1
 	MOVBQZX      32(CX), R8
 	MOVL         DI, R9
 	SHLL         $0x04, R9
 	ANDL         $0x00000300, R9
 	ORL          R9, R8
-	VMOVQ        (BX)(R8*8), X3
+	VMOVQ        (BX)(R8*8), X0
 	MOVBQZX      33(CX), R8
 	SHLL         $0x02, DI
 	ANDL         $0x00000300, DI
 	ORL          DI, R8
-	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
+	VPINSRQ      $0x01, (BX)(R8*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
 	MOVBQZX      62(CX), DI
-	VMOVQ        (SI)(DI*8), X2
+	VMOVQ        (SI)(DI*8), X1
 	MOVBQZX      63(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
 	MOVBQZX      64(CX), DI
-	VMOVQ        (SI)(DI*8), X4
+	VMOVQ        (SI)(DI*8), X2
 	MOVBQZX      65(CX), DI
-	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
-	VINSERTI128  $0x01, X4, Y2, Y4
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
 	MOVBQZX      81(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x0000000f, R8
@@ -5999,35 +7167,20 @@ dotIQ2SAVX2_loop:
 	SHRL         $0x04, DI
 	ANDL         $0x0000000f, DI
 	LEAL         1(DI)(DI*1), DI
-	VMOVD        R8, X2
-	VPBROADCASTW X2, X2
-	VMOVD        DI, X5
-	VPBROADCASTW X5, X5
-	VINSERTI128  $0x01, X5, Y2, Y5
-	VMOVDQU      228(DX), Y6
-	VPSIGNB      Y4, Y6, Y6
-	VPMADDUBSW   Y6, Y3, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
-	VPBROADCASTW (CX), X2
-	VCVTPH2PS    X2, Y3
-	VBROADCASTSS (DX), Y4
-	VMULPS       Y3, Y4, Y4
-	VCVTDQ2PS    Y1, Y1
-	VFMADD231PS  Y1, Y4, Y0
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 736(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 704(DX)
+	VMOVDQU      Y3, 768(DX)
 	ADDQ         $0x00000052, CX
-	ADDQ         $0x00000124, DX
+	ADDQ         $0x00000320, DX
 	DECQ         AX
-	JNZ          dotIQ2SAVX2_loop
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMULSS       feighth<>+0(SB), X1, X1
+	JNZ          decodeIQ2SAVX2_loop
 	VZEROUPPER
-	MOVSS        X1, ret+24(FP)
 	RET
 
 DATA iq2sGrid<>+0(SB)/8, $0x0808080808080808
@@ -7314,6 +8467,690 @@ DATA allSigns<>+2032(SB)/8, $0xffffffffffffff01
 DATA allSigns<>+2040(SB)/8, $0xffffffffffffffff
 GLOBL allSigns<>(SB), RODATA|NOPTR, $2048
 
+// func dot4dIQ2SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4dIQ2SAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dot4dIQ2SAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      64(CX), Y8
+	VMOVDQU      4(DX), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VMOVDQU      36(DX), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      256(CX), Y8
+	VMOVDQU      68(DX), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      352(CX), Y8
+	VMOVDQU      100(DX), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      448(CX), Y8
+	VMOVDQU      132(DX), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      544(CX), Y8
+	VMOVDQU      164(DX), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      640(CX), Y8
+	VMOVDQU      196(DX), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      736(CX), Y8
+	VMOVDQU      228(DX), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VBROADCASTSS (CX), Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y8, Y9, Y9
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y9, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000320, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4dIQ2SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMULSS       feighth<>+0(SB), X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMULSS       feighth<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ2SAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ2SAVX2(SB), NOSPLIT, $0-28
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	VXORPS Y0, Y0, Y0
+	LEAQ   iq2sGrid<>+0(SB), BX
+	LEAQ   allSigns<>+0(SB), SI
+
+dotIQ2SAVX2_loop:
+	VPXOR        Y1, Y1, Y1
+	MOVBQZX      66(CX), DI
+	MOVBQZX      2(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      3(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      4(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      5(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      34(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      35(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      36(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      37(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      74(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      67(CX), DI
+	MOVBQZX      6(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      7(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      8(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      9(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      38(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      39(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      40(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      41(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      75(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      68(CX), DI
+	MOVBQZX      10(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      11(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      12(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      13(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      42(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      43(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      44(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      45(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      76(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      69(CX), DI
+	MOVBQZX      14(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      15(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      16(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      17(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      46(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      47(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      48(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      49(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      77(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      70(CX), DI
+	MOVBQZX      18(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      19(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      20(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      21(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      50(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      51(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      52(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      53(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      78(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      71(CX), DI
+	MOVBQZX      22(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      23(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      24(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      25(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      54(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      55(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      56(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      57(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      79(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      72(CX), DI
+	MOVBQZX      26(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      27(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      28(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      29(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      58(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      59(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      60(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      61(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      80(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVBQZX      73(CX), DI
+	MOVBQZX      30(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X2
+	MOVBQZX      31(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x06, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X2, X2
+	MOVBQZX      32(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x04, R9
+	ANDL         $0x00000300, R9
+	ORL          R9, R8
+	VMOVQ        (BX)(R8*8), X3
+	MOVBQZX      33(CX), R8
+	SHLL         $0x02, DI
+	ANDL         $0x00000300, DI
+	ORL          DI, R8
+	VPINSRQ      $0x01, (BX)(R8*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	MOVBQZX      62(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      63(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	MOVBQZX      64(CX), DI
+	VMOVQ        (SI)(DI*8), X4
+	MOVBQZX      65(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X4, X4
+	VINSERTI128  $0x01, X4, Y2, Y4
+	MOVBQZX      81(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000000f, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X2
+	VPBROADCASTW X2, X2
+	VMOVD        DI, X5
+	VPBROADCASTW X5, X5
+	VINSERTI128  $0x01, X5, Y2, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y4, Y6, Y6
+	VPMADDUBSW   Y6, Y3, Y6
+	VPMADDWD     Y5, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000052, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ2SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
 // func dot4IQ2SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 // Requires: AVX, AVX2, F16C, FMA3
 TEXT ·dot4IQ2SAVX2(SB), NOSPLIT, $0-40
@@ -7920,6 +9757,749 @@ dot4IQ2SAVX2_loop:
 	VZEROUPPER
 	RET
 
+// func decodeIQ3XXSAVX2(nb int, w *byte, a *byte)
+// Requires: AVX, AVX2, F16C
+TEXT ·decodeIQ3XXSAVX2(SB), NOSPLIT, $0-24
+	MOVQ nb+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ a+16(FP), DX
+	LEAQ iq3xxsGrid<>+0(SB), BX
+	LEAQ evenSigns<>+0(SB), SI
+
+decodeIQ3XXSAVX2_loop:
+	VPBROADCASTW (CX), X0
+	VCVTPH2PS    X0, Y0
+	VMOVSS       X0, (DX)
+	MOVBQZX      2(CX), DI
+	VMOVD        (BX)(DI*4), X1
+	MOVBQZX      3(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X1, X1
+	MOVBQZX      4(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X1, X1
+	MOVBQZX      5(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X1, X1
+	MOVBQZX      6(CX), DI
+	VMOVD        (BX)(DI*4), X0
+	MOVBQZX      7(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X0, X0
+	MOVBQZX      8(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X0, X0
+	MOVBQZX      9(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVL         66(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X1
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 64(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 32(DX)
+	VMOVDQU      Y3, 96(DX)
+	MOVBQZX      10(CX), DI
+	VMOVD        (BX)(DI*4), X1
+	MOVBQZX      11(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X1, X1
+	MOVBQZX      12(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X1, X1
+	MOVBQZX      13(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X1, X1
+	MOVBQZX      14(CX), DI
+	VMOVD        (BX)(DI*4), X0
+	MOVBQZX      15(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X0, X0
+	MOVBQZX      16(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X0, X0
+	MOVBQZX      17(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVL         70(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X1
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 160(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 128(DX)
+	VMOVDQU      Y3, 192(DX)
+	MOVBQZX      18(CX), DI
+	VMOVD        (BX)(DI*4), X1
+	MOVBQZX      19(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X1, X1
+	MOVBQZX      20(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X1, X1
+	MOVBQZX      21(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X1, X1
+	MOVBQZX      22(CX), DI
+	VMOVD        (BX)(DI*4), X0
+	MOVBQZX      23(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X0, X0
+	MOVBQZX      24(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X0, X0
+	MOVBQZX      25(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVL         74(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X1
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 256(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 224(DX)
+	VMOVDQU      Y3, 288(DX)
+	MOVBQZX      26(CX), DI
+	VMOVD        (BX)(DI*4), X1
+	MOVBQZX      27(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X1, X1
+	MOVBQZX      28(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X1, X1
+	MOVBQZX      29(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X1, X1
+	MOVBQZX      30(CX), DI
+	VMOVD        (BX)(DI*4), X0
+	MOVBQZX      31(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X0, X0
+	MOVBQZX      32(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X0, X0
+	MOVBQZX      33(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVL         78(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X1
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 352(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 320(DX)
+	VMOVDQU      Y3, 384(DX)
+	MOVBQZX      34(CX), DI
+	VMOVD        (BX)(DI*4), X1
+	MOVBQZX      35(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X1, X1
+	MOVBQZX      36(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X1, X1
+	MOVBQZX      37(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X1, X1
+	MOVBQZX      38(CX), DI
+	VMOVD        (BX)(DI*4), X0
+	MOVBQZX      39(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X0, X0
+	MOVBQZX      40(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X0, X0
+	MOVBQZX      41(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVL         82(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X1
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 448(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 416(DX)
+	VMOVDQU      Y3, 480(DX)
+	MOVBQZX      42(CX), DI
+	VMOVD        (BX)(DI*4), X1
+	MOVBQZX      43(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X1, X1
+	MOVBQZX      44(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X1, X1
+	MOVBQZX      45(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X1, X1
+	MOVBQZX      46(CX), DI
+	VMOVD        (BX)(DI*4), X0
+	MOVBQZX      47(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X0, X0
+	MOVBQZX      48(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X0, X0
+	MOVBQZX      49(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVL         86(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X1
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 544(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 512(DX)
+	VMOVDQU      Y3, 576(DX)
+	MOVBQZX      50(CX), DI
+	VMOVD        (BX)(DI*4), X1
+	MOVBQZX      51(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X1, X1
+	MOVBQZX      52(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X1, X1
+	MOVBQZX      53(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X1, X1
+	MOVBQZX      54(CX), DI
+	VMOVD        (BX)(DI*4), X0
+	MOVBQZX      55(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X0, X0
+	MOVBQZX      56(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X0, X0
+	MOVBQZX      57(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVL         90(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X1
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 640(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 608(DX)
+	VMOVDQU      Y3, 672(DX)
+	MOVBQZX      58(CX), DI
+	VMOVD        (BX)(DI*4), X1
+	MOVBQZX      59(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X1, X1
+	MOVBQZX      60(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X1, X1
+	MOVBQZX      61(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X1, X1
+	MOVBQZX      62(CX), DI
+	VMOVD        (BX)(DI*4), X0
+	MOVBQZX      63(CX), DI
+	VPINSRD      $0x01, (BX)(DI*4), X0, X0
+	MOVBQZX      64(CX), DI
+	VPINSRD      $0x02, (BX)(DI*4), X0, X0
+	MOVBQZX      65(CX), DI
+	VPINSRD      $0x03, (BX)(DI*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVL         94(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X1
+	MOVL         DI, R8
+	SHRL         $0x07, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X1, X1
+	MOVL         DI, R8
+	SHRL         $0x0e, R8
+	ANDL         $0x0000007f, R8
+	VMOVQ        (SI)(R8*8), X2
+	MOVL         DI, R8
+	SHRL         $0x15, R8
+	ANDL         $0x0000007f, R8
+	VPINSRQ      $0x01, (SI)(R8*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	SHRL         $0x1c, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 736(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 704(DX)
+	VMOVDQU      Y3, 768(DX)
+	ADDQ         $0x00000062, CX
+	ADDQ         $0x00000320, DX
+	DECQ         AX
+	JNZ          decodeIQ3XXSAVX2_loop
+	VZEROUPPER
+	RET
+
+DATA iq3xxsGrid<>+0(SB)/8, $0x0404041404040404
+DATA iq3xxsGrid<>+8(SB)/8, $0x04040c0c04040424
+DATA iq3xxsGrid<>+16(SB)/8, $0x04040c3e04040c1c
+DATA iq3xxsGrid<>+24(SB)/8, $0x0404141404041404
+DATA iq3xxsGrid<>+32(SB)/8, $0x0404241404041c0c
+DATA iq3xxsGrid<>+40(SB)/8, $0x04043e2c04043e1c
+DATA iq3xxsGrid<>+48(SB)/8, $0x040c041c040c040c
+DATA iq3xxsGrid<>+56(SB)/8, $0x040c0c14040c0c04
+DATA iq3xxsGrid<>+64(SB)/8, $0x040c142c040c140c
+DATA iq3xxsGrid<>+72(SB)/8, $0x040c1c14040c1c04
+DATA iq3xxsGrid<>+80(SB)/8, $0x040c2c24040c240c
+DATA iq3xxsGrid<>+88(SB)/8, $0x04140404040c3e04
+DATA iq3xxsGrid<>+96(SB)/8, $0x0414042404140414
+DATA iq3xxsGrid<>+104(SB)/8, $0x0414140404140c0c
+DATA iq3xxsGrid<>+112(SB)/8, $0x04141c0c04141414
+DATA iq3xxsGrid<>+120(SB)/8, $0x04141c3e04141c1c
+DATA iq3xxsGrid<>+128(SB)/8, $0x04142c3e04142c0c
+DATA iq3xxsGrid<>+136(SB)/8, $0x041c040c04143e2c
+DATA iq3xxsGrid<>+144(SB)/8, $0x041c0c04041c043e
+DATA iq3xxsGrid<>+152(SB)/8, $0x041c142c041c0c14
+DATA iq3xxsGrid<>+160(SB)/8, $0x04240c1c041c3e04
+DATA iq3xxsGrid<>+168(SB)/8, $0x0424242404241c3e
+DATA iq3xxsGrid<>+176(SB)/8, $0x04243e1c04242c3e
+DATA iq3xxsGrid<>+184(SB)/8, $0x042c040c04243e2c
+DATA iq3xxsGrid<>+192(SB)/8, $0x042c1c14042c043e
+DATA iq3xxsGrid<>+200(SB)/8, $0x04341c2c042c2c14
+DATA iq3xxsGrid<>+208(SB)/8, $0x043e0c0404343424
+DATA iq3xxsGrid<>+216(SB)/8, $0x043e0c34043e0c24
+DATA iq3xxsGrid<>+224(SB)/8, $0x043e340c043e241c
+DATA iq3xxsGrid<>+232(SB)/8, $0x0c04041c0c04040c
+DATA iq3xxsGrid<>+240(SB)/8, $0x0c040c140c040c04
+DATA iq3xxsGrid<>+248(SB)/8, $0x0c04141c0c04140c
+DATA iq3xxsGrid<>+256(SB)/8, $0x0c041c140c041c04
+DATA iq3xxsGrid<>+264(SB)/8, $0x0c04243e0c041c24
+DATA iq3xxsGrid<>+272(SB)/8, $0x0c0c04040c042c04
+DATA iq3xxsGrid<>+280(SB)/8, $0x0c0c0c0c0c0c0414
+DATA iq3xxsGrid<>+288(SB)/8, $0x0c0c14140c0c1404
+DATA iq3xxsGrid<>+296(SB)/8, $0x0c14041c0c14040c
+DATA iq3xxsGrid<>+304(SB)/8, $0x0c140c140c140c04
+DATA iq3xxsGrid<>+312(SB)/8, $0x0c141c040c14140c
+DATA iq3xxsGrid<>+320(SB)/8, $0x0c1c04040c143e14
+DATA iq3xxsGrid<>+328(SB)/8, $0x0c1c14040c1c0414
+DATA iq3xxsGrid<>+336(SB)/8, $0x0c1c24340c1c1c0c
+DATA iq3xxsGrid<>+344(SB)/8, $0x0c24040c0c1c3434
+DATA iq3xxsGrid<>+352(SB)/8, $0x0c242c040c24042c
+DATA iq3xxsGrid<>+360(SB)/8, $0x0c2c14240c2c1404
+DATA iq3xxsGrid<>+368(SB)/8, $0x0c2c3e0c0c2c2434
+DATA iq3xxsGrid<>+376(SB)/8, $0x0c3e14140c34042c
+DATA iq3xxsGrid<>+384(SB)/8, $0x140404040c3e2404
+DATA iq3xxsGrid<>+392(SB)/8, $0x14040c0c14040414
+DATA iq3xxsGrid<>+400(SB)/8, $0x1404140414040c1c
+DATA iq3xxsGrid<>+408(SB)/8, $0x1404143414041414
+DATA iq3xxsGrid<>+416(SB)/8, $0x1404241414041c0c
+DATA iq3xxsGrid<>+424(SB)/8, $0x140c041c140c040c
+DATA iq3xxsGrid<>+432(SB)/8, $0x140c0c04140c042c
+DATA iq3xxsGrid<>+440(SB)/8, $0x140c140c140c0c14
+DATA iq3xxsGrid<>+448(SB)/8, $0x140c341c140c1c04
+DATA iq3xxsGrid<>+456(SB)/8, $0x140c3e04140c343e
+DATA iq3xxsGrid<>+464(SB)/8, $0x1414041414140404
+DATA iq3xxsGrid<>+472(SB)/8, $0x14140c3e14140c0c
+DATA iq3xxsGrid<>+480(SB)/8, $0x1414141414141404
+DATA iq3xxsGrid<>+488(SB)/8, $0x1414240414141c3e
+DATA iq3xxsGrid<>+496(SB)/8, $0x141c040c14142c2c
+DATA iq3xxsGrid<>+504(SB)/8, $0x141c0c24141c0c04
+DATA iq3xxsGrid<>+512(SB)/8, $0x141c3e24141c3e04
+DATA iq3xxsGrid<>+520(SB)/8, $0x14242c1c14241c2c
+DATA iq3xxsGrid<>+528(SB)/8, $0x142c143e142c041c
+DATA iq3xxsGrid<>+536(SB)/8, $0x142c3e24142c240c
+DATA iq3xxsGrid<>+544(SB)/8, $0x143e041c143e040c
+DATA iq3xxsGrid<>+552(SB)/8, $0x143e242c143e0c34
+DATA iq3xxsGrid<>+560(SB)/8, $0x1c040c041c04040c
+DATA iq3xxsGrid<>+568(SB)/8, $0x1c04140c1c040c14
+DATA iq3xxsGrid<>+576(SB)/8, $0x1c042c041c04141c
+DATA iq3xxsGrid<>+584(SB)/8, $0x1c043e141c04342c
+DATA iq3xxsGrid<>+592(SB)/8, $0x1c0c04141c0c0404
+DATA iq3xxsGrid<>+600(SB)/8, $0x1c0c1c0c1c0c1404
+DATA iq3xxsGrid<>+608(SB)/8, $0x1c0c24341c0c2424
+DATA iq3xxsGrid<>+616(SB)/8, $0x1c14041c1c14040c
+DATA iq3xxsGrid<>+624(SB)/8, $0x1c14142c1c140c04
+DATA iq3xxsGrid<>+632(SB)/8, $0x1c143e141c142c14
+DATA iq3xxsGrid<>+640(SB)/8, $0x1c1c1c1c1c1c0c0c
+DATA iq3xxsGrid<>+648(SB)/8, $0x1c24243e1c241c04
+DATA iq3xxsGrid<>+656(SB)/8, $0x1c2c04041c243e14
+DATA iq3xxsGrid<>+664(SB)/8, $0x1c2c14141c2c0434
+DATA iq3xxsGrid<>+672(SB)/8, $0x1c340c241c2c2c2c
+DATA iq3xxsGrid<>+680(SB)/8, $0x1c34341c1c341c34
+DATA iq3xxsGrid<>+688(SB)/8, $0x1c3e34041c3e1c1c
+DATA iq3xxsGrid<>+696(SB)/8, $0x24040c3e24040424
+DATA iq3xxsGrid<>+704(SB)/8, $0x24041c3e24041c2c
+DATA iq3xxsGrid<>+712(SB)/8, $0x24042c3e24042c1c
+DATA iq3xxsGrid<>+720(SB)/8, $0x24141404240c3e24
+DATA iq3xxsGrid<>+728(SB)/8, $0x2414240424141c3e
+DATA iq3xxsGrid<>+736(SB)/8, $0x2414343424143404
+DATA iq3xxsGrid<>+744(SB)/8, $0x241c242c241c043e
+DATA iq3xxsGrid<>+752(SB)/8, $0x24242c0c24240424
+DATA iq3xxsGrid<>+760(SB)/8, $0x242c142c24243424
+DATA iq3xxsGrid<>+768(SB)/8, $0x242c3e04242c241c
+DATA iq3xxsGrid<>+776(SB)/8, $0x243e0c04243e042c
+DATA iq3xxsGrid<>+784(SB)/8, $0x243e1c04243e0c14
+DATA iq3xxsGrid<>+792(SB)/8, $0x2c04240c2c040c14
+DATA iq3xxsGrid<>+800(SB)/8, $0x2c0c04042c043e04
+DATA iq3xxsGrid<>+808(SB)/8, $0x2c0c14342c0c0434
+DATA iq3xxsGrid<>+816(SB)/8, $0x2c140c242c0c2c2c
+DATA iq3xxsGrid<>+824(SB)/8, $0x2c143e142c141c14
+DATA iq3xxsGrid<>+832(SB)/8, $0x2c1c2c1c2c1c0414
+DATA iq3xxsGrid<>+840(SB)/8, $0x2c24141c2c240c04
+DATA iq3xxsGrid<>+848(SB)/8, $0x2c243e142c24143e
+DATA iq3xxsGrid<>+856(SB)/8, $0x2c2c1c0c2c2c0414
+DATA iq3xxsGrid<>+864(SB)/8, $0x2c3e14242c342c04
+DATA iq3xxsGrid<>+872(SB)/8, $0x340414242c3e2414
+DATA iq3xxsGrid<>+880(SB)/8, $0x3404243434042424
+DATA iq3xxsGrid<>+888(SB)/8, $0x340c140c34043424
+DATA iq3xxsGrid<>+896(SB)/8, $0x34140c3e340c340c
+DATA iq3xxsGrid<>+904(SB)/8, $0x341c1c0434143424
+DATA iq3xxsGrid<>+912(SB)/8, $0x34242424341c1c34
+DATA iq3xxsGrid<>+920(SB)/8, $0x342c2c14342c042c
+DATA iq3xxsGrid<>+928(SB)/8, $0x343e041c34341c1c
+DATA iq3xxsGrid<>+936(SB)/8, $0x3e04041c343e140c
+DATA iq3xxsGrid<>+944(SB)/8, $0x3e04043e3e04042c
+DATA iq3xxsGrid<>+952(SB)/8, $0x3e041c143e040c04
+DATA iq3xxsGrid<>+960(SB)/8, $0x3e0c14343e042c14
+DATA iq3xxsGrid<>+968(SB)/8, $0x3e140c143e0c2404
+DATA iq3xxsGrid<>+976(SB)/8, $0x3e142c143e14242c
+DATA iq3xxsGrid<>+984(SB)/8, $0x3e1c0c2c3e1c0404
+DATA iq3xxsGrid<>+992(SB)/8, $0x3e1c34043e1c1c1c
+DATA iq3xxsGrid<>+1000(SB)/8, $0x3e24240c3e24140c
+DATA iq3xxsGrid<>+1008(SB)/8, $0x3e2c04143e2c0404
+DATA iq3xxsGrid<>+1016(SB)/8, $0x3e341c043e2c1424
+GLOBL iq3xxsGrid<>(SB), RODATA|NOPTR, $1024
+
+// func dot4dIQ3XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4dIQ3XXSAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dot4dIQ3XXSAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      64(CX), Y8
+	VMOVDQU      4(DX), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VMOVDQU      36(DX), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      256(CX), Y8
+	VMOVDQU      68(DX), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      352(CX), Y8
+	VMOVDQU      100(DX), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      448(CX), Y8
+	VMOVDQU      132(DX), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      544(CX), Y8
+	VMOVDQU      164(DX), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      640(CX), Y8
+	VMOVDQU      196(DX), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      736(CX), Y8
+	VMOVDQU      228(DX), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VBROADCASTSS (CX), Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y8, Y9, Y9
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y9, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000320, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4dIQ3XXSAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMULSS       fquarter<>+0(SB), X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       fquarter<>+0(SB), X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMULSS       fquarter<>+0(SB), X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMULSS       fquarter<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+DATA fquarter<>+0(SB)/8, $0x3e8000003e800000
+DATA fquarter<>+8(SB)/8, $0x3e8000003e800000
+DATA fquarter<>+16(SB)/8, $0x3e8000003e800000
+DATA fquarter<>+24(SB)/8, $0x3e8000003e800000
+GLOBL fquarter<>(SB), RODATA|NOPTR, $32
+
 // func dotIQ3XXSAVX2(nb int, w *byte, a *byte) float32
 // Requires: AVX, AVX2, F16C, FMA3, SSE
 TEXT ·dotIQ3XXSAVX2(SB), NOSPLIT, $0-28
@@ -8304,142 +10884,6 @@ dotIQ3XXSAVX2_loop:
 	VZEROUPPER
 	MOVSS        X1, ret+24(FP)
 	RET
-
-DATA iq3xxsGrid<>+0(SB)/8, $0x0404041404040404
-DATA iq3xxsGrid<>+8(SB)/8, $0x04040c0c04040424
-DATA iq3xxsGrid<>+16(SB)/8, $0x04040c3e04040c1c
-DATA iq3xxsGrid<>+24(SB)/8, $0x0404141404041404
-DATA iq3xxsGrid<>+32(SB)/8, $0x0404241404041c0c
-DATA iq3xxsGrid<>+40(SB)/8, $0x04043e2c04043e1c
-DATA iq3xxsGrid<>+48(SB)/8, $0x040c041c040c040c
-DATA iq3xxsGrid<>+56(SB)/8, $0x040c0c14040c0c04
-DATA iq3xxsGrid<>+64(SB)/8, $0x040c142c040c140c
-DATA iq3xxsGrid<>+72(SB)/8, $0x040c1c14040c1c04
-DATA iq3xxsGrid<>+80(SB)/8, $0x040c2c24040c240c
-DATA iq3xxsGrid<>+88(SB)/8, $0x04140404040c3e04
-DATA iq3xxsGrid<>+96(SB)/8, $0x0414042404140414
-DATA iq3xxsGrid<>+104(SB)/8, $0x0414140404140c0c
-DATA iq3xxsGrid<>+112(SB)/8, $0x04141c0c04141414
-DATA iq3xxsGrid<>+120(SB)/8, $0x04141c3e04141c1c
-DATA iq3xxsGrid<>+128(SB)/8, $0x04142c3e04142c0c
-DATA iq3xxsGrid<>+136(SB)/8, $0x041c040c04143e2c
-DATA iq3xxsGrid<>+144(SB)/8, $0x041c0c04041c043e
-DATA iq3xxsGrid<>+152(SB)/8, $0x041c142c041c0c14
-DATA iq3xxsGrid<>+160(SB)/8, $0x04240c1c041c3e04
-DATA iq3xxsGrid<>+168(SB)/8, $0x0424242404241c3e
-DATA iq3xxsGrid<>+176(SB)/8, $0x04243e1c04242c3e
-DATA iq3xxsGrid<>+184(SB)/8, $0x042c040c04243e2c
-DATA iq3xxsGrid<>+192(SB)/8, $0x042c1c14042c043e
-DATA iq3xxsGrid<>+200(SB)/8, $0x04341c2c042c2c14
-DATA iq3xxsGrid<>+208(SB)/8, $0x043e0c0404343424
-DATA iq3xxsGrid<>+216(SB)/8, $0x043e0c34043e0c24
-DATA iq3xxsGrid<>+224(SB)/8, $0x043e340c043e241c
-DATA iq3xxsGrid<>+232(SB)/8, $0x0c04041c0c04040c
-DATA iq3xxsGrid<>+240(SB)/8, $0x0c040c140c040c04
-DATA iq3xxsGrid<>+248(SB)/8, $0x0c04141c0c04140c
-DATA iq3xxsGrid<>+256(SB)/8, $0x0c041c140c041c04
-DATA iq3xxsGrid<>+264(SB)/8, $0x0c04243e0c041c24
-DATA iq3xxsGrid<>+272(SB)/8, $0x0c0c04040c042c04
-DATA iq3xxsGrid<>+280(SB)/8, $0x0c0c0c0c0c0c0414
-DATA iq3xxsGrid<>+288(SB)/8, $0x0c0c14140c0c1404
-DATA iq3xxsGrid<>+296(SB)/8, $0x0c14041c0c14040c
-DATA iq3xxsGrid<>+304(SB)/8, $0x0c140c140c140c04
-DATA iq3xxsGrid<>+312(SB)/8, $0x0c141c040c14140c
-DATA iq3xxsGrid<>+320(SB)/8, $0x0c1c04040c143e14
-DATA iq3xxsGrid<>+328(SB)/8, $0x0c1c14040c1c0414
-DATA iq3xxsGrid<>+336(SB)/8, $0x0c1c24340c1c1c0c
-DATA iq3xxsGrid<>+344(SB)/8, $0x0c24040c0c1c3434
-DATA iq3xxsGrid<>+352(SB)/8, $0x0c242c040c24042c
-DATA iq3xxsGrid<>+360(SB)/8, $0x0c2c14240c2c1404
-DATA iq3xxsGrid<>+368(SB)/8, $0x0c2c3e0c0c2c2434
-DATA iq3xxsGrid<>+376(SB)/8, $0x0c3e14140c34042c
-DATA iq3xxsGrid<>+384(SB)/8, $0x140404040c3e2404
-DATA iq3xxsGrid<>+392(SB)/8, $0x14040c0c14040414
-DATA iq3xxsGrid<>+400(SB)/8, $0x1404140414040c1c
-DATA iq3xxsGrid<>+408(SB)/8, $0x1404143414041414
-DATA iq3xxsGrid<>+416(SB)/8, $0x1404241414041c0c
-DATA iq3xxsGrid<>+424(SB)/8, $0x140c041c140c040c
-DATA iq3xxsGrid<>+432(SB)/8, $0x140c0c04140c042c
-DATA iq3xxsGrid<>+440(SB)/8, $0x140c140c140c0c14
-DATA iq3xxsGrid<>+448(SB)/8, $0x140c341c140c1c04
-DATA iq3xxsGrid<>+456(SB)/8, $0x140c3e04140c343e
-DATA iq3xxsGrid<>+464(SB)/8, $0x1414041414140404
-DATA iq3xxsGrid<>+472(SB)/8, $0x14140c3e14140c0c
-DATA iq3xxsGrid<>+480(SB)/8, $0x1414141414141404
-DATA iq3xxsGrid<>+488(SB)/8, $0x1414240414141c3e
-DATA iq3xxsGrid<>+496(SB)/8, $0x141c040c14142c2c
-DATA iq3xxsGrid<>+504(SB)/8, $0x141c0c24141c0c04
-DATA iq3xxsGrid<>+512(SB)/8, $0x141c3e24141c3e04
-DATA iq3xxsGrid<>+520(SB)/8, $0x14242c1c14241c2c
-DATA iq3xxsGrid<>+528(SB)/8, $0x142c143e142c041c
-DATA iq3xxsGrid<>+536(SB)/8, $0x142c3e24142c240c
-DATA iq3xxsGrid<>+544(SB)/8, $0x143e041c143e040c
-DATA iq3xxsGrid<>+552(SB)/8, $0x143e242c143e0c34
-DATA iq3xxsGrid<>+560(SB)/8, $0x1c040c041c04040c
-DATA iq3xxsGrid<>+568(SB)/8, $0x1c04140c1c040c14
-DATA iq3xxsGrid<>+576(SB)/8, $0x1c042c041c04141c
-DATA iq3xxsGrid<>+584(SB)/8, $0x1c043e141c04342c
-DATA iq3xxsGrid<>+592(SB)/8, $0x1c0c04141c0c0404
-DATA iq3xxsGrid<>+600(SB)/8, $0x1c0c1c0c1c0c1404
-DATA iq3xxsGrid<>+608(SB)/8, $0x1c0c24341c0c2424
-DATA iq3xxsGrid<>+616(SB)/8, $0x1c14041c1c14040c
-DATA iq3xxsGrid<>+624(SB)/8, $0x1c14142c1c140c04
-DATA iq3xxsGrid<>+632(SB)/8, $0x1c143e141c142c14
-DATA iq3xxsGrid<>+640(SB)/8, $0x1c1c1c1c1c1c0c0c
-DATA iq3xxsGrid<>+648(SB)/8, $0x1c24243e1c241c04
-DATA iq3xxsGrid<>+656(SB)/8, $0x1c2c04041c243e14
-DATA iq3xxsGrid<>+664(SB)/8, $0x1c2c14141c2c0434
-DATA iq3xxsGrid<>+672(SB)/8, $0x1c340c241c2c2c2c
-DATA iq3xxsGrid<>+680(SB)/8, $0x1c34341c1c341c34
-DATA iq3xxsGrid<>+688(SB)/8, $0x1c3e34041c3e1c1c
-DATA iq3xxsGrid<>+696(SB)/8, $0x24040c3e24040424
-DATA iq3xxsGrid<>+704(SB)/8, $0x24041c3e24041c2c
-DATA iq3xxsGrid<>+712(SB)/8, $0x24042c3e24042c1c
-DATA iq3xxsGrid<>+720(SB)/8, $0x24141404240c3e24
-DATA iq3xxsGrid<>+728(SB)/8, $0x2414240424141c3e
-DATA iq3xxsGrid<>+736(SB)/8, $0x2414343424143404
-DATA iq3xxsGrid<>+744(SB)/8, $0x241c242c241c043e
-DATA iq3xxsGrid<>+752(SB)/8, $0x24242c0c24240424
-DATA iq3xxsGrid<>+760(SB)/8, $0x242c142c24243424
-DATA iq3xxsGrid<>+768(SB)/8, $0x242c3e04242c241c
-DATA iq3xxsGrid<>+776(SB)/8, $0x243e0c04243e042c
-DATA iq3xxsGrid<>+784(SB)/8, $0x243e1c04243e0c14
-DATA iq3xxsGrid<>+792(SB)/8, $0x2c04240c2c040c14
-DATA iq3xxsGrid<>+800(SB)/8, $0x2c0c04042c043e04
-DATA iq3xxsGrid<>+808(SB)/8, $0x2c0c14342c0c0434
-DATA iq3xxsGrid<>+816(SB)/8, $0x2c140c242c0c2c2c
-DATA iq3xxsGrid<>+824(SB)/8, $0x2c143e142c141c14
-DATA iq3xxsGrid<>+832(SB)/8, $0x2c1c2c1c2c1c0414
-DATA iq3xxsGrid<>+840(SB)/8, $0x2c24141c2c240c04
-DATA iq3xxsGrid<>+848(SB)/8, $0x2c243e142c24143e
-DATA iq3xxsGrid<>+856(SB)/8, $0x2c2c1c0c2c2c0414
-DATA iq3xxsGrid<>+864(SB)/8, $0x2c3e14242c342c04
-DATA iq3xxsGrid<>+872(SB)/8, $0x340414242c3e2414
-DATA iq3xxsGrid<>+880(SB)/8, $0x3404243434042424
-DATA iq3xxsGrid<>+888(SB)/8, $0x340c140c34043424
-DATA iq3xxsGrid<>+896(SB)/8, $0x34140c3e340c340c
-DATA iq3xxsGrid<>+904(SB)/8, $0x341c1c0434143424
-DATA iq3xxsGrid<>+912(SB)/8, $0x34242424341c1c34
-DATA iq3xxsGrid<>+920(SB)/8, $0x342c2c14342c042c
-DATA iq3xxsGrid<>+928(SB)/8, $0x343e041c34341c1c
-DATA iq3xxsGrid<>+936(SB)/8, $0x3e04041c343e140c
-DATA iq3xxsGrid<>+944(SB)/8, $0x3e04043e3e04042c
-DATA iq3xxsGrid<>+952(SB)/8, $0x3e041c143e040c04
-DATA iq3xxsGrid<>+960(SB)/8, $0x3e0c14343e042c14
-DATA iq3xxsGrid<>+968(SB)/8, $0x3e140c143e0c2404
-DATA iq3xxsGrid<>+976(SB)/8, $0x3e142c143e14242c
-DATA iq3xxsGrid<>+984(SB)/8, $0x3e1c0c2c3e1c0404
-DATA iq3xxsGrid<>+992(SB)/8, $0x3e1c34043e1c1c1c
-DATA iq3xxsGrid<>+1000(SB)/8, $0x3e24240c3e24140c
-DATA iq3xxsGrid<>+1008(SB)/8, $0x3e2c04143e2c0404
-DATA iq3xxsGrid<>+1016(SB)/8, $0x3e341c043e2c1424
-GLOBL iq3xxsGrid<>(SB), RODATA|NOPTR, $1024
-
-DATA fquarter<>+0(SB)/8, $0x3e8000003e800000
-DATA fquarter<>+8(SB)/8, $0x3e8000003e800000
-DATA fquarter<>+16(SB)/8, $0x3e8000003e800000
-DATA fquarter<>+24(SB)/8, $0x3e8000003e800000
-GLOBL fquarter<>(SB), RODATA|NOPTR, $32
 
 // func dot4IQ3XXSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 // Requires: AVX, AVX2, F16C, FMA3
@@ -8983,6 +11427,1119 @@ dot4IQ3XXSAVX2_loop:
 	VMOVSHDUP    X2, X3
 	VADDSS       X3, X2, X2
 	VMULSS       fquarter<>+0(SB), X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func decodeIQ3SAVX2(nb int, w *byte, a *byte)
+// Requires: AVX, AVX2, F16C
+TEXT ·decodeIQ3SAVX2(SB), NOSPLIT, $0-24
+	MOVQ nb+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ a+16(FP), DX
+	LEAQ iq3sGrid<>+0(SB), BX
+	LEAQ allSigns<>+0(SB), SI
+
+decodeIQ3SAVX2_loop:
+	VPBROADCASTW (CX), X0
+	VCVTPH2PS    X0, Y0
+	VMOVSS       X0, (DX)
+	MOVBQZX      66(CX), DI
+	MOVBQZX      2(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      3(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      4(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      5(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	MOVBQZX      6(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X0
+	MOVBQZX      7(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X0, X0
+	MOVBQZX      8(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X0, X0
+	MOVBQZX      9(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      74(CX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      75(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      76(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      77(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVBQZX      106(CX), DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 64(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 32(DX)
+	VMOVDQU      Y3, 96(DX)
+	MOVBQZX      67(CX), DI
+	MOVBQZX      10(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      11(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      12(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      13(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	MOVBQZX      14(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X0
+	MOVBQZX      15(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X0, X0
+	MOVBQZX      16(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X0, X0
+	MOVBQZX      17(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      78(CX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      79(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      80(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      81(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVBQZX      106(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 160(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 128(DX)
+	VMOVDQU      Y3, 192(DX)
+	MOVBQZX      68(CX), DI
+	MOVBQZX      18(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      19(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      20(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      21(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	MOVBQZX      22(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X0
+	MOVBQZX      23(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X0, X0
+	MOVBQZX      24(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X0, X0
+	MOVBQZX      25(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      82(CX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      83(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      84(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      85(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVBQZX      107(CX), DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 256(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 224(DX)
+	VMOVDQU      Y3, 288(DX)
+	MOVBQZX      69(CX), DI
+	MOVBQZX      26(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      27(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      28(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      29(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	MOVBQZX      30(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X0
+	MOVBQZX      31(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X0, X0
+	MOVBQZX      32(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X0, X0
+	MOVBQZX      33(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      86(CX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      87(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      88(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      89(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVBQZX      107(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 352(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 320(DX)
+	VMOVDQU      Y3, 384(DX)
+	MOVBQZX      70(CX), DI
+	MOVBQZX      34(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      35(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      36(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      37(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	MOVBQZX      38(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X0
+	MOVBQZX      39(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X0, X0
+	MOVBQZX      40(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X0, X0
+	MOVBQZX      41(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      90(CX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      91(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      92(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      93(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVBQZX      108(CX), DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 448(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 416(DX)
+	VMOVDQU      Y3, 480(DX)
+	MOVBQZX      71(CX), DI
+	MOVBQZX      42(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      43(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      44(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      45(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	MOVBQZX      46(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X0
+	MOVBQZX      47(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X0, X0
+	MOVBQZX      48(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X0, X0
+	MOVBQZX      49(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      94(CX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      95(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      96(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      97(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVBQZX      108(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 544(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 512(DX)
+	VMOVDQU      Y3, 576(DX)
+	MOVBQZX      72(CX), DI
+	MOVBQZX      50(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      51(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      52(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      53(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	MOVBQZX      54(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X0
+	MOVBQZX      55(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X0, X0
+	MOVBQZX      56(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X0, X0
+	MOVBQZX      57(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      98(CX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      99(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      100(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      101(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVBQZX      109(CX), DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 640(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 608(DX)
+	VMOVDQU      Y3, 672(DX)
+	MOVBQZX      73(CX), DI
+	MOVBQZX      58(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X1
+	MOVBQZX      59(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x01, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X1, X1
+	MOVBQZX      60(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x02, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X1, X1
+	MOVBQZX      61(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x03, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x03, (BX)(R8*4), X1, X1
+	MOVBQZX      62(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x04, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VMOVD        (BX)(R8*4), X0
+	MOVBQZX      63(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x05, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x01, (BX)(R8*4), X0, X0
+	MOVBQZX      64(CX), R8
+	MOVL         DI, R9
+	SHLL         $0x08, R9
+	SHRL         $0x06, R9
+	ANDL         $0x00000100, R9
+	ORL          R9, R8
+	VPINSRD      $0x02, (BX)(R8*4), X0, X0
+	MOVBQZX      65(CX), R8
+	SHLL         $0x08, DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000100, DI
+	ORL          DI, R8
+	VPINSRD      $0x03, (BX)(R8*4), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      102(CX), DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      103(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      104(CX), DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      105(CX), DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVBQZX      109(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        DI, X1
+	VPBROADCASTW X1, Y3
+	VMOVDQU      Y0, 736(DX)
+	VPSIGNB      Y2, Y0, Y0
+	VMOVDQU      Y0, 704(DX)
+	VMOVDQU      Y3, 768(DX)
+	ADDQ         $0x0000006e, CX
+	ADDQ         $0x00000320, DX
+	DECQ         AX
+	JNZ          decodeIQ3SAVX2_loop
+	VZEROUPPER
+	RET
+
+DATA iq3sGrid<>+0(SB)/8, $0x0101010301010101
+DATA iq3sGrid<>+8(SB)/8, $0x0101010b01010105
+DATA iq3sGrid<>+16(SB)/8, $0x010103010101010f
+DATA iq3sGrid<>+24(SB)/8, $0x0101030501010303
+DATA iq3sGrid<>+32(SB)/8, $0x0101030d01010309
+DATA iq3sGrid<>+40(SB)/8, $0x0101050301010501
+DATA iq3sGrid<>+48(SB)/8, $0x010107070101050b
+DATA iq3sGrid<>+56(SB)/8, $0x0101090501010901
+DATA iq3sGrid<>+64(SB)/8, $0x0101090f0101090b
+DATA iq3sGrid<>+72(SB)/8, $0x01010b0701010b03
+DATA iq3sGrid<>+80(SB)/8, $0x01010d0501010d01
+DATA iq3sGrid<>+88(SB)/8, $0x01010f0901010f03
+DATA iq3sGrid<>+96(SB)/8, $0x0103010101010f0f
+DATA iq3sGrid<>+104(SB)/8, $0x0103010501030103
+DATA iq3sGrid<>+112(SB)/8, $0x0103030101030109
+DATA iq3sGrid<>+120(SB)/8, $0x0103030b01030303
+DATA iq3sGrid<>+128(SB)/8, $0x0103050701030501
+DATA iq3sGrid<>+136(SB)/8, $0x010307030103050f
+DATA iq3sGrid<>+144(SB)/8, $0x010309090103070b
+DATA iq3sGrid<>+152(SB)/8, $0x01030d0b01030d03
+DATA iq3sGrid<>+160(SB)/8, $0x0105010101030f05
+DATA iq3sGrid<>+168(SB)/8, $0x0105010b01050103
+DATA iq3sGrid<>+176(SB)/8, $0x010503010105010f
+DATA iq3sGrid<>+184(SB)/8, $0x0105030d01050307
+DATA iq3sGrid<>+192(SB)/8, $0x0105050b01050503
+DATA iq3sGrid<>+200(SB)/8, $0x0105070901050701
+DATA iq3sGrid<>+208(SB)/8, $0x0105090b01050905
+DATA iq3sGrid<>+216(SB)/8, $0x01050b030105090f
+DATA iq3sGrid<>+224(SB)/8, $0x01050f0101050b07
+DATA iq3sGrid<>+232(SB)/8, $0x0107010701050f07
+DATA iq3sGrid<>+240(SB)/8, $0x0107030b01070303
+DATA iq3sGrid<>+248(SB)/8, $0x0107050501070501
+DATA iq3sGrid<>+256(SB)/8, $0x0107070701070703
+DATA iq3sGrid<>+264(SB)/8, $0x010709090107070d
+DATA iq3sGrid<>+272(SB)/8, $0x01070b0501070b01
+DATA iq3sGrid<>+280(SB)/8, $0x01070f0301070d0f
+DATA iq3sGrid<>+288(SB)/8, $0x0109010101070f0b
+DATA iq3sGrid<>+296(SB)/8, $0x0109030f01090307
+DATA iq3sGrid<>+304(SB)/8, $0x0109050901090503
+DATA iq3sGrid<>+312(SB)/8, $0x0109090101090705
+DATA iq3sGrid<>+320(SB)/8, $0x01090b0301090907
+DATA iq3sGrid<>+328(SB)/8, $0x010b010501090f01
+DATA iq3sGrid<>+336(SB)/8, $0x010b0501010b0109
+DATA iq3sGrid<>+344(SB)/8, $0x010b050d010b0505
+DATA iq3sGrid<>+352(SB)/8, $0x010b0903010b0707
+DATA iq3sGrid<>+360(SB)/8, $0x010b090f010b090b
+DATA iq3sGrid<>+368(SB)/8, $0x010b0f07010b0d0d
+DATA iq3sGrid<>+376(SB)/8, $0x010d0303010d010d
+DATA iq3sGrid<>+384(SB)/8, $0x010d0703010d0307
+DATA iq3sGrid<>+392(SB)/8, $0x010d0f03010d0b05
+DATA iq3sGrid<>+400(SB)/8, $0x010f0105010f0101
+DATA iq3sGrid<>+408(SB)/8, $0x010f0501010f0109
+DATA iq3sGrid<>+416(SB)/8, $0x010f050d010f0505
+DATA iq3sGrid<>+424(SB)/8, $0x010f0b01010f0707
+DATA iq3sGrid<>+432(SB)/8, $0x03010101010f0b09
+DATA iq3sGrid<>+440(SB)/8, $0x0301010503010103
+DATA iq3sGrid<>+448(SB)/8, $0x0301030103010109
+DATA iq3sGrid<>+456(SB)/8, $0x0301030703010303
+DATA iq3sGrid<>+464(SB)/8, $0x0301030f0301030b
+DATA iq3sGrid<>+472(SB)/8, $0x0301050503010501
+DATA iq3sGrid<>+480(SB)/8, $0x0301070903010703
+DATA iq3sGrid<>+488(SB)/8, $0x03010b090301070d
+DATA iq3sGrid<>+496(SB)/8, $0x03010d0303010b0d
+DATA iq3sGrid<>+504(SB)/8, $0x0303010103010f05
+DATA iq3sGrid<>+512(SB)/8, $0x0303010703030103
+DATA iq3sGrid<>+520(SB)/8, $0x030303010303010d
+DATA iq3sGrid<>+528(SB)/8, $0x0303050303030309
+DATA iq3sGrid<>+536(SB)/8, $0x0303070703030701
+DATA iq3sGrid<>+544(SB)/8, $0x03030b0103030903
+DATA iq3sGrid<>+552(SB)/8, $0x03030f0103030b05
+DATA iq3sGrid<>+560(SB)/8, $0x0305010103030f0d
+DATA iq3sGrid<>+568(SB)/8, $0x0305030b03050305
+DATA iq3sGrid<>+576(SB)/8, $0x030505010305030f
+DATA iq3sGrid<>+584(SB)/8, $0x0305070503050509
+DATA iq3sGrid<>+592(SB)/8, $0x0305090703050901
+DATA iq3sGrid<>+600(SB)/8, $0x03050d0103050b0b
+DATA iq3sGrid<>+608(SB)/8, $0x0307010303050f05
+DATA iq3sGrid<>+616(SB)/8, $0x0307010f03070109
+DATA iq3sGrid<>+624(SB)/8, $0x0307030703070301
+DATA iq3sGrid<>+632(SB)/8, $0x0307050f03070503
+DATA iq3sGrid<>+640(SB)/8, $0x0307070903070701
+DATA iq3sGrid<>+648(SB)/8, $0x03070d0503070903
+DATA iq3sGrid<>+656(SB)/8, $0x0309010703070f01
+DATA iq3sGrid<>+664(SB)/8, $0x030903050309010b
+DATA iq3sGrid<>+672(SB)/8, $0x0309070303090309
+DATA iq3sGrid<>+680(SB)/8, $0x0309090503090707
+DATA iq3sGrid<>+688(SB)/8, $0x03090b010309090d
+DATA iq3sGrid<>+696(SB)/8, $0x030b010303090b09
+DATA iq3sGrid<>+704(SB)/8, $0x030b0307030b0301
+DATA iq3sGrid<>+712(SB)/8, $0x030b0701030b0503
+DATA iq3sGrid<>+720(SB)/8, $0x030b0b03030b0705
+DATA iq3sGrid<>+728(SB)/8, $0x030d0509030d0501
+DATA iq3sGrid<>+736(SB)/8, $0x030d0909030d050f
+DATA iq3sGrid<>+744(SB)/8, $0x030f0103030d090d
+DATA iq3sGrid<>+752(SB)/8, $0x030f0301030f0107
+DATA iq3sGrid<>+760(SB)/8, $0x030f0503030f0305
+DATA iq3sGrid<>+768(SB)/8, $0x030f0903030f070b
+DATA iq3sGrid<>+776(SB)/8, $0x030f0f01030f0d05
+DATA iq3sGrid<>+784(SB)/8, $0x0501010305010101
+DATA iq3sGrid<>+792(SB)/8, $0x0501010b05010107
+DATA iq3sGrid<>+800(SB)/8, $0x050103010501010f
+DATA iq3sGrid<>+808(SB)/8, $0x0501030905010305
+DATA iq3sGrid<>+816(SB)/8, $0x050105030501030d
+DATA iq3sGrid<>+824(SB)/8, $0x0501050f05010507
+DATA iq3sGrid<>+832(SB)/8, $0x0501070505010701
+DATA iq3sGrid<>+840(SB)/8, $0x0501090705010903
+DATA iq3sGrid<>+848(SB)/8, $0x05010b010501090b
+DATA iq3sGrid<>+856(SB)/8, $0x05010d0f05010b05
+DATA iq3sGrid<>+864(SB)/8, $0x05010f0705010f01
+DATA iq3sGrid<>+872(SB)/8, $0x0503010105010f0b
+DATA iq3sGrid<>+880(SB)/8, $0x0503030105030105
+DATA iq3sGrid<>+888(SB)/8, $0x0503030f05030307
+DATA iq3sGrid<>+896(SB)/8, $0x0503050b05030505
+DATA iq3sGrid<>+904(SB)/8, $0x0503070905030703
+DATA iq3sGrid<>+912(SB)/8, $0x05030b0305030905
+DATA iq3sGrid<>+920(SB)/8, $0x0505010905050103
+DATA iq3sGrid<>+928(SB)/8, $0x050505030505010f
+DATA iq3sGrid<>+936(SB)/8, $0x0505070105050507
+DATA iq3sGrid<>+944(SB)/8, $0x050509030505070f
+DATA iq3sGrid<>+952(SB)/8, $0x05050b0f05050b07
+DATA iq3sGrid<>+960(SB)/8, $0x05050f0905050f03
+DATA iq3sGrid<>+968(SB)/8, $0x0507010505070101
+DATA iq3sGrid<>+976(SB)/8, $0x050703030507010b
+DATA iq3sGrid<>+984(SB)/8, $0x0507050905070505
+DATA iq3sGrid<>+992(SB)/8, $0x0507070705070703
+DATA iq3sGrid<>+1000(SB)/8, $0x05070b0105070905
+DATA iq3sGrid<>+1008(SB)/8, $0x0509010305070d0d
+DATA iq3sGrid<>+1016(SB)/8, $0x050905010509010f
+DATA iq3sGrid<>+1024(SB)/8, $0x0509070505090507
+DATA iq3sGrid<>+1032(SB)/8, $0x050909030509070b
+DATA iq3sGrid<>+1040(SB)/8, $0x05090f0b05090f05
+DATA iq3sGrid<>+1048(SB)/8, $0x050b0303050b0109
+DATA iq3sGrid<>+1056(SB)/8, $0x050b070f050b0505
+DATA iq3sGrid<>+1064(SB)/8, $0x050b0b07050b0901
+DATA iq3sGrid<>+1072(SB)/8, $0x050d0101050b0f01
+DATA iq3sGrid<>+1080(SB)/8, $0x050d010f050d0105
+DATA iq3sGrid<>+1088(SB)/8, $0x050d0b0b050d0503
+DATA iq3sGrid<>+1096(SB)/8, $0x050f010b050d0d03
+DATA iq3sGrid<>+1104(SB)/8, $0x050f050d050f0303
+DATA iq3sGrid<>+1112(SB)/8, $0x050f0907050f0701
+DATA iq3sGrid<>+1120(SB)/8, $0x07010105050f0b01
+DATA iq3sGrid<>+1128(SB)/8, $0x0701030707010303
+DATA iq3sGrid<>+1136(SB)/8, $0x0701030f0701030b
+DATA iq3sGrid<>+1144(SB)/8, $0x0701070307010505
+DATA iq3sGrid<>+1152(SB)/8, $0x0701070b07010707
+DATA iq3sGrid<>+1160(SB)/8, $0x0701090907010905
+DATA iq3sGrid<>+1168(SB)/8, $0x07010b030701090f
+DATA iq3sGrid<>+1176(SB)/8, $0x07010f0307010d07
+DATA iq3sGrid<>+1184(SB)/8, $0x0703010707030103
+DATA iq3sGrid<>+1192(SB)/8, $0x070303090703010b
+DATA iq3sGrid<>+1200(SB)/8, $0x0703050707030503
+DATA iq3sGrid<>+1208(SB)/8, $0x07030d0107030901
+DATA iq3sGrid<>+1216(SB)/8, $0x07030f0d07030f05
+DATA iq3sGrid<>+1224(SB)/8, $0x0705030507050101
+DATA iq3sGrid<>+1232(SB)/8, $0x0705070507050501
+DATA iq3sGrid<>+1240(SB)/8, $0x07050b0107050709
+DATA iq3sGrid<>+1248(SB)/8, $0x0707030107070103
+DATA iq3sGrid<>+1256(SB)/8, $0x0707050307070309
+DATA iq3sGrid<>+1264(SB)/8, $0x0707050f07070507
+DATA iq3sGrid<>+1272(SB)/8, $0x0707090307070701
+DATA iq3sGrid<>+1280(SB)/8, $0x0707090f07070907
+DATA iq3sGrid<>+1288(SB)/8, $0x07070f0707070b0b
+DATA iq3sGrid<>+1296(SB)/8, $0x0709030307090107
+DATA iq3sGrid<>+1304(SB)/8, $0x070905050709030d
+DATA iq3sGrid<>+1312(SB)/8, $0x07090b0507090703
+DATA iq3sGrid<>+1320(SB)/8, $0x07090d0907090d01
+DATA iq3sGrid<>+1328(SB)/8, $0x070b0301070b0103
+DATA iq3sGrid<>+1336(SB)/8, $0x070b050b070b0305
+DATA iq3sGrid<>+1344(SB)/8, $0x070b0909070b0705
+DATA iq3sGrid<>+1352(SB)/8, $0x070b0f07070b0b0d
+DATA iq3sGrid<>+1360(SB)/8, $0x070d0903070d030d
+DATA iq3sGrid<>+1368(SB)/8, $0x070f0107070f0103
+DATA iq3sGrid<>+1376(SB)/8, $0x070f0505070f0501
+DATA iq3sGrid<>+1384(SB)/8, $0x09010101070f070b
+DATA iq3sGrid<>+1392(SB)/8, $0x0901030509010109
+DATA iq3sGrid<>+1400(SB)/8, $0x0901050909010501
+DATA iq3sGrid<>+1408(SB)/8, $0x090107050901050f
+DATA iq3sGrid<>+1416(SB)/8, $0x09010b0109010903
+DATA iq3sGrid<>+1424(SB)/8, $0x0903010509010f01
+DATA iq3sGrid<>+1432(SB)/8, $0x090303030903010f
+DATA iq3sGrid<>+1440(SB)/8, $0x0903050509030307
+DATA iq3sGrid<>+1448(SB)/8, $0x0903070b09030701
+DATA iq3sGrid<>+1456(SB)/8, $0x09030b0309030907
+DATA iq3sGrid<>+1464(SB)/8, $0x0905010309030b0b
+DATA iq3sGrid<>+1472(SB)/8, $0x0905030109050107
+DATA iq3sGrid<>+1480(SB)/8, $0x090505030905030b
+DATA iq3sGrid<>+1488(SB)/8, $0x0905090109050707
+DATA iq3sGrid<>+1496(SB)/8, $0x09050d0509050b0f
+DATA iq3sGrid<>+1504(SB)/8, $0x0907010909050f01
+DATA iq3sGrid<>+1512(SB)/8, $0x0907030709070303
+DATA iq3sGrid<>+1520(SB)/8, $0x0907050509070501
+DATA iq3sGrid<>+1528(SB)/8, $0x0907070b09070703
+DATA iq3sGrid<>+1536(SB)/8, $0x0909010509090101
+DATA iq3sGrid<>+1544(SB)/8, $0x0909070f09090509
+DATA iq3sGrid<>+1552(SB)/8, $0x09090f0309090901
+DATA iq3sGrid<>+1560(SB)/8, $0x090b010f090b010b
+DATA iq3sGrid<>+1568(SB)/8, $0x090b0d05090b0503
+DATA iq3sGrid<>+1576(SB)/8, $0x090d0709090d0307
+DATA iq3sGrid<>+1584(SB)/8, $0x090f0301090d0d01
+DATA iq3sGrid<>+1592(SB)/8, $0x090f0701090f030b
+DATA iq3sGrid<>+1600(SB)/8, $0x090f0b03090f0907
+DATA iq3sGrid<>+1608(SB)/8, $0x0b0103010b010105
+DATA iq3sGrid<>+1616(SB)/8, $0x0b0105050b010309
+DATA iq3sGrid<>+1624(SB)/8, $0x0b0109090b010901
+DATA iq3sGrid<>+1632(SB)/8, $0x0b010b050b01090f
+DATA iq3sGrid<>+1640(SB)/8, $0x0b010f090b010d0d
+DATA iq3sGrid<>+1648(SB)/8, $0x0b0301070b030103
+DATA iq3sGrid<>+1656(SB)/8, $0x0b0303050b03010b
+DATA iq3sGrid<>+1664(SB)/8, $0x0b0307050b030503
+DATA iq3sGrid<>+1672(SB)/8, $0x0b0501010b030f05
+DATA iq3sGrid<>+1680(SB)/8, $0x0b0505070b050303
+DATA iq3sGrid<>+1688(SB)/8, $0x0b05070d0b050701
+DATA iq3sGrid<>+1696(SB)/8, $0x0b0701050b050b07
+DATA iq3sGrid<>+1704(SB)/8, $0x0b0703010b07010f
+DATA iq3sGrid<>+1712(SB)/8, $0x0b0709090b07050f
+DATA iq3sGrid<>+1720(SB)/8, $0x0b070d0b0b070b03
+DATA iq3sGrid<>+1728(SB)/8, $0x0b0901030b070f07
+DATA iq3sGrid<>+1736(SB)/8, $0x0b0905010b090109
+DATA iq3sGrid<>+1744(SB)/8, $0x0b09090d0b090705
+DATA iq3sGrid<>+1752(SB)/8, $0x0b0b050d0b0b0305
+DATA iq3sGrid<>+1760(SB)/8, $0x0b0b0b070b0b0b03
+DATA iq3sGrid<>+1768(SB)/8, $0x0b0f01050b0d0905
+DATA iq3sGrid<>+1776(SB)/8, $0x0b0f05050b0f0109
+DATA iq3sGrid<>+1784(SB)/8, $0x0d0103070d010303
+DATA iq3sGrid<>+1792(SB)/8, $0x0d0107030d01030b
+DATA iq3sGrid<>+1800(SB)/8, $0x0d010d010d010707
+DATA iq3sGrid<>+1808(SB)/8, $0x0d0305010d030101
+DATA iq3sGrid<>+1816(SB)/8, $0x0d030d090d03050f
+DATA iq3sGrid<>+1824(SB)/8, $0x0d0507090d050305
+DATA iq3sGrid<>+1832(SB)/8, $0x0d050b0b0d050905
+DATA iq3sGrid<>+1840(SB)/8, $0x0d050f010d050d05
+DATA iq3sGrid<>+1848(SB)/8, $0x0d0703090d070101
+DATA iq3sGrid<>+1856(SB)/8, $0x0d0709010d070503
+DATA iq3sGrid<>+1864(SB)/8, $0x0d0909070d09050b
+DATA iq3sGrid<>+1872(SB)/8, $0x0d0b01010d090d05
+DATA iq3sGrid<>+1880(SB)/8, $0x0d0b07090d0b0107
+DATA iq3sGrid<>+1888(SB)/8, $0x0d0d010b0d0b0d01
+DATA iq3sGrid<>+1896(SB)/8, $0x0d0f03030d0d0901
+DATA iq3sGrid<>+1904(SB)/8, $0x0f0101010d0f0307
+DATA iq3sGrid<>+1912(SB)/8, $0x0f01010f0f010109
+DATA iq3sGrid<>+1920(SB)/8, $0x0f0105050f010501
+DATA iq3sGrid<>+1928(SB)/8, $0x0f0109010f01070d
+DATA iq3sGrid<>+1936(SB)/8, $0x0f010d050f010b09
+DATA iq3sGrid<>+1944(SB)/8, $0x0f0303030f030105
+DATA iq3sGrid<>+1952(SB)/8, $0x0f0309070f030509
+DATA iq3sGrid<>+1960(SB)/8, $0x0f0501030f03090b
+DATA iq3sGrid<>+1968(SB)/8, $0x0f0503010f050109
+DATA iq3sGrid<>+1976(SB)/8, $0x0f0505030f05030d
+DATA iq3sGrid<>+1984(SB)/8, $0x0f050b030f050701
+DATA iq3sGrid<>+1992(SB)/8, $0x0f0707050f070105
+DATA iq3sGrid<>+2000(SB)/8, $0x0f070b070f07070b
+DATA iq3sGrid<>+2008(SB)/8, $0x0f09010b0f090103
+DATA iq3sGrid<>+2016(SB)/8, $0x0f0905010f090307
+DATA iq3sGrid<>+2024(SB)/8, $0x0f0b05050f090b01
+DATA iq3sGrid<>+2032(SB)/8, $0x0f0d01050f0b0905
+DATA iq3sGrid<>+2040(SB)/8, $0x0f0f01010f0d0703
+GLOBL iq3sGrid<>(SB), RODATA|NOPTR, $2048
+
+// func dot4dIQ3SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4dIQ3SAVX2(SB), NOSPLIT, $0-40
+	MOVQ   nb+0(FP), AX
+	MOVQ   w+8(FP), CX
+	MOVQ   a+16(FP), DX
+	MOVQ   stride+24(FP), BX
+	LEAQ   (BX)(BX*2), SI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dot4dIQ3SAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      64(CX), Y8
+	VMOVDQU      4(DX), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VMOVDQU      36(DX), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      256(CX), Y8
+	VMOVDQU      68(DX), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      352(CX), Y8
+	VMOVDQU      100(DX), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      448(CX), Y8
+	VMOVDQU      132(DX), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      544(CX), Y8
+	VMOVDQU      164(DX), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      640(CX), Y8
+	VMOVDQU      196(DX), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      736(CX), Y8
+	VMOVDQU      228(DX), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VBROADCASTSS (CX), Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y8, Y9, Y9
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y9, Y0
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	ADDQ         $0x00000320, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4dIQ3SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
 	MOVQ         out+32(FP), AX
 	VMOVSS       X4, (AX)
 	VMOVSS       X0, 4(AX)
@@ -9626,264 +13183,6 @@ dotIQ3SAVX2_loop:
 	VZEROUPPER
 	MOVSS        X1, ret+24(FP)
 	RET
-
-DATA iq3sGrid<>+0(SB)/8, $0x0101010301010101
-DATA iq3sGrid<>+8(SB)/8, $0x0101010b01010105
-DATA iq3sGrid<>+16(SB)/8, $0x010103010101010f
-DATA iq3sGrid<>+24(SB)/8, $0x0101030501010303
-DATA iq3sGrid<>+32(SB)/8, $0x0101030d01010309
-DATA iq3sGrid<>+40(SB)/8, $0x0101050301010501
-DATA iq3sGrid<>+48(SB)/8, $0x010107070101050b
-DATA iq3sGrid<>+56(SB)/8, $0x0101090501010901
-DATA iq3sGrid<>+64(SB)/8, $0x0101090f0101090b
-DATA iq3sGrid<>+72(SB)/8, $0x01010b0701010b03
-DATA iq3sGrid<>+80(SB)/8, $0x01010d0501010d01
-DATA iq3sGrid<>+88(SB)/8, $0x01010f0901010f03
-DATA iq3sGrid<>+96(SB)/8, $0x0103010101010f0f
-DATA iq3sGrid<>+104(SB)/8, $0x0103010501030103
-DATA iq3sGrid<>+112(SB)/8, $0x0103030101030109
-DATA iq3sGrid<>+120(SB)/8, $0x0103030b01030303
-DATA iq3sGrid<>+128(SB)/8, $0x0103050701030501
-DATA iq3sGrid<>+136(SB)/8, $0x010307030103050f
-DATA iq3sGrid<>+144(SB)/8, $0x010309090103070b
-DATA iq3sGrid<>+152(SB)/8, $0x01030d0b01030d03
-DATA iq3sGrid<>+160(SB)/8, $0x0105010101030f05
-DATA iq3sGrid<>+168(SB)/8, $0x0105010b01050103
-DATA iq3sGrid<>+176(SB)/8, $0x010503010105010f
-DATA iq3sGrid<>+184(SB)/8, $0x0105030d01050307
-DATA iq3sGrid<>+192(SB)/8, $0x0105050b01050503
-DATA iq3sGrid<>+200(SB)/8, $0x0105070901050701
-DATA iq3sGrid<>+208(SB)/8, $0x0105090b01050905
-DATA iq3sGrid<>+216(SB)/8, $0x01050b030105090f
-DATA iq3sGrid<>+224(SB)/8, $0x01050f0101050b07
-DATA iq3sGrid<>+232(SB)/8, $0x0107010701050f07
-DATA iq3sGrid<>+240(SB)/8, $0x0107030b01070303
-DATA iq3sGrid<>+248(SB)/8, $0x0107050501070501
-DATA iq3sGrid<>+256(SB)/8, $0x0107070701070703
-DATA iq3sGrid<>+264(SB)/8, $0x010709090107070d
-DATA iq3sGrid<>+272(SB)/8, $0x01070b0501070b01
-DATA iq3sGrid<>+280(SB)/8, $0x01070f0301070d0f
-DATA iq3sGrid<>+288(SB)/8, $0x0109010101070f0b
-DATA iq3sGrid<>+296(SB)/8, $0x0109030f01090307
-DATA iq3sGrid<>+304(SB)/8, $0x0109050901090503
-DATA iq3sGrid<>+312(SB)/8, $0x0109090101090705
-DATA iq3sGrid<>+320(SB)/8, $0x01090b0301090907
-DATA iq3sGrid<>+328(SB)/8, $0x010b010501090f01
-DATA iq3sGrid<>+336(SB)/8, $0x010b0501010b0109
-DATA iq3sGrid<>+344(SB)/8, $0x010b050d010b0505
-DATA iq3sGrid<>+352(SB)/8, $0x010b0903010b0707
-DATA iq3sGrid<>+360(SB)/8, $0x010b090f010b090b
-DATA iq3sGrid<>+368(SB)/8, $0x010b0f07010b0d0d
-DATA iq3sGrid<>+376(SB)/8, $0x010d0303010d010d
-DATA iq3sGrid<>+384(SB)/8, $0x010d0703010d0307
-DATA iq3sGrid<>+392(SB)/8, $0x010d0f03010d0b05
-DATA iq3sGrid<>+400(SB)/8, $0x010f0105010f0101
-DATA iq3sGrid<>+408(SB)/8, $0x010f0501010f0109
-DATA iq3sGrid<>+416(SB)/8, $0x010f050d010f0505
-DATA iq3sGrid<>+424(SB)/8, $0x010f0b01010f0707
-DATA iq3sGrid<>+432(SB)/8, $0x03010101010f0b09
-DATA iq3sGrid<>+440(SB)/8, $0x0301010503010103
-DATA iq3sGrid<>+448(SB)/8, $0x0301030103010109
-DATA iq3sGrid<>+456(SB)/8, $0x0301030703010303
-DATA iq3sGrid<>+464(SB)/8, $0x0301030f0301030b
-DATA iq3sGrid<>+472(SB)/8, $0x0301050503010501
-DATA iq3sGrid<>+480(SB)/8, $0x0301070903010703
-DATA iq3sGrid<>+488(SB)/8, $0x03010b090301070d
-DATA iq3sGrid<>+496(SB)/8, $0x03010d0303010b0d
-DATA iq3sGrid<>+504(SB)/8, $0x0303010103010f05
-DATA iq3sGrid<>+512(SB)/8, $0x0303010703030103
-DATA iq3sGrid<>+520(SB)/8, $0x030303010303010d
-DATA iq3sGrid<>+528(SB)/8, $0x0303050303030309
-DATA iq3sGrid<>+536(SB)/8, $0x0303070703030701
-DATA iq3sGrid<>+544(SB)/8, $0x03030b0103030903
-DATA iq3sGrid<>+552(SB)/8, $0x03030f0103030b05
-DATA iq3sGrid<>+560(SB)/8, $0x0305010103030f0d
-DATA iq3sGrid<>+568(SB)/8, $0x0305030b03050305
-DATA iq3sGrid<>+576(SB)/8, $0x030505010305030f
-DATA iq3sGrid<>+584(SB)/8, $0x0305070503050509
-DATA iq3sGrid<>+592(SB)/8, $0x0305090703050901
-DATA iq3sGrid<>+600(SB)/8, $0x03050d0103050b0b
-DATA iq3sGrid<>+608(SB)/8, $0x0307010303050f05
-DATA iq3sGrid<>+616(SB)/8, $0x0307010f03070109
-DATA iq3sGrid<>+624(SB)/8, $0x0307030703070301
-DATA iq3sGrid<>+632(SB)/8, $0x0307050f03070503
-DATA iq3sGrid<>+640(SB)/8, $0x0307070903070701
-DATA iq3sGrid<>+648(SB)/8, $0x03070d0503070903
-DATA iq3sGrid<>+656(SB)/8, $0x0309010703070f01
-DATA iq3sGrid<>+664(SB)/8, $0x030903050309010b
-DATA iq3sGrid<>+672(SB)/8, $0x0309070303090309
-DATA iq3sGrid<>+680(SB)/8, $0x0309090503090707
-DATA iq3sGrid<>+688(SB)/8, $0x03090b010309090d
-DATA iq3sGrid<>+696(SB)/8, $0x030b010303090b09
-DATA iq3sGrid<>+704(SB)/8, $0x030b0307030b0301
-DATA iq3sGrid<>+712(SB)/8, $0x030b0701030b0503
-DATA iq3sGrid<>+720(SB)/8, $0x030b0b03030b0705
-DATA iq3sGrid<>+728(SB)/8, $0x030d0509030d0501
-DATA iq3sGrid<>+736(SB)/8, $0x030d0909030d050f
-DATA iq3sGrid<>+744(SB)/8, $0x030f0103030d090d
-DATA iq3sGrid<>+752(SB)/8, $0x030f0301030f0107
-DATA iq3sGrid<>+760(SB)/8, $0x030f0503030f0305
-DATA iq3sGrid<>+768(SB)/8, $0x030f0903030f070b
-DATA iq3sGrid<>+776(SB)/8, $0x030f0f01030f0d05
-DATA iq3sGrid<>+784(SB)/8, $0x0501010305010101
-DATA iq3sGrid<>+792(SB)/8, $0x0501010b05010107
-DATA iq3sGrid<>+800(SB)/8, $0x050103010501010f
-DATA iq3sGrid<>+808(SB)/8, $0x0501030905010305
-DATA iq3sGrid<>+816(SB)/8, $0x050105030501030d
-DATA iq3sGrid<>+824(SB)/8, $0x0501050f05010507
-DATA iq3sGrid<>+832(SB)/8, $0x0501070505010701
-DATA iq3sGrid<>+840(SB)/8, $0x0501090705010903
-DATA iq3sGrid<>+848(SB)/8, $0x05010b010501090b
-DATA iq3sGrid<>+856(SB)/8, $0x05010d0f05010b05
-DATA iq3sGrid<>+864(SB)/8, $0x05010f0705010f01
-DATA iq3sGrid<>+872(SB)/8, $0x0503010105010f0b
-DATA iq3sGrid<>+880(SB)/8, $0x0503030105030105
-DATA iq3sGrid<>+888(SB)/8, $0x0503030f05030307
-DATA iq3sGrid<>+896(SB)/8, $0x0503050b05030505
-DATA iq3sGrid<>+904(SB)/8, $0x0503070905030703
-DATA iq3sGrid<>+912(SB)/8, $0x05030b0305030905
-DATA iq3sGrid<>+920(SB)/8, $0x0505010905050103
-DATA iq3sGrid<>+928(SB)/8, $0x050505030505010f
-DATA iq3sGrid<>+936(SB)/8, $0x0505070105050507
-DATA iq3sGrid<>+944(SB)/8, $0x050509030505070f
-DATA iq3sGrid<>+952(SB)/8, $0x05050b0f05050b07
-DATA iq3sGrid<>+960(SB)/8, $0x05050f0905050f03
-DATA iq3sGrid<>+968(SB)/8, $0x0507010505070101
-DATA iq3sGrid<>+976(SB)/8, $0x050703030507010b
-DATA iq3sGrid<>+984(SB)/8, $0x0507050905070505
-DATA iq3sGrid<>+992(SB)/8, $0x0507070705070703
-DATA iq3sGrid<>+1000(SB)/8, $0x05070b0105070905
-DATA iq3sGrid<>+1008(SB)/8, $0x0509010305070d0d
-DATA iq3sGrid<>+1016(SB)/8, $0x050905010509010f
-DATA iq3sGrid<>+1024(SB)/8, $0x0509070505090507
-DATA iq3sGrid<>+1032(SB)/8, $0x050909030509070b
-DATA iq3sGrid<>+1040(SB)/8, $0x05090f0b05090f05
-DATA iq3sGrid<>+1048(SB)/8, $0x050b0303050b0109
-DATA iq3sGrid<>+1056(SB)/8, $0x050b070f050b0505
-DATA iq3sGrid<>+1064(SB)/8, $0x050b0b07050b0901
-DATA iq3sGrid<>+1072(SB)/8, $0x050d0101050b0f01
-DATA iq3sGrid<>+1080(SB)/8, $0x050d010f050d0105
-DATA iq3sGrid<>+1088(SB)/8, $0x050d0b0b050d0503
-DATA iq3sGrid<>+1096(SB)/8, $0x050f010b050d0d03
-DATA iq3sGrid<>+1104(SB)/8, $0x050f050d050f0303
-DATA iq3sGrid<>+1112(SB)/8, $0x050f0907050f0701
-DATA iq3sGrid<>+1120(SB)/8, $0x07010105050f0b01
-DATA iq3sGrid<>+1128(SB)/8, $0x0701030707010303
-DATA iq3sGrid<>+1136(SB)/8, $0x0701030f0701030b
-DATA iq3sGrid<>+1144(SB)/8, $0x0701070307010505
-DATA iq3sGrid<>+1152(SB)/8, $0x0701070b07010707
-DATA iq3sGrid<>+1160(SB)/8, $0x0701090907010905
-DATA iq3sGrid<>+1168(SB)/8, $0x07010b030701090f
-DATA iq3sGrid<>+1176(SB)/8, $0x07010f0307010d07
-DATA iq3sGrid<>+1184(SB)/8, $0x0703010707030103
-DATA iq3sGrid<>+1192(SB)/8, $0x070303090703010b
-DATA iq3sGrid<>+1200(SB)/8, $0x0703050707030503
-DATA iq3sGrid<>+1208(SB)/8, $0x07030d0107030901
-DATA iq3sGrid<>+1216(SB)/8, $0x07030f0d07030f05
-DATA iq3sGrid<>+1224(SB)/8, $0x0705030507050101
-DATA iq3sGrid<>+1232(SB)/8, $0x0705070507050501
-DATA iq3sGrid<>+1240(SB)/8, $0x07050b0107050709
-DATA iq3sGrid<>+1248(SB)/8, $0x0707030107070103
-DATA iq3sGrid<>+1256(SB)/8, $0x0707050307070309
-DATA iq3sGrid<>+1264(SB)/8, $0x0707050f07070507
-DATA iq3sGrid<>+1272(SB)/8, $0x0707090307070701
-DATA iq3sGrid<>+1280(SB)/8, $0x0707090f07070907
-DATA iq3sGrid<>+1288(SB)/8, $0x07070f0707070b0b
-DATA iq3sGrid<>+1296(SB)/8, $0x0709030307090107
-DATA iq3sGrid<>+1304(SB)/8, $0x070905050709030d
-DATA iq3sGrid<>+1312(SB)/8, $0x07090b0507090703
-DATA iq3sGrid<>+1320(SB)/8, $0x07090d0907090d01
-DATA iq3sGrid<>+1328(SB)/8, $0x070b0301070b0103
-DATA iq3sGrid<>+1336(SB)/8, $0x070b050b070b0305
-DATA iq3sGrid<>+1344(SB)/8, $0x070b0909070b0705
-DATA iq3sGrid<>+1352(SB)/8, $0x070b0f07070b0b0d
-DATA iq3sGrid<>+1360(SB)/8, $0x070d0903070d030d
-DATA iq3sGrid<>+1368(SB)/8, $0x070f0107070f0103
-DATA iq3sGrid<>+1376(SB)/8, $0x070f0505070f0501
-DATA iq3sGrid<>+1384(SB)/8, $0x09010101070f070b
-DATA iq3sGrid<>+1392(SB)/8, $0x0901030509010109
-DATA iq3sGrid<>+1400(SB)/8, $0x0901050909010501
-DATA iq3sGrid<>+1408(SB)/8, $0x090107050901050f
-DATA iq3sGrid<>+1416(SB)/8, $0x09010b0109010903
-DATA iq3sGrid<>+1424(SB)/8, $0x0903010509010f01
-DATA iq3sGrid<>+1432(SB)/8, $0x090303030903010f
-DATA iq3sGrid<>+1440(SB)/8, $0x0903050509030307
-DATA iq3sGrid<>+1448(SB)/8, $0x0903070b09030701
-DATA iq3sGrid<>+1456(SB)/8, $0x09030b0309030907
-DATA iq3sGrid<>+1464(SB)/8, $0x0905010309030b0b
-DATA iq3sGrid<>+1472(SB)/8, $0x0905030109050107
-DATA iq3sGrid<>+1480(SB)/8, $0x090505030905030b
-DATA iq3sGrid<>+1488(SB)/8, $0x0905090109050707
-DATA iq3sGrid<>+1496(SB)/8, $0x09050d0509050b0f
-DATA iq3sGrid<>+1504(SB)/8, $0x0907010909050f01
-DATA iq3sGrid<>+1512(SB)/8, $0x0907030709070303
-DATA iq3sGrid<>+1520(SB)/8, $0x0907050509070501
-DATA iq3sGrid<>+1528(SB)/8, $0x0907070b09070703
-DATA iq3sGrid<>+1536(SB)/8, $0x0909010509090101
-DATA iq3sGrid<>+1544(SB)/8, $0x0909070f09090509
-DATA iq3sGrid<>+1552(SB)/8, $0x09090f0309090901
-DATA iq3sGrid<>+1560(SB)/8, $0x090b010f090b010b
-DATA iq3sGrid<>+1568(SB)/8, $0x090b0d05090b0503
-DATA iq3sGrid<>+1576(SB)/8, $0x090d0709090d0307
-DATA iq3sGrid<>+1584(SB)/8, $0x090f0301090d0d01
-DATA iq3sGrid<>+1592(SB)/8, $0x090f0701090f030b
-DATA iq3sGrid<>+1600(SB)/8, $0x090f0b03090f0907
-DATA iq3sGrid<>+1608(SB)/8, $0x0b0103010b010105
-DATA iq3sGrid<>+1616(SB)/8, $0x0b0105050b010309
-DATA iq3sGrid<>+1624(SB)/8, $0x0b0109090b010901
-DATA iq3sGrid<>+1632(SB)/8, $0x0b010b050b01090f
-DATA iq3sGrid<>+1640(SB)/8, $0x0b010f090b010d0d
-DATA iq3sGrid<>+1648(SB)/8, $0x0b0301070b030103
-DATA iq3sGrid<>+1656(SB)/8, $0x0b0303050b03010b
-DATA iq3sGrid<>+1664(SB)/8, $0x0b0307050b030503
-DATA iq3sGrid<>+1672(SB)/8, $0x0b0501010b030f05
-DATA iq3sGrid<>+1680(SB)/8, $0x0b0505070b050303
-DATA iq3sGrid<>+1688(SB)/8, $0x0b05070d0b050701
-DATA iq3sGrid<>+1696(SB)/8, $0x0b0701050b050b07
-DATA iq3sGrid<>+1704(SB)/8, $0x0b0703010b07010f
-DATA iq3sGrid<>+1712(SB)/8, $0x0b0709090b07050f
-DATA iq3sGrid<>+1720(SB)/8, $0x0b070d0b0b070b03
-DATA iq3sGrid<>+1728(SB)/8, $0x0b0901030b070f07
-DATA iq3sGrid<>+1736(SB)/8, $0x0b0905010b090109
-DATA iq3sGrid<>+1744(SB)/8, $0x0b09090d0b090705
-DATA iq3sGrid<>+1752(SB)/8, $0x0b0b050d0b0b0305
-DATA iq3sGrid<>+1760(SB)/8, $0x0b0b0b070b0b0b03
-DATA iq3sGrid<>+1768(SB)/8, $0x0b0f01050b0d0905
-DATA iq3sGrid<>+1776(SB)/8, $0x0b0f05050b0f0109
-DATA iq3sGrid<>+1784(SB)/8, $0x0d0103070d010303
-DATA iq3sGrid<>+1792(SB)/8, $0x0d0107030d01030b
-DATA iq3sGrid<>+1800(SB)/8, $0x0d010d010d010707
-DATA iq3sGrid<>+1808(SB)/8, $0x0d0305010d030101
-DATA iq3sGrid<>+1816(SB)/8, $0x0d030d090d03050f
-DATA iq3sGrid<>+1824(SB)/8, $0x0d0507090d050305
-DATA iq3sGrid<>+1832(SB)/8, $0x0d050b0b0d050905
-DATA iq3sGrid<>+1840(SB)/8, $0x0d050f010d050d05
-DATA iq3sGrid<>+1848(SB)/8, $0x0d0703090d070101
-DATA iq3sGrid<>+1856(SB)/8, $0x0d0709010d070503
-DATA iq3sGrid<>+1864(SB)/8, $0x0d0909070d09050b
-DATA iq3sGrid<>+1872(SB)/8, $0x0d0b01010d090d05
-DATA iq3sGrid<>+1880(SB)/8, $0x0d0b07090d0b0107
-DATA iq3sGrid<>+1888(SB)/8, $0x0d0d010b0d0b0d01
-DATA iq3sGrid<>+1896(SB)/8, $0x0d0f03030d0d0901
-DATA iq3sGrid<>+1904(SB)/8, $0x0f0101010d0f0307
-DATA iq3sGrid<>+1912(SB)/8, $0x0f01010f0f010109
-DATA iq3sGrid<>+1920(SB)/8, $0x0f0105050f010501
-DATA iq3sGrid<>+1928(SB)/8, $0x0f0109010f01070d
-DATA iq3sGrid<>+1936(SB)/8, $0x0f010d050f010b09
-DATA iq3sGrid<>+1944(SB)/8, $0x0f0303030f030105
-DATA iq3sGrid<>+1952(SB)/8, $0x0f0309070f030509
-DATA iq3sGrid<>+1960(SB)/8, $0x0f0501030f03090b
-DATA iq3sGrid<>+1968(SB)/8, $0x0f0503010f050109
-DATA iq3sGrid<>+1976(SB)/8, $0x0f0505030f05030d
-DATA iq3sGrid<>+1984(SB)/8, $0x0f050b030f050701
-DATA iq3sGrid<>+1992(SB)/8, $0x0f0707050f070105
-DATA iq3sGrid<>+2000(SB)/8, $0x0f070b070f07070b
-DATA iq3sGrid<>+2008(SB)/8, $0x0f09010b0f090103
-DATA iq3sGrid<>+2016(SB)/8, $0x0f0905010f090307
-DATA iq3sGrid<>+2024(SB)/8, $0x0f0b05050f090b01
-DATA iq3sGrid<>+2032(SB)/8, $0x0f0d01050f0b0905
-DATA iq3sGrid<>+2040(SB)/8, $0x0f0f01010f0d0703
-GLOBL iq3sGrid<>(SB), RODATA|NOPTR, $2048
 
 // func dot4IQ3SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 // Requires: AVX, AVX2, F16C, FMA3
@@ -10683,71 +13982,324 @@ dot4IQ3SAVX2_loop:
 	VZEROUPPER
 	RET
 
-// func dotIQ1SAVX2(nb int, w *byte, a *byte) float32
-// Requires: AVX, AVX2, F16C, FMA3, SSE
-TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $16-28
-	MOVQ    nb+0(FP), AX
-	MOVQ    w+8(FP), CX
-	MOVQ    a+16(FP), DX
-	VXORPS  Y0, Y0, Y0
-	LEAQ    iq1sGrid<>+0(SB), BX
-	VXORPS  X1, X1, X1
-	VMOVUPS X1, (SP)
+// func decodeIQ1SAVX2(nb int, w *byte, a *byte)
+// Requires: AVX, AVX2, F16C
+TEXT ·decodeIQ1SAVX2(SB), NOSPLIT, $0-24
+	MOVQ nb+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ a+16(FP), DX
+	LEAQ iq1sGrid<>+0(SB), BX
+	LEAQ iq1mDelta<>+0(SB), SI
 
-dotIQ1SAVX2_loop:
+decodeIQ1SAVX2_loop:
+	VPBROADCASTW (CX), X0
+	VCVTPH2PS    X0, Y0
+	VMOVSS       X0, (DX)
 	MOVWLZX      34(CX), SI
-	MOVL         SI, DI
-	SHRL         $0x0c, DI
-	ANDL         $0x00000007, DI
-	LEAL         1(DI)(DI*1), DI
-	SHRL         $0x0f, SI
-	ANDL         $0x00000001, SI
-	NEGL         SI
-	XORL         SI, DI
-	SUBL         SI, DI
-	ANDL         $0x0000ffff, DI
-	IMUL3L       $0x00010001, DI, DI
-	VMOVD        DI, X2
+	MOVBQZX      2(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      3(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      4(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      5(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X1
+	VPBROADCASTW X1, Y2
+	VMOVDQU      Y0, 32(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 64(DX)
+	VMOVDQU      Y2, 96(DX)
 	MOVWLZX      36(CX), SI
-	MOVL         SI, DI
-	SHRL         $0x0c, DI
-	ANDL         $0x00000007, DI
-	LEAL         1(DI)(DI*1), DI
-	SHRL         $0x0f, SI
-	ANDL         $0x00000001, SI
-	NEGL         SI
-	XORL         SI, DI
-	SUBL         SI, DI
-	ANDL         $0x0000ffff, DI
-	IMUL3L       $0x00010001, DI, DI
-	VPINSRD      $0x01, DI, X2, X2
+	MOVBQZX      6(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      7(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      8(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      9(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X1
+	VPBROADCASTW X1, Y2
+	VMOVDQU      Y0, 128(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 160(DX)
+	VMOVDQU      Y2, 192(DX)
 	MOVWLZX      38(CX), SI
-	MOVL         SI, DI
-	SHRL         $0x0c, DI
-	ANDL         $0x00000007, DI
-	LEAL         1(DI)(DI*1), DI
-	SHRL         $0x0f, SI
-	ANDL         $0x00000001, SI
-	NEGL         SI
-	XORL         SI, DI
-	SUBL         SI, DI
-	ANDL         $0x0000ffff, DI
-	IMUL3L       $0x00010001, DI, DI
-	VPINSRD      $0x02, DI, X2, X2
+	MOVBQZX      10(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      11(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      12(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      13(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X1
+	VPBROADCASTW X1, Y2
+	VMOVDQU      Y0, 224(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 256(DX)
+	VMOVDQU      Y2, 288(DX)
 	MOVWLZX      40(CX), SI
-	MOVL         SI, DI
-	SHRL         $0x0c, DI
-	ANDL         $0x00000007, DI
-	LEAL         1(DI)(DI*1), DI
-	SHRL         $0x0f, SI
-	ANDL         $0x00000001, SI
-	NEGL         SI
-	XORL         SI, DI
-	SUBL         SI, DI
-	ANDL         $0x0000ffff, DI
-	IMUL3L       $0x00010001, DI, DI
-	VPINSRD      $0x03, DI, X2, X2
+	MOVBQZX      14(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      15(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      16(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      17(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X1
+	VPBROADCASTW X1, Y2
+	VMOVDQU      Y0, 320(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 352(DX)
+	VMOVDQU      Y2, 384(DX)
 	MOVWLZX      42(CX), SI
+	MOVBQZX      18(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      19(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      20(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      21(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X1
+	VPBROADCASTW X1, Y2
+	VMOVDQU      Y0, 416(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 448(DX)
+	VMOVDQU      Y2, 480(DX)
+	MOVWLZX      44(CX), SI
+	MOVBQZX      22(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      23(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      24(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      25(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X1
+	VPBROADCASTW X1, Y2
+	VMOVDQU      Y0, 512(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 544(DX)
+	VMOVDQU      Y2, 576(DX)
+	MOVWLZX      46(CX), SI
+	MOVBQZX      26(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      27(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      28(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      29(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X1
+	VPBROADCASTW X1, Y2
+	VMOVDQU      Y0, 608(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 640(DX)
+	VMOVDQU      Y2, 672(DX)
+	MOVWLZX      48(CX), SI
+	MOVBQZX      30(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      31(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      32(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      33(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X1
+	VPBROADCASTW X1, Y2
+	VMOVDQU      Y0, 704(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 736(DX)
+	VMOVDQU      Y2, 768(DX)
+	MOVWLZX      34(CX), SI
 	MOVL         SI, DI
 	SHRL         $0x0c, DI
 	ANDL         $0x00000007, DI
@@ -10760,7 +14312,7 @@ dotIQ1SAVX2_loop:
 	ANDL         $0x0000ffff, DI
 	IMUL3L       $0x00010001, DI, DI
 	VMOVD        DI, X1
-	MOVWLZX      44(CX), SI
+	MOVWLZX      36(CX), SI
 	MOVL         SI, DI
 	SHRL         $0x0c, DI
 	ANDL         $0x00000007, DI
@@ -10773,7 +14325,7 @@ dotIQ1SAVX2_loop:
 	ANDL         $0x0000ffff, DI
 	IMUL3L       $0x00010001, DI, DI
 	VPINSRD      $0x01, DI, X1, X1
-	MOVWLZX      46(CX), SI
+	MOVWLZX      38(CX), SI
 	MOVL         SI, DI
 	SHRL         $0x0c, DI
 	ANDL         $0x00000007, DI
@@ -10786,7 +14338,7 @@ dotIQ1SAVX2_loop:
 	ANDL         $0x0000ffff, DI
 	IMUL3L       $0x00010001, DI, DI
 	VPINSRD      $0x02, DI, X1, X1
-	MOVWLZX      48(CX), SI
+	MOVWLZX      40(CX), SI
 	MOVL         SI, DI
 	SHRL         $0x0c, DI
 	ANDL         $0x00000007, DI
@@ -10799,364 +14351,65 @@ dotIQ1SAVX2_loop:
 	ANDL         $0x0000ffff, DI
 	IMUL3L       $0x00010001, DI, DI
 	VPINSRD      $0x03, DI, X1, X1
-	VINSERTI128  $0x01, X1, Y2, Y1
-	VPBROADCASTW (CX), X2
-	VCVTPH2PS    X2, Y3
-	VPMADDWD     260(DX), Y1, Y1
-	VEXTRACTI128 $0x01, Y1, X2
-	VPADDD       X1, X2, X2
-	VPSHUFD      $0x4e, X2, X1
-	VPADDD       X1, X2, X2
-	VPSHUFD      $0xb1, X2, X1
-	VPADDD       X1, X2, X2
-	VCVTDQ2PS    X2, X2
-	VBROADCASTSS (DX), Y1
-	VMULPS       Y3, Y1, Y1
-	VMOVSS       (SP), X3
-	VFMADD231SS  X2, X1, X3
-	VMOVSS       X3, (SP)
-	VPXOR        Y1, Y1, Y1
-	MOVWLZX      34(CX), SI
-	MOVBQZX      2(CX), DI
-	MOVL         SI, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X2
-	MOVBQZX      3(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x03, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
-	MOVBQZX      4(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x06, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X3
-	MOVBQZX      5(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x09, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
-	VPSIGNB      Y3, Y3, Y4
-	SHRL         $0x0c, SI
-	ANDL         $0x00000007, SI
-	LEAL         1(SI)(SI*1), SI
-	VMOVD        SI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      4(DX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
-	MOVWLZX      36(CX), SI
-	MOVBQZX      6(CX), DI
-	MOVL         SI, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X2
-	MOVBQZX      7(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x03, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
-	MOVBQZX      8(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x06, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X3
-	MOVBQZX      9(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x09, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
-	VPSIGNB      Y3, Y3, Y4
-	SHRL         $0x0c, SI
-	ANDL         $0x00000007, SI
-	LEAL         1(SI)(SI*1), SI
-	VMOVD        SI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      36(DX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
-	MOVWLZX      38(CX), SI
-	MOVBQZX      10(CX), DI
-	MOVL         SI, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X2
-	MOVBQZX      11(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x03, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
-	MOVBQZX      12(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x06, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X3
-	MOVBQZX      13(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x09, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
-	VPSIGNB      Y3, Y3, Y4
-	SHRL         $0x0c, SI
-	ANDL         $0x00000007, SI
-	LEAL         1(SI)(SI*1), SI
-	VMOVD        SI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      68(DX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
-	MOVWLZX      40(CX), SI
-	MOVBQZX      14(CX), DI
-	MOVL         SI, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X2
-	MOVBQZX      15(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x03, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
-	MOVBQZX      16(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x06, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X3
-	MOVBQZX      17(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x09, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
-	VPSIGNB      Y3, Y3, Y4
-	SHRL         $0x0c, SI
-	ANDL         $0x00000007, SI
-	LEAL         1(SI)(SI*1), SI
-	VMOVD        SI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      100(DX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
 	MOVWLZX      42(CX), SI
-	MOVBQZX      18(CX), DI
-	MOVL         SI, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X2
-	MOVBQZX      19(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x03, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
-	MOVBQZX      20(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x06, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X3
-	MOVBQZX      21(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x09, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
-	VPSIGNB      Y3, Y3, Y4
-	SHRL         $0x0c, SI
-	ANDL         $0x00000007, SI
-	LEAL         1(SI)(SI*1), SI
-	VMOVD        SI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      132(DX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VMOVD        DI, X0
 	MOVWLZX      44(CX), SI
-	MOVBQZX      22(CX), DI
-	MOVL         SI, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X2
-	MOVBQZX      23(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x03, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
-	MOVBQZX      24(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x06, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X3
-	MOVBQZX      25(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x09, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
-	VPSIGNB      Y3, Y3, Y4
-	SHRL         $0x0c, SI
-	ANDL         $0x00000007, SI
-	LEAL         1(SI)(SI*1), SI
-	VMOVD        SI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      164(DX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x01, DI, X0, X0
 	MOVWLZX      46(CX), SI
-	MOVBQZX      26(CX), DI
-	MOVL         SI, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X2
-	MOVBQZX      27(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x03, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
-	MOVBQZX      28(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x06, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X3
-	MOVBQZX      29(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x09, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
-	VPSIGNB      Y3, Y3, Y4
-	SHRL         $0x0c, SI
-	ANDL         $0x00000007, SI
-	LEAL         1(SI)(SI*1), SI
-	VMOVD        SI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      196(DX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x02, DI, X0, X0
 	MOVWLZX      48(CX), SI
-	MOVBQZX      30(CX), DI
-	MOVL         SI, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X2
-	MOVBQZX      31(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x03, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
-	MOVBQZX      32(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x06, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VMOVQ        (BX)(DI*8), X3
-	MOVBQZX      33(CX), DI
-	MOVL         SI, R8
-	SHRL         $0x09, R8
-	ANDL         $0x00000007, R8
-	SHLL         $0x08, R8
-	ORL          R8, DI
-	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
-	VINSERTI128  $0x01, X3, Y2, Y3
-	VPSIGNB      Y3, Y3, Y4
-	SHRL         $0x0c, SI
-	ANDL         $0x00000007, SI
-	LEAL         1(SI)(SI*1), SI
-	VMOVD        SI, X2
-	VPBROADCASTW X2, Y5
-	VMOVDQU      228(DX), Y6
-	VPSIGNB      Y3, Y6, Y6
-	VPMADDUBSW   Y6, Y4, Y6
-	VPMADDWD     Y5, Y6, Y6
-	VPADDD       Y6, Y1, Y1
-	VPBROADCASTW (CX), X2
-	VCVTPH2PS    X2, Y3
-	VBROADCASTSS (DX), Y4
-	VMULPS       Y3, Y4, Y4
-	VCVTDQ2PS    Y1, Y1
-	VFMADD231PS  Y1, Y4, Y0
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x03, DI, X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	VMOVDQU      Y0, 800(DX)
 	ADDQ         $0x00000032, CX
-	ADDQ         $0x00000124, DX
+	ADDQ         $0x00000340, DX
 	DECQ         AX
-	JNZ          dotIQ1SAVX2_loop
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X0, X1, X1
-	VMOVHLPS     X1, X1, X0
-	VADDPS       X0, X1, X1
-	VMOVSHDUP    X1, X0
-	VADDSS       X0, X1, X1
-	VMOVSS       (SP), X0
-	VMULSS       feighth<>+0(SB), X0, X0
-	VADDSS       X0, X1, X1
+	JNZ          decodeIQ1SAVX2_loop
 	VZEROUPPER
-	MOVSS        X1, ret+24(FP)
 	RET
 
 DATA iq1sGrid<>+0(SB)/8, $0xffffffffffffffff
@@ -13209,6 +16462,791 @@ DATA iq1sGrid<>+16368(SB)/8, $0x01010101010101ff
 DATA iq1sGrid<>+16376(SB)/8, $0x0101010101010101
 GLOBL iq1sGrid<>(SB), RODATA|NOPTR, $16384
 
+DATA iq1mDelta<>+0(SB)/8, $0x0101010101010101
+DATA iq1mDelta<>+8(SB)/8, $0xffffffffffffffff
+GLOBL iq1mDelta<>(SB), RODATA|NOPTR, $16
+
+// func dot4dIQ1SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4dIQ1SAVX2(SB), NOSPLIT, $64-40
+	MOVQ    nb+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    a+16(FP), DX
+	MOVQ    stride+24(FP), BX
+	LEAQ    (BX)(BX*2), SI
+	VXORPS  Y0, Y0, Y0
+	VXORPS  Y1, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VXORPS  Y3, Y3, Y3
+	VXORPS  X4, X4, X4
+	VMOVUPS X4, (SP)
+	VMOVUPS X4, 16(SP)
+	VMOVUPS X4, 32(SP)
+	VMOVUPS X4, 48(SP)
+
+dot4dIQ1SAVX2_loop:
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      64(CX), Y8
+	VMOVDQU      4(DX), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      4(DX)(BX*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      4(DX)(BX*2), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      4(DX)(SI*1), Y9
+	VPSIGNB      32(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     96(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      160(CX), Y8
+	VMOVDQU      36(DX), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      36(DX)(BX*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      36(DX)(BX*2), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      36(DX)(SI*1), Y9
+	VPSIGNB      128(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     192(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      256(CX), Y8
+	VMOVDQU      68(DX), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      68(DX)(BX*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      68(DX)(BX*2), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      68(DX)(SI*1), Y9
+	VPSIGNB      224(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     288(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      352(CX), Y8
+	VMOVDQU      100(DX), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      100(DX)(BX*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      100(DX)(BX*2), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      100(DX)(SI*1), Y9
+	VPSIGNB      320(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     384(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      448(CX), Y8
+	VMOVDQU      132(DX), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      132(DX)(BX*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      132(DX)(BX*2), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      132(DX)(SI*1), Y9
+	VPSIGNB      416(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     480(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      544(CX), Y8
+	VMOVDQU      164(DX), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      164(DX)(BX*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      164(DX)(BX*2), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      164(DX)(SI*1), Y9
+	VPSIGNB      512(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     576(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      640(CX), Y8
+	VMOVDQU      196(DX), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      196(DX)(BX*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      196(DX)(BX*2), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      196(DX)(SI*1), Y9
+	VPSIGNB      608(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     672(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VMOVDQU      736(CX), Y8
+	VMOVDQU      228(DX), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y4, Y4
+	VMOVDQU      228(DX)(BX*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y5, Y5
+	VMOVDQU      228(DX)(BX*2), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y6, Y6
+	VMOVDQU      228(DX)(SI*1), Y9
+	VPSIGNB      704(CX), Y9, Y9
+	VPMADDUBSW   Y9, Y8, Y9
+	VPMADDWD     768(CX), Y9, Y9
+	VPADDD       Y9, Y7, Y7
+	VBROADCASTSS (CX), Y8
+	VBROADCASTSS (DX), Y9
+	VMULPS       Y8, Y9, Y9
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y9, Y0
+	VMOVDQU      800(CX), Y4
+	VPMADDWD     260(DX), Y4, Y4
+	VEXTRACTI128 $0x01, Y4, X10
+	VPADDD       X4, X10, X10
+	VPSHUFD      $0x4e, X10, X4
+	VPADDD       X4, X10, X10
+	VPSHUFD      $0xb1, X10, X4
+	VPADDD       X4, X10, X10
+	VCVTDQ2PS    X10, X10
+	VMOVSS       (SP), X4
+	VFMADD231SS  X10, X9, X4
+	VMOVSS       X4, (SP)
+	VBROADCASTSS (DX)(BX*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y4, Y1
+	VMOVDQU      800(CX), Y5
+	VPMADDWD     260(DX)(BX*1), Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X9
+	VPADDD       X5, X9, X9
+	VPSHUFD      $0x4e, X9, X5
+	VPADDD       X5, X9, X9
+	VPSHUFD      $0xb1, X9, X5
+	VPADDD       X5, X9, X9
+	VCVTDQ2PS    X9, X9
+	VMOVSS       16(SP), X5
+	VFMADD231SS  X9, X4, X5
+	VMOVSS       X5, 16(SP)
+	VBROADCASTSS (DX)(BX*2), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y4, Y2
+	VMOVDQU      800(CX), Y5
+	VPMADDWD     260(DX)(BX*2), Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X6
+	VPADDD       X5, X6, X6
+	VPSHUFD      $0x4e, X6, X5
+	VPADDD       X5, X6, X6
+	VPSHUFD      $0xb1, X6, X5
+	VPADDD       X5, X6, X6
+	VCVTDQ2PS    X6, X6
+	VMOVSS       32(SP), X5
+	VFMADD231SS  X6, X4, X5
+	VMOVSS       X5, 32(SP)
+	VBROADCASTSS (DX)(SI*1), Y4
+	VMULPS       Y8, Y4, Y4
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y4, Y3
+	VMOVDQU      800(CX), Y5
+	VPMADDWD     260(DX)(SI*1), Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X6
+	VPADDD       X5, X6, X6
+	VPSHUFD      $0x4e, X6, X5
+	VPADDD       X5, X6, X6
+	VPSHUFD      $0xb1, X6, X5
+	VPADDD       X5, X6, X6
+	VCVTDQ2PS    X6, X6
+	VMOVSS       48(SP), X5
+	VFMADD231SS  X6, X4, X5
+	VMOVSS       X5, 48(SP)
+	ADDQ         $0x00000340, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4dIQ1SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VMOVSS       (SP), X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMOVSS       16(SP), X1
+	VMULSS       feighth<>+0(SB), X1, X1
+	VADDSS       X1, X0, X0
+	VEXTRACTF128 $0x01, Y2, X1
+	VADDPS       X2, X1, X1
+	VMOVHLPS     X1, X1, X2
+	VADDPS       X2, X1, X1
+	VMOVSHDUP    X1, X2
+	VADDSS       X2, X1, X1
+	VMOVSS       32(SP), X2
+	VMULSS       feighth<>+0(SB), X2, X2
+	VADDSS       X2, X1, X1
+	VEXTRACTF128 $0x01, Y3, X2
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMOVSS       48(SP), X3
+	VMULSS       feighth<>+0(SB), X3, X3
+	VADDSS       X3, X2, X2
+	MOVQ         out+32(FP), AX
+	VMOVSS       X4, (AX)
+	VMOVSS       X0, 4(AX)
+	VMOVSS       X1, 8(AX)
+	VMOVSS       X2, 12(AX)
+	VZEROUPPER
+	RET
+
+// func dotIQ1SAVX2(nb int, w *byte, a *byte) float32
+// Requires: AVX, AVX2, F16C, FMA3, SSE
+TEXT ·dotIQ1SAVX2(SB), NOSPLIT, $16-28
+	MOVQ    nb+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    a+16(FP), DX
+	VXORPS  Y0, Y0, Y0
+	LEAQ    iq1sGrid<>+0(SB), BX
+	LEAQ    iq1mDelta<>+0(SB), SI
+	VXORPS  X1, X1, X1
+	VMOVUPS X1, (SP)
+
+dotIQ1SAVX2_loop:
+	MOVWLZX      34(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VMOVD        DI, X2
+	MOVWLZX      36(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x01, DI, X2, X2
+	MOVWLZX      38(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x02, DI, X2, X2
+	MOVWLZX      40(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x03, DI, X2, X2
+	MOVWLZX      42(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VMOVD        DI, X1
+	MOVWLZX      44(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x01, DI, X1, X1
+	MOVWLZX      46(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x02, DI, X1, X1
+	MOVWLZX      48(CX), SI
+	MOVL         SI, DI
+	SHRL         $0x0c, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	SHRL         $0x0f, SI
+	ANDL         $0x00000001, SI
+	NEGL         SI
+	XORL         SI, DI
+	SUBL         SI, DI
+	ANDL         $0x0000ffff, DI
+	IMUL3L       $0x00010001, DI, DI
+	VPINSRD      $0x03, DI, X1, X1
+	VINSERTI128  $0x01, X1, Y2, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VPMADDWD     260(DX), Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X2
+	VPADDD       X1, X2, X2
+	VPSHUFD      $0x4e, X2, X1
+	VPADDD       X1, X2, X2
+	VPSHUFD      $0xb1, X2, X1
+	VPADDD       X1, X2, X2
+	VCVTDQ2PS    X2, X2
+	VBROADCASTSS (DX), Y1
+	VMULPS       Y3, Y1, Y1
+	VMOVSS       (SP), X3
+	VFMADD231SS  X2, X1, X3
+	VMOVSS       X3, (SP)
+	VPXOR        Y1, Y1, Y1
+	MOVWLZX      34(CX), SI
+	MOVBQZX      2(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      3(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      4(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      5(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y4
+	VPSIGNB      Y3, Y3, Y5
+	VMOVDQU      4(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      36(CX), SI
+	MOVBQZX      6(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      7(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      8(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      9(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y4
+	VPSIGNB      Y3, Y3, Y5
+	VMOVDQU      36(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      38(CX), SI
+	MOVBQZX      10(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      11(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      12(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      13(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y4
+	VPSIGNB      Y3, Y3, Y5
+	VMOVDQU      68(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      40(CX), SI
+	MOVBQZX      14(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      15(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      16(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      17(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y4
+	VPSIGNB      Y3, Y3, Y5
+	VMOVDQU      100(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      42(CX), SI
+	MOVBQZX      18(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      19(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      20(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      21(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y4
+	VPSIGNB      Y3, Y3, Y5
+	VMOVDQU      132(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      44(CX), SI
+	MOVBQZX      22(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      23(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      24(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      25(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y4
+	VPSIGNB      Y3, Y3, Y5
+	VMOVDQU      164(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      46(CX), SI
+	MOVBQZX      26(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      27(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      28(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      29(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y4
+	VPSIGNB      Y3, Y3, Y5
+	VMOVDQU      196(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	MOVWLZX      48(CX), SI
+	MOVBQZX      30(CX), DI
+	MOVL         SI, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X2
+	MOVBQZX      31(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x03, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X2, X2
+	MOVBQZX      32(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X3
+	MOVBQZX      33(CX), DI
+	MOVL         SI, R8
+	SHRL         $0x09, R8
+	ANDL         $0x00000007, R8
+	SHLL         $0x08, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X3, X3
+	VINSERTI128  $0x01, X3, Y2, Y3
+	SHRL         $0x0c, SI
+	ANDL         $0x00000007, SI
+	LEAL         1(SI)(SI*1), SI
+	VMOVD        SI, X2
+	VPBROADCASTW X2, Y4
+	VPSIGNB      Y3, Y3, Y5
+	VMOVDQU      228(DX), Y6
+	VPSIGNB      Y3, Y6, Y6
+	VPMADDUBSW   Y6, Y5, Y6
+	VPMADDWD     Y4, Y6, Y6
+	VPADDD       Y6, Y1, Y1
+	VPBROADCASTW (CX), X2
+	VCVTPH2PS    X2, Y3
+	VBROADCASTSS (DX), Y4
+	VMULPS       Y3, Y4, Y4
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y4, Y0
+	ADDQ         $0x00000032, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dotIQ1SAVX2_loop
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X0, X1, X1
+	VMOVHLPS     X1, X1, X0
+	VADDPS       X0, X1, X1
+	VMOVSHDUP    X1, X0
+	VADDSS       X0, X1, X1
+	VMOVSS       (SP), X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X1, X1
+	VZEROUPPER
+	MOVSS        X1, ret+24(FP)
+	RET
+
 // func dot4IQ1SAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 // Requires: AVX, AVX2, F16C, FMA3
 TEXT ·dot4IQ1SAVX2(SB), NOSPLIT, $64-40
@@ -13222,6 +17260,7 @@ TEXT ·dot4IQ1SAVX2(SB), NOSPLIT, $64-40
 	VXORPS  Y2, Y2, Y2
 	VXORPS  Y3, Y3, Y3
 	LEAQ    iq1sGrid<>+0(SB), DI
+	LEAQ    iq1mDelta<>+0(SB), R8
 	VXORPS  X4, X4, X4
 	VMOVUPS X4, (SP)
 	VMOVUPS X4, 16(SP)
@@ -13421,31 +17460,31 @@ dot4IQ1SAVX2_loop:
 	ORL          R10, R9
 	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPSIGNB      Y9, Y9, Y10
 	SHRL         $0x0c, R8
 	ANDL         $0x00000007, R8
 	LEAL         1(R8)(R8*1), R8
 	VMOVD        R8, X8
-	VPBROADCASTW X8, Y11
+	VPBROADCASTW X8, Y10
+	VPSIGNB      Y9, Y9, Y11
 	VMOVDQU      4(DX), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y4, Y4
 	VMOVDQU      4(DX)(BX*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y5, Y5
 	VMOVDQU      4(DX)(BX*2), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y6, Y6
 	VMOVDQU      4(DX)(SI*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y7, Y7
 	MOVWLZX      36(CX), R8
 	MOVBQZX      6(CX), R9
@@ -13476,31 +17515,31 @@ dot4IQ1SAVX2_loop:
 	ORL          R10, R9
 	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPSIGNB      Y9, Y9, Y10
 	SHRL         $0x0c, R8
 	ANDL         $0x00000007, R8
 	LEAL         1(R8)(R8*1), R8
 	VMOVD        R8, X8
-	VPBROADCASTW X8, Y11
+	VPBROADCASTW X8, Y10
+	VPSIGNB      Y9, Y9, Y11
 	VMOVDQU      36(DX), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y4, Y4
 	VMOVDQU      36(DX)(BX*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y5, Y5
 	VMOVDQU      36(DX)(BX*2), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y6, Y6
 	VMOVDQU      36(DX)(SI*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y7, Y7
 	MOVWLZX      38(CX), R8
 	MOVBQZX      10(CX), R9
@@ -13531,31 +17570,31 @@ dot4IQ1SAVX2_loop:
 	ORL          R10, R9
 	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPSIGNB      Y9, Y9, Y10
 	SHRL         $0x0c, R8
 	ANDL         $0x00000007, R8
 	LEAL         1(R8)(R8*1), R8
 	VMOVD        R8, X8
-	VPBROADCASTW X8, Y11
+	VPBROADCASTW X8, Y10
+	VPSIGNB      Y9, Y9, Y11
 	VMOVDQU      68(DX), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y4, Y4
 	VMOVDQU      68(DX)(BX*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y5, Y5
 	VMOVDQU      68(DX)(BX*2), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y6, Y6
 	VMOVDQU      68(DX)(SI*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y7, Y7
 	MOVWLZX      40(CX), R8
 	MOVBQZX      14(CX), R9
@@ -13586,31 +17625,31 @@ dot4IQ1SAVX2_loop:
 	ORL          R10, R9
 	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPSIGNB      Y9, Y9, Y10
 	SHRL         $0x0c, R8
 	ANDL         $0x00000007, R8
 	LEAL         1(R8)(R8*1), R8
 	VMOVD        R8, X8
-	VPBROADCASTW X8, Y11
+	VPBROADCASTW X8, Y10
+	VPSIGNB      Y9, Y9, Y11
 	VMOVDQU      100(DX), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y4, Y4
 	VMOVDQU      100(DX)(BX*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y5, Y5
 	VMOVDQU      100(DX)(BX*2), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y6, Y6
 	VMOVDQU      100(DX)(SI*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y7, Y7
 	MOVWLZX      42(CX), R8
 	MOVBQZX      18(CX), R9
@@ -13641,31 +17680,31 @@ dot4IQ1SAVX2_loop:
 	ORL          R10, R9
 	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPSIGNB      Y9, Y9, Y10
 	SHRL         $0x0c, R8
 	ANDL         $0x00000007, R8
 	LEAL         1(R8)(R8*1), R8
 	VMOVD        R8, X8
-	VPBROADCASTW X8, Y11
+	VPBROADCASTW X8, Y10
+	VPSIGNB      Y9, Y9, Y11
 	VMOVDQU      132(DX), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y4, Y4
 	VMOVDQU      132(DX)(BX*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y5, Y5
 	VMOVDQU      132(DX)(BX*2), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y6, Y6
 	VMOVDQU      132(DX)(SI*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y7, Y7
 	MOVWLZX      44(CX), R8
 	MOVBQZX      22(CX), R9
@@ -13696,31 +17735,31 @@ dot4IQ1SAVX2_loop:
 	ORL          R10, R9
 	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPSIGNB      Y9, Y9, Y10
 	SHRL         $0x0c, R8
 	ANDL         $0x00000007, R8
 	LEAL         1(R8)(R8*1), R8
 	VMOVD        R8, X8
-	VPBROADCASTW X8, Y11
+	VPBROADCASTW X8, Y10
+	VPSIGNB      Y9, Y9, Y11
 	VMOVDQU      164(DX), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y4, Y4
 	VMOVDQU      164(DX)(BX*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y5, Y5
 	VMOVDQU      164(DX)(BX*2), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y6, Y6
 	VMOVDQU      164(DX)(SI*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y7, Y7
 	MOVWLZX      46(CX), R8
 	MOVBQZX      26(CX), R9
@@ -13751,31 +17790,31 @@ dot4IQ1SAVX2_loop:
 	ORL          R10, R9
 	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPSIGNB      Y9, Y9, Y10
 	SHRL         $0x0c, R8
 	ANDL         $0x00000007, R8
 	LEAL         1(R8)(R8*1), R8
 	VMOVD        R8, X8
-	VPBROADCASTW X8, Y11
+	VPBROADCASTW X8, Y10
+	VPSIGNB      Y9, Y9, Y11
 	VMOVDQU      196(DX), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y4, Y4
 	VMOVDQU      196(DX)(BX*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y5, Y5
 	VMOVDQU      196(DX)(BX*2), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y6, Y6
 	VMOVDQU      196(DX)(SI*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y7, Y7
 	MOVWLZX      48(CX), R8
 	MOVBQZX      30(CX), R9
@@ -13806,31 +17845,31 @@ dot4IQ1SAVX2_loop:
 	ORL          R10, R9
 	VPINSRQ      $0x01, (DI)(R9*8), X9, X9
 	VINSERTI128  $0x01, X9, Y8, Y9
-	VPSIGNB      Y9, Y9, Y10
 	SHRL         $0x0c, R8
 	ANDL         $0x00000007, R8
 	LEAL         1(R8)(R8*1), R8
 	VMOVD        R8, X8
-	VPBROADCASTW X8, Y11
+	VPBROADCASTW X8, Y10
+	VPSIGNB      Y9, Y9, Y11
 	VMOVDQU      228(DX), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y4, Y4
 	VMOVDQU      228(DX)(BX*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y5, Y5
 	VMOVDQU      228(DX)(BX*2), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y6, Y6
 	VMOVDQU      228(DX)(SI*1), Y12
 	VPSIGNB      Y9, Y12, Y12
-	VPMADDUBSW   Y12, Y10, Y12
-	VPMADDWD     Y11, Y12, Y12
+	VPMADDUBSW   Y12, Y11, Y12
+	VPMADDWD     Y10, Y12, Y12
 	VPADDD       Y12, Y7, Y7
 	VPBROADCASTW (CX), X8
 	VCVTPH2PS    X8, Y9
@@ -13898,6 +17937,963 @@ dot4IQ1SAVX2_loop:
 	VZEROUPPER
 	RET
 
+// func decodeIQ1MAVX2(nb int, w *byte, a *byte)
+// Requires: AVX, AVX2, F16C
+TEXT ·decodeIQ1MAVX2(SB), NOSPLIT, $0-24
+	MOVQ nb+0(FP), AX
+	MOVQ w+8(FP), CX
+	MOVQ a+16(FP), DX
+	LEAQ iq1sGrid<>+0(SB), BX
+	LEAQ iq1mDelta<>+0(SB), SI
+
+decodeIQ1MAVX2_loop:
+	MOVWLZX      48(CX), DI
+	SHRL         $0x0c, DI
+	MOVWLZX      50(CX), R8
+	SHRL         $0x08, R8
+	ANDL         $0x000000f0, R8
+	ORL          R8, DI
+	MOVWLZX      52(CX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x00000f00, R8
+	ORL          R8, DI
+	MOVWLZX      54(CX), R8
+	ANDL         $0x0000f000, R8
+	ORL          R8, DI
+	VMOVD        DI, X0
+	VPBROADCASTW X0, X0
+	VCVTPH2PS    X0, Y0
+	VMOVSS       X0, (DX)
+	MOVBQZX      (CX), DI
+	MOVBQZX      32(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      1(CX), DI
+	MOVBQZX      32(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      2(CX), DI
+	MOVBQZX      33(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      3(CX), DI
+	MOVBQZX      33(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      32(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      32(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      33(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      33(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVWLZX      48(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x03, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 32(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 64(DX)
+	VMOVDQU      Y3, 96(DX)
+	VMOVDQU      Y2, 800(DX)
+	MOVBQZX      4(CX), DI
+	MOVBQZX      34(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      5(CX), DI
+	MOVBQZX      34(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      6(CX), DI
+	MOVBQZX      35(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      7(CX), DI
+	MOVBQZX      35(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      34(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      34(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      35(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      35(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVWLZX      48(CX), DI
+	MOVL         DI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x09, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 128(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 160(DX)
+	VMOVDQU      Y3, 192(DX)
+	VMOVDQU      Y2, 832(DX)
+	MOVBQZX      8(CX), DI
+	MOVBQZX      36(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      9(CX), DI
+	MOVBQZX      36(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      10(CX), DI
+	MOVBQZX      37(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      11(CX), DI
+	MOVBQZX      37(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      36(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      36(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      37(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      37(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVWLZX      50(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x03, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 224(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 256(DX)
+	VMOVDQU      Y3, 288(DX)
+	VMOVDQU      Y2, 864(DX)
+	MOVBQZX      12(CX), DI
+	MOVBQZX      38(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      13(CX), DI
+	MOVBQZX      38(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      14(CX), DI
+	MOVBQZX      39(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      15(CX), DI
+	MOVBQZX      39(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      38(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      38(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      39(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      39(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVWLZX      50(CX), DI
+	MOVL         DI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x09, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 320(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 352(DX)
+	VMOVDQU      Y3, 384(DX)
+	VMOVDQU      Y2, 896(DX)
+	MOVBQZX      16(CX), DI
+	MOVBQZX      40(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      17(CX), DI
+	MOVBQZX      40(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      18(CX), DI
+	MOVBQZX      41(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      19(CX), DI
+	MOVBQZX      41(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      40(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      40(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      41(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      41(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVWLZX      52(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x03, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 416(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 448(DX)
+	VMOVDQU      Y3, 480(DX)
+	VMOVDQU      Y2, 928(DX)
+	MOVBQZX      20(CX), DI
+	MOVBQZX      42(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      21(CX), DI
+	MOVBQZX      42(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      22(CX), DI
+	MOVBQZX      43(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      23(CX), DI
+	MOVBQZX      43(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      42(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      42(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      43(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      43(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVWLZX      52(CX), DI
+	MOVL         DI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x09, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 512(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 544(DX)
+	VMOVDQU      Y3, 576(DX)
+	VMOVDQU      Y2, 960(DX)
+	MOVBQZX      24(CX), DI
+	MOVBQZX      44(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      25(CX), DI
+	MOVBQZX      44(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      26(CX), DI
+	MOVBQZX      45(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      27(CX), DI
+	MOVBQZX      45(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      44(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      44(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      45(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      45(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVWLZX      54(CX), DI
+	MOVL         DI, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x03, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 608(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 640(DX)
+	VMOVDQU      Y3, 672(DX)
+	VMOVDQU      Y2, 992(DX)
+	MOVBQZX      28(CX), DI
+	MOVBQZX      46(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X1
+	MOVBQZX      29(CX), DI
+	MOVBQZX      46(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X1, X1
+	MOVBQZX      30(CX), DI
+	MOVBQZX      47(CX), R8
+	SHLL         $0x08, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VMOVQ        (BX)(DI*8), X0
+	MOVBQZX      31(CX), DI
+	MOVBQZX      47(CX), R8
+	SHLL         $0x04, R8
+	ANDL         $0x00000700, R8
+	ORL          R8, DI
+	VPINSRQ      $0x01, (BX)(DI*8), X0, X0
+	VINSERTI128  $0x01, X0, Y1, Y0
+	MOVBQZX      46(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X1
+	MOVBQZX      46(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X1, X1
+	MOVBQZX      47(CX), DI
+	SHRL         $0x03, DI
+	ANDL         $0x00000001, DI
+	VMOVQ        (SI)(DI*8), X2
+	MOVBQZX      47(CX), DI
+	SHRL         $0x07, DI
+	ANDL         $0x00000001, DI
+	VPINSRQ      $0x01, (SI)(DI*8), X2, X2
+	VINSERTI128  $0x01, X2, Y1, Y2
+	MOVWLZX      54(CX), DI
+	MOVL         DI, R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000007, R8
+	LEAL         1(R8)(R8*1), R8
+	SHRL         $0x09, DI
+	ANDL         $0x00000007, DI
+	LEAL         1(DI)(DI*1), DI
+	VMOVD        R8, X1
+	VPBROADCASTW X1, X1
+	VMOVD        DI, X3
+	VPBROADCASTW X3, X3
+	VINSERTI128  $0x01, X3, Y1, Y3
+	VMOVDQU      Y0, 704(DX)
+	VPABSB       Y0, Y0
+	VMOVDQU      Y0, 736(DX)
+	VMOVDQU      Y3, 768(DX)
+	VMOVDQU      Y2, 1024(DX)
+	ADDQ         $0x00000038, CX
+	ADDQ         $0x00000420, DX
+	DECQ         AX
+	JNZ          decodeIQ1MAVX2_loop
+	VZEROUPPER
+	RET
+
+// func dot4dIQ1MAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·dot4dIQ1MAVX2(SB), NOSPLIT, $256-40
+	MOVQ    nb+0(FP), AX
+	MOVQ    w+8(FP), CX
+	MOVQ    a+16(FP), DX
+	MOVQ    stride+24(FP), BX
+	LEAQ    (BX)(BX*2), SI
+	VXORPS  Y0, Y0, Y0
+	VMOVUPS Y0, (SP)
+	VMOVUPS Y0, 32(SP)
+	VMOVUPS Y0, 64(SP)
+	VMOVUPS Y0, 96(SP)
+	VMOVUPS Y0, 128(SP)
+	VMOVUPS Y0, 160(SP)
+	VMOVUPS Y0, 192(SP)
+	VMOVUPS Y0, 224(SP)
+	VMOVDQU ones8<>+0(SB), Y8
+
+dot4dIQ1MAVX2_loop:
+	VPXOR        Y0, Y0, Y0
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y4, Y4, Y4
+	VPXOR        Y6, Y6, Y6
+	VPXOR        Y1, Y1, Y1
+	VPXOR        Y3, Y3, Y3
+	VPXOR        Y5, Y5, Y5
+	VPXOR        Y7, Y7, Y7
+	VMOVDQU      64(CX), Y9
+	VMOVDQU      4(DX), Y10
+	VPSIGNB      800(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     96(CX), Y11, Y11
+	VPADDD       Y11, Y1, Y1
+	VPSIGNB      32(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     96(CX), Y10, Y10
+	VPADDD       Y10, Y0, Y0
+	VMOVDQU      4(DX)(BX*1), Y10
+	VPSIGNB      800(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     96(CX), Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VPSIGNB      32(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     96(CX), Y10, Y10
+	VPADDD       Y10, Y2, Y2
+	VMOVDQU      4(DX)(BX*2), Y10
+	VPSIGNB      800(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     96(CX), Y11, Y11
+	VPADDD       Y11, Y5, Y5
+	VPSIGNB      32(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     96(CX), Y10, Y10
+	VPADDD       Y10, Y4, Y4
+	VMOVDQU      4(DX)(SI*1), Y10
+	VPSIGNB      800(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     96(CX), Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPSIGNB      32(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     96(CX), Y10, Y10
+	VPADDD       Y10, Y6, Y6
+	VMOVDQU      160(CX), Y9
+	VMOVDQU      36(DX), Y10
+	VPSIGNB      832(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     192(CX), Y11, Y11
+	VPADDD       Y11, Y1, Y1
+	VPSIGNB      128(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     192(CX), Y10, Y10
+	VPADDD       Y10, Y0, Y0
+	VMOVDQU      36(DX)(BX*1), Y10
+	VPSIGNB      832(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     192(CX), Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VPSIGNB      128(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     192(CX), Y10, Y10
+	VPADDD       Y10, Y2, Y2
+	VMOVDQU      36(DX)(BX*2), Y10
+	VPSIGNB      832(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     192(CX), Y11, Y11
+	VPADDD       Y11, Y5, Y5
+	VPSIGNB      128(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     192(CX), Y10, Y10
+	VPADDD       Y10, Y4, Y4
+	VMOVDQU      36(DX)(SI*1), Y10
+	VPSIGNB      832(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     192(CX), Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPSIGNB      128(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     192(CX), Y10, Y10
+	VPADDD       Y10, Y6, Y6
+	VMOVDQU      256(CX), Y9
+	VMOVDQU      68(DX), Y10
+	VPSIGNB      864(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     288(CX), Y11, Y11
+	VPADDD       Y11, Y1, Y1
+	VPSIGNB      224(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     288(CX), Y10, Y10
+	VPADDD       Y10, Y0, Y0
+	VMOVDQU      68(DX)(BX*1), Y10
+	VPSIGNB      864(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     288(CX), Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VPSIGNB      224(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     288(CX), Y10, Y10
+	VPADDD       Y10, Y2, Y2
+	VMOVDQU      68(DX)(BX*2), Y10
+	VPSIGNB      864(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     288(CX), Y11, Y11
+	VPADDD       Y11, Y5, Y5
+	VPSIGNB      224(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     288(CX), Y10, Y10
+	VPADDD       Y10, Y4, Y4
+	VMOVDQU      68(DX)(SI*1), Y10
+	VPSIGNB      864(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     288(CX), Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPSIGNB      224(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     288(CX), Y10, Y10
+	VPADDD       Y10, Y6, Y6
+	VMOVDQU      352(CX), Y9
+	VMOVDQU      100(DX), Y10
+	VPSIGNB      896(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     384(CX), Y11, Y11
+	VPADDD       Y11, Y1, Y1
+	VPSIGNB      320(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     384(CX), Y10, Y10
+	VPADDD       Y10, Y0, Y0
+	VMOVDQU      100(DX)(BX*1), Y10
+	VPSIGNB      896(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     384(CX), Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VPSIGNB      320(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     384(CX), Y10, Y10
+	VPADDD       Y10, Y2, Y2
+	VMOVDQU      100(DX)(BX*2), Y10
+	VPSIGNB      896(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     384(CX), Y11, Y11
+	VPADDD       Y11, Y5, Y5
+	VPSIGNB      320(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     384(CX), Y10, Y10
+	VPADDD       Y10, Y4, Y4
+	VMOVDQU      100(DX)(SI*1), Y10
+	VPSIGNB      896(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     384(CX), Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPSIGNB      320(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     384(CX), Y10, Y10
+	VPADDD       Y10, Y6, Y6
+	VMOVDQU      448(CX), Y9
+	VMOVDQU      132(DX), Y10
+	VPSIGNB      928(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     480(CX), Y11, Y11
+	VPADDD       Y11, Y1, Y1
+	VPSIGNB      416(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     480(CX), Y10, Y10
+	VPADDD       Y10, Y0, Y0
+	VMOVDQU      132(DX)(BX*1), Y10
+	VPSIGNB      928(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     480(CX), Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VPSIGNB      416(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     480(CX), Y10, Y10
+	VPADDD       Y10, Y2, Y2
+	VMOVDQU      132(DX)(BX*2), Y10
+	VPSIGNB      928(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     480(CX), Y11, Y11
+	VPADDD       Y11, Y5, Y5
+	VPSIGNB      416(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     480(CX), Y10, Y10
+	VPADDD       Y10, Y4, Y4
+	VMOVDQU      132(DX)(SI*1), Y10
+	VPSIGNB      928(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     480(CX), Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPSIGNB      416(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     480(CX), Y10, Y10
+	VPADDD       Y10, Y6, Y6
+	VMOVDQU      544(CX), Y9
+	VMOVDQU      164(DX), Y10
+	VPSIGNB      960(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     576(CX), Y11, Y11
+	VPADDD       Y11, Y1, Y1
+	VPSIGNB      512(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     576(CX), Y10, Y10
+	VPADDD       Y10, Y0, Y0
+	VMOVDQU      164(DX)(BX*1), Y10
+	VPSIGNB      960(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     576(CX), Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VPSIGNB      512(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     576(CX), Y10, Y10
+	VPADDD       Y10, Y2, Y2
+	VMOVDQU      164(DX)(BX*2), Y10
+	VPSIGNB      960(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     576(CX), Y11, Y11
+	VPADDD       Y11, Y5, Y5
+	VPSIGNB      512(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     576(CX), Y10, Y10
+	VPADDD       Y10, Y4, Y4
+	VMOVDQU      164(DX)(SI*1), Y10
+	VPSIGNB      960(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     576(CX), Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPSIGNB      512(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     576(CX), Y10, Y10
+	VPADDD       Y10, Y6, Y6
+	VMOVDQU      640(CX), Y9
+	VMOVDQU      196(DX), Y10
+	VPSIGNB      992(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     672(CX), Y11, Y11
+	VPADDD       Y11, Y1, Y1
+	VPSIGNB      608(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     672(CX), Y10, Y10
+	VPADDD       Y10, Y0, Y0
+	VMOVDQU      196(DX)(BX*1), Y10
+	VPSIGNB      992(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     672(CX), Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VPSIGNB      608(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     672(CX), Y10, Y10
+	VPADDD       Y10, Y2, Y2
+	VMOVDQU      196(DX)(BX*2), Y10
+	VPSIGNB      992(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     672(CX), Y11, Y11
+	VPADDD       Y11, Y5, Y5
+	VPSIGNB      608(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     672(CX), Y10, Y10
+	VPADDD       Y10, Y4, Y4
+	VMOVDQU      196(DX)(SI*1), Y10
+	VPSIGNB      992(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     672(CX), Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPSIGNB      608(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     672(CX), Y10, Y10
+	VPADDD       Y10, Y6, Y6
+	VMOVDQU      736(CX), Y9
+	VMOVDQU      228(DX), Y10
+	VPSIGNB      1024(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     768(CX), Y11, Y11
+	VPADDD       Y11, Y1, Y1
+	VPSIGNB      704(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     768(CX), Y10, Y10
+	VPADDD       Y10, Y0, Y0
+	VMOVDQU      228(DX)(BX*1), Y10
+	VPSIGNB      1024(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     768(CX), Y11, Y11
+	VPADDD       Y11, Y3, Y3
+	VPSIGNB      704(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     768(CX), Y10, Y10
+	VPADDD       Y10, Y2, Y2
+	VMOVDQU      228(DX)(BX*2), Y10
+	VPSIGNB      1024(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     768(CX), Y11, Y11
+	VPADDD       Y11, Y5, Y5
+	VPSIGNB      704(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     768(CX), Y10, Y10
+	VPADDD       Y10, Y4, Y4
+	VMOVDQU      228(DX)(SI*1), Y10
+	VPSIGNB      1024(CX), Y10, Y11
+	VPMADDUBSW   Y11, Y8, Y11
+	VPMADDWD     768(CX), Y11, Y11
+	VPADDD       Y11, Y7, Y7
+	VPSIGNB      704(CX), Y10, Y10
+	VPMADDUBSW   Y10, Y9, Y10
+	VPMADDWD     768(CX), Y10, Y10
+	VPADDD       Y10, Y6, Y6
+	VBROADCASTSS (CX), Y9
+	VBROADCASTSS (DX), Y10
+	VMULPS       Y9, Y10, Y10
+	VMOVUPS      (SP), Y11
+	VCVTDQ2PS    Y0, Y0
+	VFMADD231PS  Y0, Y10, Y11
+	VMOVUPS      Y11, (SP)
+	VMOVUPS      32(SP), Y0
+	VCVTDQ2PS    Y1, Y1
+	VFMADD231PS  Y1, Y10, Y0
+	VMOVUPS      Y0, 32(SP)
+	VBROADCASTSS (DX)(BX*1), Y0
+	VMULPS       Y9, Y0, Y0
+	VMOVUPS      64(SP), Y1
+	VCVTDQ2PS    Y2, Y2
+	VFMADD231PS  Y2, Y0, Y1
+	VMOVUPS      Y1, 64(SP)
+	VMOVUPS      96(SP), Y1
+	VCVTDQ2PS    Y3, Y3
+	VFMADD231PS  Y3, Y0, Y1
+	VMOVUPS      Y1, 96(SP)
+	VBROADCASTSS (DX)(BX*2), Y0
+	VMULPS       Y9, Y0, Y0
+	VMOVUPS      128(SP), Y1
+	VCVTDQ2PS    Y4, Y4
+	VFMADD231PS  Y4, Y0, Y1
+	VMOVUPS      Y1, 128(SP)
+	VMOVUPS      160(SP), Y1
+	VCVTDQ2PS    Y5, Y5
+	VFMADD231PS  Y5, Y0, Y1
+	VMOVUPS      Y1, 160(SP)
+	VBROADCASTSS (DX)(SI*1), Y0
+	VMULPS       Y9, Y0, Y0
+	VMOVUPS      192(SP), Y1
+	VCVTDQ2PS    Y6, Y6
+	VFMADD231PS  Y6, Y0, Y1
+	VMOVUPS      Y1, 192(SP)
+	VMOVUPS      224(SP), Y1
+	VCVTDQ2PS    Y7, Y7
+	VFMADD231PS  Y7, Y0, Y1
+	VMOVUPS      Y1, 224(SP)
+	ADDQ         $0x00000420, CX
+	ADDQ         $0x00000124, DX
+	DECQ         AX
+	JNZ          dot4dIQ1MAVX2_loop
+	VMOVUPS      (SP), Y0
+	VMOVUPS      32(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X2
+	VADDPS       X0, X2, X2
+	VMOVHLPS     X2, X2, X0
+	VADDPS       X0, X2, X2
+	VMOVSHDUP    X2, X0
+	VADDSS       X0, X2, X2
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X2, X2
+	VMOVUPS      64(SP), Y0
+	VMOVUPS      96(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X3
+	VADDPS       X0, X3, X3
+	VMOVHLPS     X3, X3, X0
+	VADDPS       X0, X3, X3
+	VMOVSHDUP    X3, X0
+	VADDSS       X0, X3, X3
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X3, X3
+	VMOVUPS      128(SP), Y0
+	VMOVUPS      160(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X4
+	VADDPS       X0, X4, X4
+	VMOVHLPS     X4, X4, X0
+	VADDPS       X0, X4, X4
+	VMOVSHDUP    X4, X0
+	VADDSS       X0, X4, X4
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X4, X4
+	VMOVUPS      192(SP), Y0
+	VMOVUPS      224(SP), Y1
+	VEXTRACTF128 $0x01, Y0, X5
+	VADDPS       X0, X5, X5
+	VMOVHLPS     X5, X5, X0
+	VADDPS       X0, X5, X5
+	VMOVSHDUP    X5, X0
+	VADDSS       X0, X5, X5
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       feighth<>+0(SB), X0, X0
+	VADDSS       X0, X5, X5
+	MOVQ         out+32(FP), AX
+	VMOVSS       X2, (AX)
+	VMOVSS       X3, 4(AX)
+	VMOVSS       X4, 8(AX)
+	VMOVSS       X5, 12(AX)
+	VZEROUPPER
+	RET
+
+DATA ones8<>+0(SB)/8, $0x0101010101010101
+DATA ones8<>+8(SB)/8, $0x0101010101010101
+DATA ones8<>+16(SB)/8, $0x0101010101010101
+DATA ones8<>+24(SB)/8, $0x0101010101010101
+GLOBL ones8<>(SB), RODATA|NOPTR, $32
+
 // func dotIQ1MAVX2(nb int, w *byte, a *byte) float32
 // Requires: AVX, AVX2, F16C, FMA3, SSE
 TEXT ·dotIQ1MAVX2(SB), NOSPLIT, $96-28
@@ -13957,7 +18953,6 @@ dotIQ1MAVX2_loop:
 	ANDL         $0x00000001, DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y1, Y5
-	VPSIGNB      Y4, Y4, Y6
 	MOVWLZX      48(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x00000007, R8
@@ -13967,18 +18962,19 @@ dotIQ1MAVX2_loop:
 	LEAL         1(DI)(DI*1), DI
 	VMOVD        R8, X1
 	VPBROADCASTW X1, X1
-	VMOVD        DI, X7
-	VPBROADCASTW X7, X7
-	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVD        DI, X6
+	VPBROADCASTW X6, X6
+	VINSERTI128  $0x01, X6, Y1, Y6
+	VPSIGNB      Y4, Y4, Y7
 	VMOVDQU      4(DX), Y8
 	VPSIGNB      Y5, Y8, Y5
 	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     Y7, Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
 	VPADDD       64(SP), Y5, Y5
 	VMOVDQU      Y5, 64(SP)
 	VPSIGNB      Y4, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	MOVBQZX      4(CX), DI
 	MOVBQZX      34(CX), R8
@@ -14022,7 +19018,6 @@ dotIQ1MAVX2_loop:
 	ANDL         $0x00000001, DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y1, Y5
-	VPSIGNB      Y4, Y4, Y6
 	MOVWLZX      48(CX), DI
 	MOVL         DI, R8
 	SHRL         $0x06, R8
@@ -14033,18 +19028,19 @@ dotIQ1MAVX2_loop:
 	LEAL         1(DI)(DI*1), DI
 	VMOVD        R8, X1
 	VPBROADCASTW X1, X1
-	VMOVD        DI, X7
-	VPBROADCASTW X7, X7
-	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVD        DI, X6
+	VPBROADCASTW X6, X6
+	VINSERTI128  $0x01, X6, Y1, Y6
+	VPSIGNB      Y4, Y4, Y7
 	VMOVDQU      36(DX), Y8
 	VPSIGNB      Y5, Y8, Y5
 	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     Y7, Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
 	VPADDD       64(SP), Y5, Y5
 	VMOVDQU      Y5, 64(SP)
 	VPSIGNB      Y4, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	MOVBQZX      8(CX), DI
 	MOVBQZX      36(CX), R8
@@ -14088,7 +19084,6 @@ dotIQ1MAVX2_loop:
 	ANDL         $0x00000001, DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y1, Y5
-	VPSIGNB      Y4, Y4, Y6
 	MOVWLZX      50(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x00000007, R8
@@ -14098,18 +19093,19 @@ dotIQ1MAVX2_loop:
 	LEAL         1(DI)(DI*1), DI
 	VMOVD        R8, X1
 	VPBROADCASTW X1, X1
-	VMOVD        DI, X7
-	VPBROADCASTW X7, X7
-	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVD        DI, X6
+	VPBROADCASTW X6, X6
+	VINSERTI128  $0x01, X6, Y1, Y6
+	VPSIGNB      Y4, Y4, Y7
 	VMOVDQU      68(DX), Y8
 	VPSIGNB      Y5, Y8, Y5
 	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     Y7, Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
 	VPADDD       64(SP), Y5, Y5
 	VMOVDQU      Y5, 64(SP)
 	VPSIGNB      Y4, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	MOVBQZX      12(CX), DI
 	MOVBQZX      38(CX), R8
@@ -14153,7 +19149,6 @@ dotIQ1MAVX2_loop:
 	ANDL         $0x00000001, DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y1, Y5
-	VPSIGNB      Y4, Y4, Y6
 	MOVWLZX      50(CX), DI
 	MOVL         DI, R8
 	SHRL         $0x06, R8
@@ -14164,18 +19159,19 @@ dotIQ1MAVX2_loop:
 	LEAL         1(DI)(DI*1), DI
 	VMOVD        R8, X1
 	VPBROADCASTW X1, X1
-	VMOVD        DI, X7
-	VPBROADCASTW X7, X7
-	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVD        DI, X6
+	VPBROADCASTW X6, X6
+	VINSERTI128  $0x01, X6, Y1, Y6
+	VPSIGNB      Y4, Y4, Y7
 	VMOVDQU      100(DX), Y8
 	VPSIGNB      Y5, Y8, Y5
 	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     Y7, Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
 	VPADDD       64(SP), Y5, Y5
 	VMOVDQU      Y5, 64(SP)
 	VPSIGNB      Y4, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	MOVBQZX      16(CX), DI
 	MOVBQZX      40(CX), R8
@@ -14219,7 +19215,6 @@ dotIQ1MAVX2_loop:
 	ANDL         $0x00000001, DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y1, Y5
-	VPSIGNB      Y4, Y4, Y6
 	MOVWLZX      52(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x00000007, R8
@@ -14229,18 +19224,19 @@ dotIQ1MAVX2_loop:
 	LEAL         1(DI)(DI*1), DI
 	VMOVD        R8, X1
 	VPBROADCASTW X1, X1
-	VMOVD        DI, X7
-	VPBROADCASTW X7, X7
-	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVD        DI, X6
+	VPBROADCASTW X6, X6
+	VINSERTI128  $0x01, X6, Y1, Y6
+	VPSIGNB      Y4, Y4, Y7
 	VMOVDQU      132(DX), Y8
 	VPSIGNB      Y5, Y8, Y5
 	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     Y7, Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
 	VPADDD       64(SP), Y5, Y5
 	VMOVDQU      Y5, 64(SP)
 	VPSIGNB      Y4, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	MOVBQZX      20(CX), DI
 	MOVBQZX      42(CX), R8
@@ -14284,7 +19280,6 @@ dotIQ1MAVX2_loop:
 	ANDL         $0x00000001, DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y1, Y5
-	VPSIGNB      Y4, Y4, Y6
 	MOVWLZX      52(CX), DI
 	MOVL         DI, R8
 	SHRL         $0x06, R8
@@ -14295,18 +19290,19 @@ dotIQ1MAVX2_loop:
 	LEAL         1(DI)(DI*1), DI
 	VMOVD        R8, X1
 	VPBROADCASTW X1, X1
-	VMOVD        DI, X7
-	VPBROADCASTW X7, X7
-	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVD        DI, X6
+	VPBROADCASTW X6, X6
+	VINSERTI128  $0x01, X6, Y1, Y6
+	VPSIGNB      Y4, Y4, Y7
 	VMOVDQU      164(DX), Y8
 	VPSIGNB      Y5, Y8, Y5
 	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     Y7, Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
 	VPADDD       64(SP), Y5, Y5
 	VMOVDQU      Y5, 64(SP)
 	VPSIGNB      Y4, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	MOVBQZX      24(CX), DI
 	MOVBQZX      44(CX), R8
@@ -14350,7 +19346,6 @@ dotIQ1MAVX2_loop:
 	ANDL         $0x00000001, DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y1, Y5
-	VPSIGNB      Y4, Y4, Y6
 	MOVWLZX      54(CX), DI
 	MOVL         DI, R8
 	ANDL         $0x00000007, R8
@@ -14360,18 +19355,19 @@ dotIQ1MAVX2_loop:
 	LEAL         1(DI)(DI*1), DI
 	VMOVD        R8, X1
 	VPBROADCASTW X1, X1
-	VMOVD        DI, X7
-	VPBROADCASTW X7, X7
-	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVD        DI, X6
+	VPBROADCASTW X6, X6
+	VINSERTI128  $0x01, X6, Y1, Y6
+	VPSIGNB      Y4, Y4, Y7
 	VMOVDQU      196(DX), Y8
 	VPSIGNB      Y5, Y8, Y5
 	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     Y7, Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
 	VPADDD       64(SP), Y5, Y5
 	VMOVDQU      Y5, 64(SP)
 	VPSIGNB      Y4, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	MOVBQZX      28(CX), DI
 	MOVBQZX      46(CX), R8
@@ -14415,7 +19411,6 @@ dotIQ1MAVX2_loop:
 	ANDL         $0x00000001, DI
 	VPINSRQ      $0x01, (SI)(DI*8), X5, X5
 	VINSERTI128  $0x01, X5, Y1, Y5
-	VPSIGNB      Y4, Y4, Y6
 	MOVWLZX      54(CX), DI
 	MOVL         DI, R8
 	SHRL         $0x06, R8
@@ -14426,18 +19421,19 @@ dotIQ1MAVX2_loop:
 	LEAL         1(DI)(DI*1), DI
 	VMOVD        R8, X1
 	VPBROADCASTW X1, X1
-	VMOVD        DI, X7
-	VPBROADCASTW X7, X7
-	VINSERTI128  $0x01, X7, Y1, Y7
+	VMOVD        DI, X6
+	VPBROADCASTW X6, X6
+	VINSERTI128  $0x01, X6, Y1, Y6
+	VPSIGNB      Y4, Y4, Y7
 	VMOVDQU      228(DX), Y8
 	VPSIGNB      Y5, Y8, Y5
 	VPMADDUBSW   Y5, Y3, Y5
-	VPMADDWD     Y7, Y5, Y5
+	VPMADDWD     Y6, Y5, Y5
 	VPADDD       64(SP), Y5, Y5
 	VMOVDQU      Y5, 64(SP)
 	VPSIGNB      Y4, Y8, Y8
-	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y7, Y8, Y8
+	VPMADDUBSW   Y8, Y7, Y8
+	VPMADDWD     Y6, Y8, Y8
 	VPADDD       Y8, Y0, Y0
 	MOVWLZX      48(CX), DI
 	SHRL         $0x0c, DI
@@ -14489,16 +19485,6 @@ dotIQ1MAVX2_loop:
 	VZEROUPPER
 	MOVSS        X2, ret+24(FP)
 	RET
-
-DATA iq1mDelta<>+0(SB)/8, $0x0101010101010101
-DATA iq1mDelta<>+8(SB)/8, $0xffffffffffffffff
-GLOBL iq1mDelta<>(SB), RODATA|NOPTR, $16
-
-DATA ones8<>+0(SB)/8, $0x0101010101010101
-DATA ones8<>+8(SB)/8, $0x0101010101010101
-DATA ones8<>+16(SB)/8, $0x0101010101010101
-DATA ones8<>+24(SB)/8, $0x0101010101010101
-GLOBL ones8<>(SB), RODATA|NOPTR, $32
 
 // func dot4IQ1MAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 // Requires: AVX, AVX2, F16C, FMA3
@@ -14576,7 +19562,6 @@ dot4IQ1MAVX2_loop:
 	ANDL         $0x00000001, R9
 	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
 	VINSERTI128  $0x01, X8, Y1, Y8
-	VPSIGNB      Y7, Y7, Y9
 	MOVWLZX      48(CX), R9
 	MOVL         R9, R10
 	ANDL         $0x00000007, R10
@@ -14586,48 +19571,49 @@ dot4IQ1MAVX2_loop:
 	LEAL         1(R9)(R9*1), R9
 	VMOVD        R10, X1
 	VPBROADCASTW X1, X1
-	VMOVD        R9, X10
-	VPBROADCASTW X10, X10
-	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVD        R9, X9
+	VPBROADCASTW X9, X9
+	VINSERTI128  $0x01, X9, Y1, Y9
+	VPSIGNB      Y7, Y7, Y10
 	VMOVDQU      4(DX), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       256(SP), Y12, Y12
 	VMOVDQU      Y12, 256(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y0, Y0
 	VMOVDQU      4(DX)(BX*1), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       288(SP), Y12, Y12
 	VMOVDQU      Y12, 288(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y2, Y2
 	VMOVDQU      4(DX)(BX*2), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       320(SP), Y12, Y12
 	VMOVDQU      Y12, 320(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y3, Y3
 	VMOVDQU      4(DX)(SI*1), Y11
 	VPSIGNB      Y8, Y11, Y8
 	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y10, Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
 	VPADDD       352(SP), Y8, Y8
 	VMOVDQU      Y8, 352(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y4, Y4
 	MOVBQZX      4(CX), R9
 	MOVBQZX      34(CX), R10
@@ -14671,7 +19657,6 @@ dot4IQ1MAVX2_loop:
 	ANDL         $0x00000001, R9
 	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
 	VINSERTI128  $0x01, X8, Y1, Y8
-	VPSIGNB      Y7, Y7, Y9
 	MOVWLZX      48(CX), R9
 	MOVL         R9, R10
 	SHRL         $0x06, R10
@@ -14682,48 +19667,49 @@ dot4IQ1MAVX2_loop:
 	LEAL         1(R9)(R9*1), R9
 	VMOVD        R10, X1
 	VPBROADCASTW X1, X1
-	VMOVD        R9, X10
-	VPBROADCASTW X10, X10
-	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVD        R9, X9
+	VPBROADCASTW X9, X9
+	VINSERTI128  $0x01, X9, Y1, Y9
+	VPSIGNB      Y7, Y7, Y10
 	VMOVDQU      36(DX), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       256(SP), Y12, Y12
 	VMOVDQU      Y12, 256(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y0, Y0
 	VMOVDQU      36(DX)(BX*1), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       288(SP), Y12, Y12
 	VMOVDQU      Y12, 288(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y2, Y2
 	VMOVDQU      36(DX)(BX*2), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       320(SP), Y12, Y12
 	VMOVDQU      Y12, 320(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y3, Y3
 	VMOVDQU      36(DX)(SI*1), Y11
 	VPSIGNB      Y8, Y11, Y8
 	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y10, Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
 	VPADDD       352(SP), Y8, Y8
 	VMOVDQU      Y8, 352(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y4, Y4
 	MOVBQZX      8(CX), R9
 	MOVBQZX      36(CX), R10
@@ -14767,7 +19753,6 @@ dot4IQ1MAVX2_loop:
 	ANDL         $0x00000001, R9
 	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
 	VINSERTI128  $0x01, X8, Y1, Y8
-	VPSIGNB      Y7, Y7, Y9
 	MOVWLZX      50(CX), R9
 	MOVL         R9, R10
 	ANDL         $0x00000007, R10
@@ -14777,48 +19762,49 @@ dot4IQ1MAVX2_loop:
 	LEAL         1(R9)(R9*1), R9
 	VMOVD        R10, X1
 	VPBROADCASTW X1, X1
-	VMOVD        R9, X10
-	VPBROADCASTW X10, X10
-	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVD        R9, X9
+	VPBROADCASTW X9, X9
+	VINSERTI128  $0x01, X9, Y1, Y9
+	VPSIGNB      Y7, Y7, Y10
 	VMOVDQU      68(DX), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       256(SP), Y12, Y12
 	VMOVDQU      Y12, 256(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y0, Y0
 	VMOVDQU      68(DX)(BX*1), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       288(SP), Y12, Y12
 	VMOVDQU      Y12, 288(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y2, Y2
 	VMOVDQU      68(DX)(BX*2), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       320(SP), Y12, Y12
 	VMOVDQU      Y12, 320(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y3, Y3
 	VMOVDQU      68(DX)(SI*1), Y11
 	VPSIGNB      Y8, Y11, Y8
 	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y10, Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
 	VPADDD       352(SP), Y8, Y8
 	VMOVDQU      Y8, 352(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y4, Y4
 	MOVBQZX      12(CX), R9
 	MOVBQZX      38(CX), R10
@@ -14862,7 +19848,6 @@ dot4IQ1MAVX2_loop:
 	ANDL         $0x00000001, R9
 	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
 	VINSERTI128  $0x01, X8, Y1, Y8
-	VPSIGNB      Y7, Y7, Y9
 	MOVWLZX      50(CX), R9
 	MOVL         R9, R10
 	SHRL         $0x06, R10
@@ -14873,48 +19858,49 @@ dot4IQ1MAVX2_loop:
 	LEAL         1(R9)(R9*1), R9
 	VMOVD        R10, X1
 	VPBROADCASTW X1, X1
-	VMOVD        R9, X10
-	VPBROADCASTW X10, X10
-	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVD        R9, X9
+	VPBROADCASTW X9, X9
+	VINSERTI128  $0x01, X9, Y1, Y9
+	VPSIGNB      Y7, Y7, Y10
 	VMOVDQU      100(DX), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       256(SP), Y12, Y12
 	VMOVDQU      Y12, 256(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y0, Y0
 	VMOVDQU      100(DX)(BX*1), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       288(SP), Y12, Y12
 	VMOVDQU      Y12, 288(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y2, Y2
 	VMOVDQU      100(DX)(BX*2), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       320(SP), Y12, Y12
 	VMOVDQU      Y12, 320(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y3, Y3
 	VMOVDQU      100(DX)(SI*1), Y11
 	VPSIGNB      Y8, Y11, Y8
 	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y10, Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
 	VPADDD       352(SP), Y8, Y8
 	VMOVDQU      Y8, 352(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y4, Y4
 	MOVBQZX      16(CX), R9
 	MOVBQZX      40(CX), R10
@@ -14958,7 +19944,6 @@ dot4IQ1MAVX2_loop:
 	ANDL         $0x00000001, R9
 	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
 	VINSERTI128  $0x01, X8, Y1, Y8
-	VPSIGNB      Y7, Y7, Y9
 	MOVWLZX      52(CX), R9
 	MOVL         R9, R10
 	ANDL         $0x00000007, R10
@@ -14968,48 +19953,49 @@ dot4IQ1MAVX2_loop:
 	LEAL         1(R9)(R9*1), R9
 	VMOVD        R10, X1
 	VPBROADCASTW X1, X1
-	VMOVD        R9, X10
-	VPBROADCASTW X10, X10
-	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVD        R9, X9
+	VPBROADCASTW X9, X9
+	VINSERTI128  $0x01, X9, Y1, Y9
+	VPSIGNB      Y7, Y7, Y10
 	VMOVDQU      132(DX), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       256(SP), Y12, Y12
 	VMOVDQU      Y12, 256(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y0, Y0
 	VMOVDQU      132(DX)(BX*1), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       288(SP), Y12, Y12
 	VMOVDQU      Y12, 288(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y2, Y2
 	VMOVDQU      132(DX)(BX*2), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       320(SP), Y12, Y12
 	VMOVDQU      Y12, 320(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y3, Y3
 	VMOVDQU      132(DX)(SI*1), Y11
 	VPSIGNB      Y8, Y11, Y8
 	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y10, Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
 	VPADDD       352(SP), Y8, Y8
 	VMOVDQU      Y8, 352(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y4, Y4
 	MOVBQZX      20(CX), R9
 	MOVBQZX      42(CX), R10
@@ -15053,7 +20039,6 @@ dot4IQ1MAVX2_loop:
 	ANDL         $0x00000001, R9
 	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
 	VINSERTI128  $0x01, X8, Y1, Y8
-	VPSIGNB      Y7, Y7, Y9
 	MOVWLZX      52(CX), R9
 	MOVL         R9, R10
 	SHRL         $0x06, R10
@@ -15064,48 +20049,49 @@ dot4IQ1MAVX2_loop:
 	LEAL         1(R9)(R9*1), R9
 	VMOVD        R10, X1
 	VPBROADCASTW X1, X1
-	VMOVD        R9, X10
-	VPBROADCASTW X10, X10
-	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVD        R9, X9
+	VPBROADCASTW X9, X9
+	VINSERTI128  $0x01, X9, Y1, Y9
+	VPSIGNB      Y7, Y7, Y10
 	VMOVDQU      164(DX), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       256(SP), Y12, Y12
 	VMOVDQU      Y12, 256(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y0, Y0
 	VMOVDQU      164(DX)(BX*1), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       288(SP), Y12, Y12
 	VMOVDQU      Y12, 288(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y2, Y2
 	VMOVDQU      164(DX)(BX*2), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       320(SP), Y12, Y12
 	VMOVDQU      Y12, 320(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y3, Y3
 	VMOVDQU      164(DX)(SI*1), Y11
 	VPSIGNB      Y8, Y11, Y8
 	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y10, Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
 	VPADDD       352(SP), Y8, Y8
 	VMOVDQU      Y8, 352(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y4, Y4
 	MOVBQZX      24(CX), R9
 	MOVBQZX      44(CX), R10
@@ -15149,7 +20135,6 @@ dot4IQ1MAVX2_loop:
 	ANDL         $0x00000001, R9
 	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
 	VINSERTI128  $0x01, X8, Y1, Y8
-	VPSIGNB      Y7, Y7, Y9
 	MOVWLZX      54(CX), R9
 	MOVL         R9, R10
 	ANDL         $0x00000007, R10
@@ -15159,48 +20144,49 @@ dot4IQ1MAVX2_loop:
 	LEAL         1(R9)(R9*1), R9
 	VMOVD        R10, X1
 	VPBROADCASTW X1, X1
-	VMOVD        R9, X10
-	VPBROADCASTW X10, X10
-	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVD        R9, X9
+	VPBROADCASTW X9, X9
+	VINSERTI128  $0x01, X9, Y1, Y9
+	VPSIGNB      Y7, Y7, Y10
 	VMOVDQU      196(DX), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       256(SP), Y12, Y12
 	VMOVDQU      Y12, 256(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y0, Y0
 	VMOVDQU      196(DX)(BX*1), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       288(SP), Y12, Y12
 	VMOVDQU      Y12, 288(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y2, Y2
 	VMOVDQU      196(DX)(BX*2), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       320(SP), Y12, Y12
 	VMOVDQU      Y12, 320(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y3, Y3
 	VMOVDQU      196(DX)(SI*1), Y11
 	VPSIGNB      Y8, Y11, Y8
 	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y10, Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
 	VPADDD       352(SP), Y8, Y8
 	VMOVDQU      Y8, 352(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y4, Y4
 	MOVBQZX      28(CX), R9
 	MOVBQZX      46(CX), R10
@@ -15244,7 +20230,6 @@ dot4IQ1MAVX2_loop:
 	ANDL         $0x00000001, R9
 	VPINSRQ      $0x01, (R8)(R9*8), X8, X8
 	VINSERTI128  $0x01, X8, Y1, Y8
-	VPSIGNB      Y7, Y7, Y9
 	MOVWLZX      54(CX), R9
 	MOVL         R9, R10
 	SHRL         $0x06, R10
@@ -15255,48 +20240,49 @@ dot4IQ1MAVX2_loop:
 	LEAL         1(R9)(R9*1), R9
 	VMOVD        R10, X1
 	VPBROADCASTW X1, X1
-	VMOVD        R9, X10
-	VPBROADCASTW X10, X10
-	VINSERTI128  $0x01, X10, Y1, Y10
+	VMOVD        R9, X9
+	VPBROADCASTW X9, X9
+	VINSERTI128  $0x01, X9, Y1, Y9
+	VPSIGNB      Y7, Y7, Y10
 	VMOVDQU      228(DX), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       256(SP), Y12, Y12
 	VMOVDQU      Y12, 256(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y0, Y0
 	VMOVDQU      228(DX)(BX*1), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       288(SP), Y12, Y12
 	VMOVDQU      Y12, 288(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y2, Y2
 	VMOVDQU      228(DX)(BX*2), Y11
 	VPSIGNB      Y8, Y11, Y12
 	VPMADDUBSW   Y12, Y6, Y12
-	VPMADDWD     Y10, Y12, Y12
+	VPMADDWD     Y9, Y12, Y12
 	VPADDD       320(SP), Y12, Y12
 	VMOVDQU      Y12, 320(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y3, Y3
 	VMOVDQU      228(DX)(SI*1), Y11
 	VPSIGNB      Y8, Y11, Y8
 	VPMADDUBSW   Y8, Y6, Y8
-	VPMADDWD     Y10, Y8, Y8
+	VPMADDWD     Y9, Y8, Y8
 	VPADDD       352(SP), Y8, Y8
 	VMOVDQU      Y8, 352(SP)
 	VPSIGNB      Y7, Y11, Y11
-	VPMADDUBSW   Y11, Y9, Y11
-	VPMADDWD     Y10, Y11, Y11
+	VPMADDUBSW   Y11, Y10, Y11
+	VPMADDWD     Y9, Y11, Y11
 	VPADDD       Y11, Y4, Y4
 	MOVWLZX      48(CX), R9
 	SHRL         $0x0c, R9

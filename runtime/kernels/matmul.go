@@ -117,9 +117,23 @@ func (m *mulMat) rowRange(r0, r1 int) {
 	}
 	var out [4]float32
 	nb := m.n / m.k.block
+	var decoded []byte
+	if m.fast && m.k.decode != nil && m.ncols >= 4 {
+		decoded = make([]byte, nb*m.k.dsize)
+	}
 	for r := r0; r < r1; r++ {
 		wr := m.w[r*m.ws : (r+1)*m.ws]
 		c := 0
+		if decoded != nil {
+			m.k.decode(nb, wr, decoded)
+			for ; c+4 <= m.ncols; c += 4 {
+				m.k.dot4d(m.n, decoded, m.act[c*m.as:(c+4)*m.as], m.as, &out)
+				m.dst[c*m.rows+r] = out[0]
+				m.dst[(c+1)*m.rows+r] = out[1]
+				m.dst[(c+2)*m.rows+r] = out[2]
+				m.dst[(c+3)*m.rows+r] = out[3]
+			}
+		}
 		if m.panels != nil {
 			for ; c+4 <= m.ncols; c += 4 {
 				m.k.panel4(nb, wr, m.panels[c/4*m.pbytes:(c/4+1)*m.pbytes], &out)

@@ -68,6 +68,12 @@ type kernel struct {
 	fast   dotFunc   // assembly, nil when there is none (set by the amd64 dispatch file)
 	fast4  dot4Func  // assembly for four activation columns, nil when there is none
 	panel4 panelFunc // assembly for four activation columns interleaved in a panel (panel.go)
+
+	// Types whose blocks are costly to decode (the lattice i-quants) decode a weight row once
+	// into dsize bytes per block with decode, then run dot4d over it for each column group.
+	decode func(nb int, w, dst []byte)
+	dsize  int
+	dot4d  dot4Func
 }
 
 // kernelTable holds the kernels of each supported weight type, nil for the others. The pure-Go

@@ -148,6 +148,25 @@ type latticeSub struct{ G, S, L VecVirtual }
 // latticeKernel emits an i-quant kernel: decode(k, sb) decodes sub-block sb of the current
 // block; the result is mul * hsum(acc) with acc += d*float(sumi) per super-block.
 func latticeKernel(name string, wsize int, mul float32, setup func(k *kern), decode func(k *kern, sb int) latticeSub, doc string) {
+	// the row decoder and the kernel over decoded rows (see decodedLayout)
+	{
+		k := beginDecode(name, wsize, dqBase)
+		setup(k)
+		k.loop(wsize, dqBase, func() {
+			d := f16x8(k.wt(0))
+			VMOVSS(d.AsX(), Mem{Base: k.a})
+			for sb := 0; sb < 8; sb++ {
+				s := decode(k, sb)
+				VMOVDQU(s.G, Mem{Base: k.a, Disp: dqSub(sb) + dqAW})
+				VPSIGNB(s.S, s.G, s.G)
+				VMOVDQU(s.G, Mem{Base: k.a, Disp: dqSub(sb) + dqW})
+				VMOVDQU(s.L, Mem{Base: k.a, Disp: dqSub(sb) + dqL})
+			}
+		})
+		VZEROUPPER()
+		RET()
+		decodedKernel(name, dqBase, mul, nil)
+	}
 	eachCols(func(cols int) {
 		k := newSuper(name, cols, doc)
 		setup(k.kern)
@@ -175,6 +194,101 @@ func latticeKernel(name string, wsize int, mul float32, setup func(k *kern), dec
 		}
 		k.end(res)
 	})
+}
+
+// decodedLayout: MatMul decodes a row of a lattice type once into this form, then meets every
+// group of four columns with it, so the table gathers are not repeated per column group:
+//
+//	per super-block: d float32 (the fp16 scale, or IQ1_M's assembled one), 28 bytes of padding,
+//	then per 32-value sub-block: W (32 signed weight bytes), AW (|W|), L (16 int16 scales);
+//	IQ1_S appends the 16 int16 delta*scale factors of the bsums, IQ1_M the ±1 delta bytes of
+//	each sub-block.
+//
+// The products are those of the direct kernels (sign(q8, W)·|W| = sign(q8, S)·G), so results
+// are bit-identical.
+const (
+	dqHeader = 32
+	dqW      = 0
+	dqAW     = 32
+	dqL      = 64
+	dqSubLen = 96
+	dqBase   = dqHeader + 8*dqSubLen // 800
+	dqIQ1S   = dqBase + 32           // + bsum factors
+	dqIQ1M   = dqBase + 8*32         // + delta bytes per sub-block
+)
+
+func dqSub(sb int) int { return dqHeader + dqSubLen*sb }
+
+// beginDecode opens func(nb int, w, a *byte): decode nb weight blocks at w into a.
+func beginDecode(name string, wsize, dsize int) *kern {
+	k := &kern{cols: 1, name: "decode" + name + "AVX2"}
+	TEXT(k.name, NOSPLIT, "func(nb int, w, a *byte)")
+	Pragma("noescape")
+	Doc(k.name + " decodes nb blocks of " + name + " weights for the four-column kernel over decoded rows.")
+	k.nb = Load(Param("nb"), GP64())
+	k.w = Load(Param("w"), GP64())
+	k.a = Load(Param("a"), GP64())
+	return k
+}
+
+// dqExtra adds the IQ1 delta terms to the kernel over decoded rows.
+type dqExtra struct {
+	setup func(k *superKernel)                          // before the loop
+	sub   func(k *superKernel, sb, c int, q VecVirtual) // q8 of column c, sub-block sb (read only)
+	super func(k *superKernel, c int, d VecVirtual)     // end of a super-block; d = y.d*dx
+	fin   func(k *superKernel, c int, res VecVirtual)   // add to column c's result
+}
+
+// decodedKernel emits dot4d<name>AVX2: four q8_K columns against a decoded row (decodedLayout).
+func decodedKernel(name string, dsize int, mul float32, x *dqExtra) {
+	k := &superKernel{kern: begin("dot4d"+name+"AVX2", 4, name+" x four q8_K columns over a decoded row")}
+	k.acc = zeros(4)
+	k.sumi = make([]VecVirtual, 4)
+	for c := range k.sumi {
+		k.sumi[c] = YMM()
+	}
+	if x != nil {
+		x.setup(k)
+	}
+	k.loop(dsize, q8kSize, func() {
+		k.zeroSumi()
+		for sb := 0; sb < 8; sb++ {
+			aw := YMM()
+			VMOVDQU(k.wt(dqSub(sb)+dqAW), aw)
+			for c := 0; c < 4; c++ {
+				q := YMM()
+				VMOVDQU(k.act(c, q8kQs+32*sb), q)
+				if x != nil {
+					x.sub(k, sb, c, q)
+				}
+				VPSIGNB(k.wt(dqSub(sb)+dqW), q, q)
+				VPMADDUBSW(q, aw, q)
+				VPMADDWD(k.wt(dqSub(sb)+dqL), q, q)
+				VPADDD(q, k.sumi[c], k.sumi[c])
+			}
+		}
+		dx := YMM()
+		VBROADCASTSS(k.wt(0), dx)
+		for c := 0; c < 4; c++ {
+			d := k.yd(c, dx)
+			VCVTDQ2PS(k.sumi[c], k.sumi[c])
+			VFMADD231PS(k.sumi[c], d, k.acc[c])
+			if x != nil {
+				x.super(k, c, d)
+			}
+		}
+	})
+	res := make([]VecVirtual, 4)
+	for c := range res {
+		res[c] = hsum8(k.acc[c])
+		if mul != 1 {
+			VMULSS(f32Const(fmtName("f", mul), mul), res[c], res[c])
+		}
+		if x != nil {
+			x.fin(k, c, res[c])
+		}
+	}
+	k.end(res)
 }
 
 func fmtName(p string, v float32) string {
@@ -280,10 +394,149 @@ func genIQ3S() {
 	}, "iq3_s x q8_K (ggml_vec_dot_iq3_s_q8_K)")
 }
 
+// iq1sCoef returns the 16 int16 factors of the bsums in IQ1_S's delta term: delta*ls of each
+// sub-block, once per 16-value bsum.
+func iq1sCoef(k *kern) VecVirtual {
+	coef := [2]VecVirtual{XMM(), XMM()}
+	for sb := 0; sb < 8; sb++ {
+		qh := GP64()
+		MOVWLZX(k.wt(34+2*sb), qh.As32())
+		ls := oddScale(qh, 12, 7)
+		neg := fieldIdx(qh, 15, 1)
+		NEGL(neg.As32())
+		XORL(neg.As32(), ls.As32())
+		SUBL(neg.As32(), ls.As32()) // ls, negated when the delta bit is set
+		ANDL(U32(0xffff), ls.As32())
+		IMUL3L(U32(0x10001), ls.As32(), ls.As32())
+		if sb%4 == 0 {
+			VMOVD(ls.As32(), coef[sb/4])
+		} else {
+			VPINSRD(U8(sb%4), ls.As32(), coef[sb/4], coef[sb/4])
+		}
+	}
+	cy := YMM()
+	VINSERTI128(U8(1), coef[1], coef[0].AsY(), cy)
+	return cy
+}
+
+// iq1sSub decodes IQ1_S sub-block sb: signed grid bytes and the scale.
+func iq1sSub(k *kern, grid Register, sb int) (g, l VecVirtual) {
+	qh := GP64()
+	MOVWLZX(k.wt(34+2*sb), qh.As32())
+	g = gather64(grid, func(l int) GPVirtual {
+		// qs[l] | ((qh >> 3l) & 7) << 8
+		r := byteIdx(k.wt(2 + 4*sb + l))
+		h := fieldIdx(qh, 3*l, 7)
+		SHLL(U8(8), h.As32())
+		ORL(h.As32(), r.As32())
+		return r
+	})
+	return g, scale16(oddScale(qh, 12, 7))
+}
+
+// iq1mSub decodes IQ1_M sub-block sb: signed grid bytes, ±1 delta bytes and the two scales.
+func iq1mSub(k *kern, grid, deltas Register, sb int) (g, dl, l VecVirtual) {
+	g = gather64(grid, func(l int) GPVirtual {
+		// qs[l] | (qh[l/2] << (8 - 4(l%2))) & 0x700
+		r := byteIdx(k.wt(4*sb + l))
+		h := byteIdx(k.wt(32 + 2*sb + l/2))
+		SHLL(U8(8-4*(l%2)), h.As32())
+		ANDL(U32(0x700), h.As32())
+		ORL(h.As32(), r.As32())
+		return r
+	})
+	dl = gather64(deltas, func(l int) GPVirtual {
+		h := byteIdx(k.wt(32 + 2*sb + l/2))
+		return fieldIdx(h, 3+4*(l%2), 1)
+	})
+	sc := GP64()
+	MOVWLZX(k.wt(48+2*(sb/2)), sc.As32())
+	return g, dl, scales16(oddScale(sc, 6*(sb%2), 7), oddScale(sc, 6*(sb%2)+3, 7))
+}
+
+// iq1mScale returns IQ1_M's fp16 scale, assembled from the top nibbles of the four scale
+// words, as a float in all lanes.
+func iq1mScale(k *kern) VecVirtual {
+	u, t := GP32(), GP32()
+	MOVWLZX(k.wt(48), u)
+	SHRL(U8(12), u)
+	MOVWLZX(k.wt(50), t)
+	SHRL(U8(8), t)
+	ANDL(U32(0xf0), t)
+	ORL(t, u)
+	MOVWLZX(k.wt(52), t)
+	SHRL(U8(4), t)
+	ANDL(U32(0xf00), t)
+	ORL(t, u)
+	MOVWLZX(k.wt(54), t)
+	ANDL(U32(0xf000), t)
+	ORL(t, u)
+	ux := XMM()
+	VMOVD(u, ux)
+	VPBROADCASTW(ux, ux)
+	dx := YMM()
+	VCVTPH2PS(ux, dx)
+	return dx
+}
+
+func iq1Tables() (grid, deltas Register) {
+	grid = tableReg("iq1sGrid", u64Table(iq1sGrid[:]))
+	deltas = tableReg("iq1mDelta", u64Table([]uint64{0x0101010101010101, 0xffffffffffffffff}))
+	return grid, deltas
+}
+
 func genIQ1S() {
+	// decoded rows: W = G (signed), the bsum factors after the sub-blocks
+	{
+		k := beginDecode("IQ1S", 50, dqIQ1S)
+		grid, _ := iq1Tables()
+		k.loop(50, dqIQ1S, func() {
+			d := f16x8(k.wt(0))
+			VMOVSS(d.AsX(), Mem{Base: k.a})
+			for sb := 0; sb < 8; sb++ {
+				g, l := iq1sSub(k, grid, sb)
+				VMOVDQU(g, Mem{Base: k.a, Disp: dqSub(sb) + dqW})
+				VPABSB(g, g)
+				VMOVDQU(g, Mem{Base: k.a, Disp: dqSub(sb) + dqAW})
+				VMOVDQU(l, Mem{Base: k.a, Disp: dqSub(sb) + dqL})
+			}
+			VMOVDQU(iq1sCoef(k), Mem{Base: k.a, Disp: dqBase})
+		})
+		VZEROUPPER()
+		RET()
+		var accum1 Mem
+		decodedKernel("IQ1S", dqIQ1S, 1, &dqExtra{
+			setup: func(k *superKernel) {
+				accum1 = AllocLocal(16 * 4)
+				z := XMM()
+				VXORPS(z, z, z)
+				for c := 0; c < 4; c++ {
+					VMOVUPS(z, accum1.Offset(16*c))
+				}
+			},
+			sub: func(k *superKernel, sb, c int, q VecVirtual) {},
+			super: func(k *superKernel, c int, d VecVirtual) {
+				p := YMM()
+				VMOVDQU(k.wt(dqBase), p)
+				VPMADDWD(k.act(c, q8kBsums), p, p)
+				x := hsumI32(p)
+				VCVTDQ2PS(x, x)
+				a := XMM()
+				VMOVSS(accum1.Offset(16*c), a)
+				VFMADD231SS(x, d.AsX(), a)
+				VMOVSS(a, accum1.Offset(16*c))
+			},
+			fin: func(k *superKernel, c int, res VecVirtual) {
+				a := XMM()
+				VMOVSS(accum1.Offset(16*c), a)
+				VMULSS(f32Const("feighth", 0.125), a, a)
+				VADDSS(a, res, res)
+			},
+		})
+	}
 	eachCols(func(cols int) {
 		k := newSuper("IQ1S", cols, "iq1_s x q8_K (ggml_vec_dot_iq1_s_q8_K)")
-		grid := tableReg("iq1sGrid", u64Table(iq1sGrid[:]))
+		grid, _ := iq1Tables()
 		accum1 := AllocLocal(16 * cols) // ggml's scalar accum1 of each column
 		z := XMM()
 		VXORPS(z, z, z)
@@ -291,26 +544,7 @@ func genIQ1S() {
 			VMOVUPS(z, accum1.Offset(16*c))
 		}
 		k.loop(50, q8kSize, func() {
-			// delta*ls of each sub-block, twice (one per bsum of 16), as int16
-			coef := [2]VecVirtual{XMM(), XMM()}
-			for sb := 0; sb < 8; sb++ {
-				qh := GP64()
-				MOVWLZX(k.wt(34+2*sb), qh.As32())
-				ls := oddScale(qh, 12, 7)
-				neg := fieldIdx(qh, 15, 1)
-				NEGL(neg.As32())
-				XORL(neg.As32(), ls.As32())
-				SUBL(neg.As32(), ls.As32()) // ls, negated when the delta bit is set
-				ANDL(U32(0xffff), ls.As32())
-				IMUL3L(U32(0x10001), ls.As32(), ls.As32())
-				if sb%4 == 0 {
-					VMOVD(ls.As32(), coef[sb/4])
-				} else {
-					VPINSRD(U8(sb%4), ls.As32(), coef[sb/4], coef[sb/4])
-				}
-			}
-			cy := YMM()
-			VINSERTI128(U8(1), coef[1], coef[0].AsY(), cy)
+			cy := iq1sCoef(k.kern)
 			dx := f16x8(k.wt(0))
 			for c := 0; c < cols; c++ {
 				p := YMM()
@@ -325,19 +559,9 @@ func genIQ1S() {
 			}
 			k.zeroSumi()
 			for sb := 0; sb < 8; sb++ {
-				qh := GP64()
-				MOVWLZX(k.wt(34+2*sb), qh.As32())
-				g := gather64(grid, func(l int) GPVirtual {
-					// qs[l] | ((qh >> 3l) & 7) << 8
-					r := byteIdx(k.wt(2 + 4*sb + l))
-					h := fieldIdx(qh, 3*l, 7)
-					SHLL(U8(8), h.As32())
-					ORL(h.As32(), r.As32())
-					return r
-				})
+				g, l := iq1sSub(k.kern, grid, sb)
 				ax := YMM()
 				VPSIGNB(g, g, ax)
-				l := scale16(oddScale(qh, 12, 7))
 				for c := 0; c < cols; c++ {
 					q := YMM()
 					VMOVDQU(k.act(c, q8kQs+32*sb), q)
@@ -361,11 +585,93 @@ func genIQ1S() {
 	})
 }
 
+// dot4dIQ1M is the kernel over decoded IQ1_M rows: two integer sums per column (the grid and
+// the deltas) stay in registers, the two float accumulators of each column on the stack.
+func dot4dIQ1M() {
+	k := &superKernel{kern: begin("dot4dIQ1MAVX2", 4, "IQ1M x four q8_K columns over a decoded row")}
+	k.sumi = make([]VecVirtual, 4)
+	sumi2 := make([]VecVirtual, 4)
+	for c := range k.sumi {
+		k.sumi[c], sumi2[c] = YMM(), YMM()
+	}
+	accs := AllocLocal(64 * 4)
+	z := YMM()
+	VXORPS(z, z, z)
+	for c := 0; c < 8; c++ {
+		VMOVUPS(z, accs.Offset(32*c))
+	}
+	ones := YMM()
+	VMOVDQU(ones8(), ones)
+	k.loop(dqIQ1M, q8kSize, func() {
+		k.zeroSumi()
+		for _, s := range sumi2 {
+			VPXOR(s, s, s)
+		}
+		for sb := 0; sb < 8; sb++ {
+			aw := YMM()
+			VMOVDQU(k.wt(dqSub(sb)+dqAW), aw)
+			for c := 0; c < 4; c++ {
+				q, t := YMM(), YMM()
+				VMOVDQU(k.act(c, q8kQs+32*sb), q)
+				VPSIGNB(k.wt(dqBase+32*sb), q, t)
+				VPMADDUBSW(t, ones, t)
+				VPMADDWD(k.wt(dqSub(sb)+dqL), t, t)
+				VPADDD(t, sumi2[c], sumi2[c])
+				VPSIGNB(k.wt(dqSub(sb)+dqW), q, q)
+				VPMADDUBSW(q, aw, q)
+				VPMADDWD(k.wt(dqSub(sb)+dqL), q, q)
+				VPADDD(q, k.sumi[c], k.sumi[c])
+			}
+		}
+		dx := YMM()
+		VBROADCASTSS(k.wt(0), dx)
+		for c := 0; c < 4; c++ {
+			d := k.yd(c, dx)
+			for i, s := range []VecVirtual{k.sumi[c], sumi2[c]} {
+				a := YMM()
+				VMOVUPS(accs.Offset(64*c+32*i), a)
+				VCVTDQ2PS(s, s)
+				VFMADD231PS(s, d, a)
+				VMOVUPS(a, accs.Offset(64*c+32*i))
+			}
+		}
+	})
+	res := make([]VecVirtual, 4)
+	for c := range res {
+		a1, a2 := YMM(), YMM()
+		VMOVUPS(accs.Offset(64*c), a1)
+		VMOVUPS(accs.Offset(64*c+32), a2)
+		res[c] = hsum8(a1)
+		h2 := hsum8(a2)
+		VMULSS(f32Const("feighth", 0.125), h2, h2)
+		VADDSS(h2, res[c], res[c])
+	}
+	k.end(res)
+}
+
 func genIQ1M() {
+	// decoded rows: W = G (signed), the delta bytes after the sub-blocks
+	{
+		k := beginDecode("IQ1M", 56, dqIQ1M)
+		grid, deltas := iq1Tables()
+		k.loop(56, dqIQ1M, func() {
+			VMOVSS(iq1mScale(k).AsX(), Mem{Base: k.a})
+			for sb := 0; sb < 8; sb++ {
+				g, dl, l := iq1mSub(k, grid, deltas, sb)
+				VMOVDQU(g, Mem{Base: k.a, Disp: dqSub(sb) + dqW})
+				VPABSB(g, g)
+				VMOVDQU(g, Mem{Base: k.a, Disp: dqSub(sb) + dqAW})
+				VMOVDQU(l, Mem{Base: k.a, Disp: dqSub(sb) + dqL})
+				VMOVDQU(dl, Mem{Base: k.a, Disp: dqBase + 32*sb})
+			}
+		})
+		VZEROUPPER()
+		RET()
+		dot4dIQ1M()
+	}
 	eachCols(func(cols int) {
 		k := newSuper("IQ1M", cols, "iq1_m x q8_K (ggml_vec_dot_iq1_m_q8_K)")
-		grid := tableReg("iq1sGrid", u64Table(iq1sGrid[:]))
-		deltas := tableReg("iq1mDelta", u64Table([]uint64{0x0101010101010101, 0xffffffffffffffff}))
+		grid, deltas := iq1Tables()
 		// accum1 and accum2 of each column (ggml's two float accumulators)
 		accs := AllocLocal(64 * cols)
 		z := YMM()
@@ -383,24 +689,9 @@ func genIQ1M() {
 			}
 			k.zeroSumi()
 			for sb := 0; sb < 8; sb++ {
-				g := gather64(grid, func(l int) GPVirtual {
-					// qs[l] | (qh[l/2] << (8 - 4(l%2))) & 0x700
-					r := byteIdx(k.wt(4*sb + l))
-					h := byteIdx(k.wt(32 + 2*sb + l/2))
-					SHLL(U8(8-4*(l%2)), h.As32())
-					ANDL(U32(0x700), h.As32())
-					ORL(h.As32(), r.As32())
-					return r
-				})
-				dl := gather64(deltas, func(l int) GPVirtual {
-					h := byteIdx(k.wt(32 + 2*sb + l/2))
-					return fieldIdx(h, 3+4*(l%2), 1)
-				})
+				g, dl, l := iq1mSub(k.kern, grid, deltas, sb)
 				ax := YMM()
 				VPSIGNB(g, g, ax)
-				sc := GP64()
-				MOVWLZX(k.wt(48+2*(sb/2)), sc.As32())
-				l := scales16(oddScale(sc, 6*(sb%2), 7), oddScale(sc, 6*(sb%2)+3, 7))
 				for c := 0; c < cols; c++ {
 					q, t := YMM(), YMM()
 					VMOVDQU(k.act(c, q8kQs+32*sb), q)
@@ -415,26 +706,7 @@ func genIQ1M() {
 					VPADDD(q, k.sumi[c], k.sumi[c])
 				}
 			}
-			// d = y.d * fp16 scale assembled from the top nibbles of the four scale words
-			u, t := GP32(), GP32()
-			MOVWLZX(k.wt(48), u)
-			SHRL(U8(12), u)
-			MOVWLZX(k.wt(50), t)
-			SHRL(U8(8), t)
-			ANDL(U32(0xf0), t)
-			ORL(t, u)
-			MOVWLZX(k.wt(52), t)
-			SHRL(U8(4), t)
-			ANDL(U32(0xf00), t)
-			ORL(t, u)
-			MOVWLZX(k.wt(54), t)
-			ANDL(U32(0xf000), t)
-			ORL(t, u)
-			ux := XMM()
-			VMOVD(u, ux)
-			VPBROADCASTW(ux, ux)
-			dx := YMM()
-			VCVTPH2PS(ux, dx)
+			dx := iq1mScale(k.kern)
 			for c := 0; c < cols; c++ {
 				d := k.yd(c, dx)
 				s2 := YMM()
