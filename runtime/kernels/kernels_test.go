@@ -131,6 +131,26 @@ func TestDot4MatchesDot(t *testing.T) {
 	}
 }
 
+// TestDecodeStaysInside checks that the row decoders of the lattice i-quants write exactly
+// their decoded size, from an unaligned weight row.
+func TestDecodeStaysInside(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, typ := range Types() {
+		k := kernelTable[typ]
+		if k.decode == nil {
+			continue
+		}
+		for _, nb := range []int{1, 3} {
+			w := offsetCopy(randWeights(r, typ, nb*qkK, 1, scaleNormal), 1)
+			buf := bytes.Repeat([]byte{0x5a}, nb*k.dsize+64)
+			k.decode(nb, w, buf[32:32+nb*k.dsize])
+			if !bytes.Equal(buf[:32], bytes.Repeat([]byte{0x5a}, 32)) || !bytes.Equal(buf[32+nb*k.dsize:], bytes.Repeat([]byte{0x5a}, 32)) {
+				t.Errorf("%s: decoding %d blocks wrote outside its %d bytes", typ, nb, nb*k.dsize)
+			}
+		}
+	}
+}
+
 func TestMatMulMatchesVecDot(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	pools := []*Pool{nil, NewPool(1), NewPool(2), NewPool(3)}
