@@ -99,6 +99,8 @@ type hfEngine struct {
 	post      *hfPost
 	dec       hfDecoder
 	added     map[int32]*hfAdded
+	// addedContent holds the added tokens' texts, which the ByteLevel decoder keeps as they are
+	addedContent map[string]bool
 	raw, nrm  *addedMatcher // non-normalized and normalized added tokens
 	byteLevel bool          // the decoder is byte-level (for TokenPiece)
 	cleanUp   bool
@@ -138,7 +140,7 @@ func fromHF(dir string) (*Tokenizer, error) {
 }
 
 func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
-	e := &hfEngine{added: map[int32]*hfAdded{}, cleanUp: cfg.CleanUp == nil || *cfg.CleanUp}
+	e := &hfEngine{added: map[int32]*hfAdded{}, addedContent: map[string]bool{}, cleanUp: cfg.CleanUp == nil || *cfg.CleanUp}
 	bpe, err := newHFBPE(j.Model)
 	if err != nil {
 		return nil, err
@@ -157,6 +159,12 @@ func newHFTokenizer(j tokenizerJSON, cfg hfConfig) (*Tokenizer, error) {
 		return nil, err
 	}
 	e.byteLevel = strings.Contains(string(j.Decoder), `"ByteLevel"`)
+	if e.byteLevel {
+		e.dec, err = newHFDecoderWith(j.Decoder, e.addedContent)
+		if err != nil {
+			return nil, err
+		}
+	}
 
 	n := 0
 	for _, id := range bpe.vocab {
@@ -206,7 +214,7 @@ func newHFFromSentencePiece(m *SentencePieceModel, cfg hfConfig) (*Tokenizer, er
 		return nil, fmt.Errorf("%w: SentencePiece model type %d (only BPE is implemented)", ErrUnsupported, m.ModelType)
 	}
 	bpe := spToBPE(m)
-	e := &hfEngine{model: bpe, added: map[int32]*hfAdded{}, cleanUp: cfg.CleanUp == nil || *cfg.CleanUp}
+	e := &hfEngine{model: bpe, added: map[int32]*hfAdded{}, addedContent: map[string]bool{}, cleanUp: cfg.CleanUp == nil || *cfg.CleanUp}
 	legacy := cfg.Legacy == nil || *cfg.Legacy
 	addPrefix := cfg.AddPrefixSpace == nil || *cfg.AddPrefixSpace
 	if legacy {
@@ -264,6 +272,7 @@ func (e *hfEngine) finish(t *Tokenizer, added []hfAddedJSON, cfg hfConfig) error
 			a.normalized = *aj.Normalized
 		}
 		e.added[a.id] = a
+		e.addedContent[a.content] = true
 		t.pieces[a.id] = a.content
 		t.ids[a.content] = a.id
 		if a.special {

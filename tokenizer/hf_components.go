@@ -799,7 +799,12 @@ type hfDecoderJSON struct {
 	Suffix         string            `json:"suffix"`
 }
 
-func newHFDecoder(raw json.RawMessage) (hfDecoder, error) {
+func newHFDecoder(raw json.RawMessage) (hfDecoder, error) { return newHFDecoderWith(raw, nil) }
+
+// newHFDecoderWith builds a decoder whose ByteLevel step writes the tokens of *added (the added
+// tokens' texts) as they are, as tokenizers.js (and transformers' slow GPT-2 tokenizer) do,
+// rather than reading their characters as bytes.
+func newHFDecoderWith(raw json.RawMessage, added map[string]bool) (hfDecoder, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil
 	}
@@ -811,7 +816,7 @@ func newHFDecoder(raw json.RawMessage) (hfDecoder, error) {
 	case "Sequence":
 		var ds []hfDecoder
 		for _, r := range j.Decoders {
-			d, err := newHFDecoder(r)
+			d, err := newHFDecoderWith(r, added)
 			if err != nil {
 				return nil, err
 			}
@@ -827,8 +832,20 @@ func newHFDecoder(raw json.RawMessage) (hfDecoder, error) {
 		}, nil
 	case "ByteLevel":
 		return func(t []string) []string {
+			var out []string
 			var b []byte
+			flush := func() {
+				if len(b) > 0 {
+					out = append(out, strings.ToValidUTF8(string(b), "\uFFFD"))
+					b = b[:0]
+				}
+			}
 			for _, tok := range t {
+				if added[tok] {
+					flush()
+					out = append(out, tok)
+					continue
+				}
 				var tb []byte
 				ok := true
 				for _, r := range tok {
@@ -844,7 +861,8 @@ func newHFDecoder(raw json.RawMessage) (hfDecoder, error) {
 				}
 				b = append(b, tb...)
 			}
-			return []string{strings.ToValidUTF8(string(b), "\uFFFD")}
+			flush()
+			return out
 		}, nil
 	case "Replace":
 		pat, err := newHFPattern(j.Pattern)

@@ -5,9 +5,11 @@ package tokenizer
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -53,12 +55,6 @@ func hfTexts(t *testing.T) []string {
 	}
 	texts = append(texts, strings.Split(strings.TrimSuffix(string(inp), "\n__ggml_vocab_test__\n"), "\n__ggml_vocab_test__\n")...)
 	return append(texts, preCheckText, "<|im_start|>user\nhi<|im_end|>\n", "<s>[INST] x [/INST]</s>", "<start_of_turn>user\n<bos>")
-}
-
-type hfRef struct {
-	With    [][]int32 `json:"with_special"`
-	Without [][]int32 `json:"without_special"`
-	Decoded []string  `json:"decoded"`
 }
 
 func runTokenizersJS(t *testing.T, dir string, texts []string) hfRef {
@@ -188,5 +184,39 @@ func TestFamiliesAgainstTransformers(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no family with a tokenizer.json")
+	}
+}
+
+var updateHF = flag.Bool("update-hf", false, "regenerate testdata/hf/*/golden.json with tokenizers.js")
+
+// TestHFGoldensFromTokenizersJS regenerates (with -update-hf) or re-checks the goldens of
+// TestHFGoldens with tokenizers.js.
+func TestHFGoldensFromTokenizersJS(t *testing.T) {
+	tokenizersHome(t)
+	texts := hfGoldenTexts(t)
+	for _, name := range hfGoldenDirs {
+		ref := runTokenizersJS(t, "testdata/hf/"+name, texts)
+		g := hfGolden{Comment: "ids from tokenizers.js (@huggingface/tokenizers 0.2.0), made by go test -tags hfref -run TestHFGoldensFromTokenizersJS ./tokenizer -args -update-hf", hfRef: ref}
+		for _, s := range texts {
+			g.Texts = append(g.Texts, strconv.Quote(s))
+		}
+		b, err := json.Marshal(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := "testdata/hf/" + name + "/golden.json"
+		if *updateHF {
+			if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		old, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(old) != string(b)+"\n" {
+			t.Errorf("%s is no longer what tokenizers.js says", path)
+		}
 	}
 }
