@@ -93,17 +93,17 @@ type hfModel interface {
 
 // hfEngine is the engine with Hugging Face tokenizers' semantics.
 type hfEngine struct {
-	norm      hfNormalizer
-	pre       hfPreTokenizer
-	model     hfModel
-	post      *hfPost
-	dec       hfDecoder
-	added     map[int32]*hfAdded
+	norm  hfNormalizer
+	pre   hfPreTokenizer
+	model hfModel
+	post  *hfPost
+	dec   hfDecoder
+	added map[int32]*hfAdded
 	// addedContent holds the added tokens' texts, which the ByteLevel decoder keeps as they are
 	addedContent map[string]bool
-	raw, nrm  *addedMatcher // non-normalized and normalized added tokens
-	byteLevel bool          // the decoder is byte-level (for TokenPiece)
-	cleanUp   bool
+	raw, nrm     *addedMatcher // non-normalized and normalized added tokens
+	byteLevel    bool          // the decoder is byte-level (for TokenPiece)
+	cleanUp      bool
 }
 
 func fromHF(dir string) (*Tokenizer, error) {
