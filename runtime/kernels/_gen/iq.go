@@ -806,8 +806,7 @@ func genTQ1_0() {
 			dot := func(v VecVirtual, off int) {
 				for c := 0; c < cols; c++ {
 					p := YMM()
-					VMOVDQU(k.act(c, q8kQs+off), p)
-					VPMADDUBSW(p, v, p)
+					VPMADDUBSW(k.act(c, q8kQs+off), v, p)
 					VPADDW(p, k.sumi[c], k.sumi[c])
 				}
 			}

@@ -107,8 +107,8 @@ func (k *superKernel) zeroSumi() {
 func (k *superKernel) addProducts(q, scale VecVirtual, qOff int) {
 	for c := 0; c < k.cols; c++ {
 		p := YMM()
-		VMOVDQU(k.act(c, qOff), p)
-		VPMADDUBSW(p, q, p)
+		VPMADDUBSW(k.act(c, qOff), q, p) // the signed operand straight from memory
+
 		VPMADDWD(p, scale, p)
 		VPADDD(p, k.sumi[c], k.sumi[c])
 	}

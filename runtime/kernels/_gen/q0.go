@@ -38,8 +38,7 @@ func signedDot(x, ax VecVirtual, m Mem) VecVirtual {
 // unsignedDot is ggml's mul_sum_us8_pairs_float: float(madd(1, maddubs(x, y))), x unsigned.
 func unsignedDot(x VecVirtual, m Mem) VecVirtual {
 	y := YMM()
-	VMOVDQU(m, y)
-	VPMADDUBSW(y, x, y)
+	VPMADDUBSW(m, x, y)
 	VPMADDWD(ones16(), y, y)
 	VCVTDQ2PS(y, y)
 	return y
