@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +11,8 @@ import (
 	"github.com/ggufy/ggufy/archmap"
 	"github.com/ggufy/ggufy/convert"
 	"github.com/ggufy/ggufy/gguf"
-	"github.com/ggufy/ggufy/quantize"
+	"github.com/ggufy/ggufy/pipeline"
+	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 )
 
@@ -24,7 +27,14 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "model-name", Usage: "override general.name"},
 			&cli.StringFlag{Name: "split-max-size", Usage: "split into shards of at most this size (e.g. 50G, 500M)"},
 			&cli.IntFlag{Name: "split-max-tensors", Usage: "split into shards of at most this many tensors"},
-			&cli.StringFlag{Name: "quant", Aliases: []string{"q"}, Usage: "also write these llama-quantize variants in the same pass, e.g. Q4_K_M,Q5_K_M,Q8_0 (-o is then a directory)"},
+			&cli.StringFlag{Name: "quant", Aliases: []string{"q"}, Usage: "write these llama-quantize variants in one pass, e.g. Q4_K_M,Q5_K_M,Q8_0 (-o is then a directory)"},
+			&cli.StringFlag{Name: "calib", Usage: "calibration text for --imatrix auto (default: a text that ships in ggufy)"},
+			&cli.StringFlag{Name: "eval", Usage: "validate every variant against the original on this text file (\"default\": a text that ships in ggufy)"},
+			&cli.Float64Flag{Name: "max-kld", Usage: "fail (exit code 3) when a variant's mean KL divergence exceeds this"},
+			&cli.StringFlag{Name: "publish", Usage: "upload the variants, report and model card to this Hub repo in one commit"},
+			&cli.BoolFlag{Name: "private", Usage: "with --publish: create the repo private"},
+			&cli.StringFlag{Name: "quantized-by", Usage: "with --publish: who made the files (model card)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&cli.IntFlag{Name: "threads", Aliases: []string{"t"}, Usage: "encoding threads (default: all cores)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		}, quantizeFlags()...),
@@ -33,6 +43,9 @@ func convertCommand() *cli.Command {
 				return usageError("convert needs one SRC (a checkpoint directory)")
 			}
 			src := cctx.Args().First()
+			if q := cctx.String("quant"); q != "" {
+				return runPipeline(cctx, src, q)
+			}
 			ft, err := convert.ParseOutType(cctx.String("outtype"))
 			if err != nil {
 				return usageError("%v", err)
@@ -41,16 +54,17 @@ func convertCommand() *cli.Command {
 			if err != nil {
 				return usageError("%v", err)
 			}
-			plan, err := archmap.Open(src, ft, archmap.Options{ModelName: cctx.String("model-name")})
+			dir, repoID, err := sourceDir(cctx, src)
+			if err != nil {
+				return err
+			}
+			plan, err := archmap.Open(dir, ft, archmap.Options{ModelName: cctx.String("model-name"), RepoID: repoID})
 			if err != nil {
 				return err
 			}
 			defer plan.Close()
 			for _, w := range plan.Warnings {
 				fmt.Fprintln(os.Stderr, "ggufy: warning:", w)
-			}
-			if q := cctx.String("quant"); q != "" {
-				return convertVariants(cctx, plan, q, split)
 			}
 			out, err := outputPath(cctx.String("outfile"), plan)
 			if err != nil {
@@ -151,52 +165,93 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// convertVariants writes the requested llama-quantize variants of a checkpoint in one pass over
-// its tensors: each is byte-identical to converting (at the plan's outtype) and then running
-// llama-quantize.
-func convertVariants(cctx *cli.Context, plan *archmap.Converter, list string, split gguf.SplitOptions) error {
-	dir := cctx.String("outfile")
-	if dir == "" {
-		dir = "."
+// runPipeline is the one command: variants of a checkpoint (local or on the Hub) in one pass,
+// optionally with an importance matrix, validation, a report and publishing.
+func runPipeline(cctx *cli.Context, src, list string) error {
+	split, err := splitOptions(cctx.String("split-max-size"), cctx.Int("split-max-tensors"))
+	if err != nil {
+		return usageError("%v", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	inter, err := convert.ParseOutType(cctx.String("outtype"))
+	if err != nil || (inter != gguf.FileTypeGuessed && inter != gguf.FileTypeAllF32 && inter != gguf.FileTypeMostlyF16 && inter != gguf.FileTypeMostlyBF16) {
+		return usageError("with -q, --outtype is the intermediate type the variants are quantized from: f32, f16, bf16 or auto")
 	}
-	in := convert.PlanInput(plan)
-	var outs []convert.Output
-	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		ft, err := quantize.ParseFileType(name)
-		if err != nil {
-			return usageError("%v", err)
+	spec := pipeline.Spec{Source: src, OutDir: cctx.String("outfile"), Imatrix: cctx.String("imatrix"),
+		MaxKLD: cctx.Float64("max-kld"), Split: split, Threads: cctx.Int("threads"), Intermediate: inter,
+		Publish: cctx.String("publish"), Private: cctx.Bool("private"), QuantizedBy: cctx.String("quantized-by"),
+		ArchOptions: archmap.Options{ModelName: cctx.String("model-name")}}
+	for _, q := range strings.Split(list, ",") {
+		if q = strings.TrimSpace(q); q != "" {
+			spec.Quants = append(spec.Quants, q)
 		}
-		opts, err := quantizeOptions(cctx, ft)
-		if err != nil {
+	}
+	if spec.Imatrix == "auto" || cctx.IsSet("eval") {
+		if spec.Evaluator, err = newEvaluator(cctx.Int("threads")); err != nil {
 			return err
 		}
-		qp, err := convert.PlanQuantize(in, opts)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		g := plan.General
-		file := archmap.NamingConvention(g.Name, g.Basename, g.Finetune, g.Version, g.SizeLabel, quantize.FileTypeName(ft)) + ".gguf"
-		outs = append(outs, convert.Output{Path: filepath.Join(dir, file), Meta: qp.Meta, Sources: qp.Sources, Split: split})
 	}
-	var total int64
-	for _, o := range outs {
-		for _, s := range o.Sources {
-			total += s.Info.Size()
+	if p := cctx.String("calib"); p != "" {
+		if spec.Calib, err = os.ReadFile(p); err != nil {
+			return err
 		}
 	}
-	bar := newBar(progressOut(cctx.Bool("quiet")), total, "quantize")
-	paths, err := convert.WriteOutputs(cctx.Context, outs, convert.Options{Threads: cctx.Int("threads"), Progress: barFunc(bar)})
-	if err != nil {
-		return err
-	}
-	for _, ps := range paths {
-		for _, p := range ps {
-			fmt.Fprintln(cctx.App.Writer, p)
+	switch e := cctx.String("eval"); e {
+	case "":
+	case "default":
+		spec.Eval = pipeline.DefaultEval()
+	default:
+		if spec.Eval, err = os.ReadFile(e); err != nil {
+			return err
 		}
 	}
-	return nil
+	spec.QuantOptions = func(ft gguf.FileType) (convert.QuantizeOptions, error) {
+		opts, err := quantizeOptions(cctx, ft)
+		opts.Imatrix, opts.ImatrixPath = nil, ""
+		return opts, err
+	}
+	needsHub := spec.Publish != ""
+	if st, err := os.Stat(src); err != nil || !st.IsDir() {
+		needsHub = true
+	}
+	if needsHub {
+		if spec.Hub, err = newHubClient(cctx.Bool("quiet")); err != nil {
+			return err
+		}
+	}
+	if !cctx.Bool("json") {
+		spec.Log = os.Stderr
+	}
+	if w := progressOut(cctx.Bool("quiet")); w != nil {
+		bars := map[string]*progressbar.ProgressBar{}
+		spec.Progress = func(stage string, done, total int64) {
+			b := bars[stage]
+			if b == nil {
+				b = newBar(w, total, stage)
+				bars[stage] = b
+			}
+			b.Set64(done)
+		}
+	}
+	rep, err := pipeline.Run(cctx.Context, spec)
+	if rep != nil {
+		if cctx.Bool("json") {
+			enc := json.NewEncoder(cctx.App.Writer)
+			enc.SetIndent("", "  ")
+			enc.Encode(rep)
+		} else {
+			for _, v := range rep.Variants {
+				for _, f := range v.Files {
+					fmt.Fprintln(cctx.App.Writer, filepath.Join(spec.OutDir, f))
+				}
+			}
+			fmt.Fprintf(os.Stderr, "ggufy: %d variants in %.1f s, peak memory %.0f MiB\n", len(rep.Variants), rep.Seconds, float64(pipeline.PeakRSS())/(1<<20))
+			if rep.Published != nil {
+				fmt.Fprintf(os.Stderr, "ggufy: published to %s (%d files uploaded, %d unchanged)\n", rep.Published.Repo, len(rep.Published.Uploaded), len(rep.Published.Unchanged))
+			}
+		}
+	}
+	if errors.Is(err, pipeline.ErrQuality) {
+		return checkError{err.Error()}
+	}
+	return err
 }

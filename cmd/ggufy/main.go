@@ -37,6 +37,8 @@ func newApp() *cli.App {
 			convertCommand(),
 			quantizeCommand(),
 			inspectCommand(),
+			downloadCommand(),
+			publishCommand(),
 		},
 	}
 }
