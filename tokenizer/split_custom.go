@@ -1,5 +1,7 @@
 package tokenizer
 
+import "strings"
+
 // Ports of llama.cpp's hand-written splitters (src/unicode.cpp, MIT):
 // unicode_regex_split_custom_gpt2, _llama3, _qwen2, _qwen35, _newlines and _afmoe. They work on
 // codepoints and llama.cpp's category flags, and reproduce llama.cpp's output (not necessarily
@@ -292,8 +294,95 @@ func (afmoeSplit) split(cpts []rune, offs []int, out []int) []int {
 	})
 }
 
-// fastSplit returns a hand-written equivalent of a std::regex split for the simple regexes the
-// common pre-tokenizers use, or nil.
+// fastSplit returns a hand-written equivalent of the std::regex split of the simple regexes the
+// common pre-tokenizers use (their character classes read the way llama.cpp's collapsed text
+// makes std::regex read them), or nil. TestFastSplitMatchesRegex checks each against the
+// emulated std::regex.
 func fastSplit(e string) splitter {
+	switch e {
+	case "\\p{N}":
+		return runSplit{run: colIsNumber, max: 1}
+	case "\\p{N}+":
+		return runSplit{run: colIsNumber}
+	case "\\p{N}{1,3}":
+		return runSplit{run: colIsNumber, max: 3}
+	case "[\r\n]":
+		return runSplit{run: func(c rune) bool { return c == '\r' || c == '\n' }, max: 1}
+	case "[0-9][0-9][0-9]":
+		return runSplit{run: func(c rune) bool { return c >= '0' && c <= '9' }, max: 3, exact: true}
+	case "\\s?\\p{L}+":
+		return runSplit{opt: colIsSpace, run: colIsLetter}
+	case "\\s?\\p{P}+":
+		return runSplit{opt: colIsSpace, run: colIsPunct}
+	case "[\\p{P}\\$\\+<=>\\^~\\|]+":
+		return runSplit{run: func(c rune) bool { return colIsPunct(c) || strings.ContainsRune("$+<=>^~|", c) }}
+	case "[\\p{P}\\$\\+<=>\\^~\\|`]+":
+		return runSplit{run: func(c rune) bool { return colIsPunct(c) || strings.ContainsRune("$+<=>^~|`", c) }}
+	case "[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+":
+		// a std::wregex on codepoints, where llama.cpp turns non-ASCII whitespace into \v first
+		return runSplit{run: func(c rune) bool {
+			return (c >= 0x4e00 && c <= 0x9fa5 || c >= 0x0800 && c <= 0x4e00 || c >= 0xac00 && c <= 0xd7ff) && cptFlags(c)&cfWhitespace == 0
+		}}
+	}
 	return nil
+}
+
+// Character classes as std::regex sees them on llama.cpp's collapsed text: ASCII by its own
+// ranges, other codepoints by their collapsed category byte.
+func colIsNumber(c rune) bool { return c >= '0' && c <= '9' || c >= 128 && collapseCpt(c) == colNumber }
+func colIsLetter(c rune) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= 128 && collapseCpt(c) == colLetter
+}
+func colIsPunct(c rune) bool {
+	if c < 128 {
+		return strings.ContainsRune("!\"#%&'()*,-./:;?@[\\]_{}", c)
+	}
+	return collapseCpt(c) == colPunct
+}
+func colIsSpace(c rune) bool {
+	return c == ' ' || c >= '\t' && c <= '\r' || c >= 128 && cptFlags(c)&cfWhitespace != 0
+}
+
+// runSplit matches opt? run+ (at most max run characters when max > 0; exactly max when exact),
+// leftmost and greedy like the regex.
+type runSplit struct {
+	opt, run func(rune) bool
+	max      int
+	exact    bool
+}
+
+func (r runSplit) split(cpts []rune, offs []int, out []int) []int {
+	start := 0
+	for _, n := range offs {
+		end := start + n
+		prev := start
+		for p := start; p < end; {
+			m := p
+			if r.opt != nil && r.opt(cpts[p]) && p+1 < end && r.run(cpts[p+1]) {
+				m = p + 1
+			}
+			if !r.run(cpts[m]) {
+				p++
+				continue
+			}
+			q := m
+			for q < end && r.run(cpts[q]) && (r.max == 0 || q-m < r.max) {
+				q++
+			}
+			if r.exact && q-m < r.max {
+				p = q // too short for the regex, and so is any later start in this run
+				continue
+			}
+			if p > prev {
+				out = append(out, p-prev)
+			}
+			out = append(out, q-p)
+			prev, p = q, q
+		}
+		if end > prev {
+			out = append(out, end-prev)
+		}
+		start = end
+	}
+	return out
 }
