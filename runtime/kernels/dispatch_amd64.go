@@ -174,6 +174,24 @@ func quantizeRowQ8_0(dst []byte, src []float32) {
 	quantizeRowQ8_0Generic(dst, src)
 }
 
+func quantizeRowQ8_1(dst []byte, src []float32) {
+	if useAsm && len(src) >= qk32 {
+		quantizeQ8_1AVX2(len(src)/qk32, &src[0], &dst[0])
+		return
+	}
+	quantizeRowQ8_1Generic(dst, src)
+}
+
+func quantizeRowBF16(dst []byte, src []float32) {
+	n8 := len(src) / 8
+	if useAsm && n8 > 0 {
+		quantizeBF16AVX2(n8, &src[0], &dst[0])
+		quantizeRowBF16Generic(dst[16*n8:], src[8*n8:])
+		return
+	}
+	quantizeRowBF16Generic(dst, src)
+}
+
 func quantizeRowQ8K(dst []byte, src []float32) {
 	if useAsm && len(src) >= qkK {
 		quantizeQ8KAVX2(len(src)/qkK, &src[0], &dst[0])

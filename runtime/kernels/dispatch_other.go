@@ -13,5 +13,7 @@ const haveAsm = false
 var useAsm = false
 
 func quantizeRowQ8_0(dst []byte, src []float32) { quantizeRowQ8_0Generic(dst, src) }
+func quantizeRowQ8_1(dst []byte, src []float32) { quantizeRowQ8_1Generic(dst, src) }
 func quantizeRowQ8K(dst []byte, src []float32)  { quantizeRowQ8KGeneric(dst, src) }
+func quantizeRowBF16(dst []byte, src []float32) { quantizeRowBF16Generic(dst, src) }
 func quantizeRowF16(dst []byte, src []float32)  { quantizeRowF16Generic(dst, src) }

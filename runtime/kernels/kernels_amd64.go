@@ -359,10 +359,15 @@ func dotIQ4XSAVX2(nb int, w *byte, a *byte) float32
 //go:noescape
 func dot4IQ4XSAVX2(nb int, w *byte, a *byte, stride int, out *[4]float32)
 
-// quantizeQ8_0AVX2 is ggml-cpu's AVX2 quantize_row_q8_0 over nb blocks of 32 values.
+// quantizeQ8_0AVX2 is ggml-cpu's AVX2 quantize_row_q8_0 (q8_1) over nb blocks of 32 values.
 //
 //go:noescape
 func quantizeQ8_0AVX2(nb int, x *float32, y *byte)
+
+// quantizeQ8_1AVX2 is ggml-cpu's AVX2 quantize_row_q8_0 (q8_1) over nb blocks of 32 values.
+//
+//go:noescape
+func quantizeQ8_1AVX2(nb int, x *float32, y *byte)
 
 // quantizeQ8KAVX2 is quantize_row_q8_K_ref over nb blocks of 256 values, vectorized.
 //
@@ -373,3 +378,9 @@ func quantizeQ8KAVX2(nb int, x *float32, y *byte)
 //
 //go:noescape
 func quantizeF16AVX2(n8 int, x *float32, y *byte)
+
+// quantizeBF16AVX2 converts n8 groups of 8 float32 to bfloat16 as GGML_FP32_TO_BF16 does: round
+// to nearest even, NaN to a quiet NaN.
+//
+//go:noescape
+func quantizeBF16AVX2(n8 int, x *float32, y *byte)

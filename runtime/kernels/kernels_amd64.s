@@ -23951,7 +23951,7 @@ TEXT ·quantizeQ8_0AVX2(SB), NOSPLIT, $0-24
 	MOVQ    y+16(FP), DX
 	VMOVDQU packPerm<>+0(SB), Y0
 
-q8_0_loop:
+quantizeQ8_0AVX2_loop:
 	VMOVUPS      (CX), Y1
 	VMOVUPS      32(CX), Y2
 	VMOVUPS      64(CX), Y3
@@ -23998,7 +23998,7 @@ q8_0_loop:
 	ADDQ         $0x00000080, CX
 	ADDQ         $0x00000022, DX
 	DECQ         AX
-	JNZ          q8_0_loop
+	JNZ          quantizeQ8_0AVX2_loop
 	VZEROUPPER
 	RET
 
@@ -24019,6 +24019,79 @@ DATA f127<>+8(SB)/8, $0x42fe000042fe0000
 DATA f127<>+16(SB)/8, $0x42fe000042fe0000
 DATA f127<>+24(SB)/8, $0x42fe000042fe0000
 GLOBL f127<>(SB), RODATA|NOPTR, $32
+
+// func quantizeQ8_1AVX2(nb int, x *float32, y *byte)
+// Requires: AVX, AVX2, F16C
+TEXT ·quantizeQ8_1AVX2(SB), NOSPLIT, $0-24
+	MOVQ    nb+0(FP), AX
+	MOVQ    x+8(FP), CX
+	MOVQ    y+16(FP), DX
+	VMOVDQU packPerm<>+0(SB), Y0
+
+quantizeQ8_1AVX2_loop:
+	VMOVUPS      (CX), Y1
+	VMOVUPS      32(CX), Y2
+	VMOVUPS      64(CX), Y3
+	VMOVUPS      96(CX), Y4
+	VANDPS       absMask<>+0(SB), Y1, Y5
+	VANDPS       absMask<>+0(SB), Y2, Y6
+	VMAXPS       Y6, Y5, Y5
+	VANDPS       absMask<>+0(SB), Y3, Y6
+	VMAXPS       Y6, Y5, Y5
+	VANDPS       absMask<>+0(SB), Y4, Y6
+	VMAXPS       Y6, Y5, Y5
+	VEXTRACTF128 $0x01, Y5, X6
+	VMAXPS       X5, X6, X6
+	VMOVHLPS     X6, X6, X5
+	VMAXPS       X5, X6, X6
+	VMOVSHDUP    X6, X5
+	VMAXSS       X5, X6, X6
+	VDIVSS       f127<>+0(SB), X6, X5
+	VCVTPS2PH    $0x00, X5, X5
+	VPEXTRW      $0x00, X5, (DX)
+	VMOVSS       f127<>+0(SB), X5
+	VDIVSS       X6, X5, X5
+	VXORPS       X7, X7, X7
+	VCMPSS       $0x04, X7, X6, X7
+	VANDPS       X7, X5, X5
+	VBROADCASTSS X5, Y5
+	VMULPS       Y5, Y1, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VCVTPS2DQ    Y1, Y1
+	VMULPS       Y5, Y2, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VCVTPS2DQ    Y2, Y2
+	VMULPS       Y5, Y3, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VCVTPS2DQ    Y3, Y3
+	VMULPS       Y5, Y4, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VCVTPS2DQ    Y4, Y4
+	VPADDD       Y2, Y1, Y5
+	VPADDD       Y4, Y3, Y7
+	VPADDD       Y7, Y5, Y5
+	VEXTRACTI128 $0x01, Y5, X7
+	VPADDD       X5, X7, X7
+	VPSHUFD      $0x4e, X7, X5
+	VPADDD       X5, X7, X7
+	VPSHUFD      $0xb1, X7, X5
+	VPADDD       X5, X7, X7
+	VCVTDQ2PS    X7, X7
+	VDIVSS       f127<>+0(SB), X6, X5
+	VMULSS       X7, X5, X5
+	VCVTPS2PH    $0x00, X5, X5
+	VPEXTRW      $0x00, X5, 2(DX)
+	VPACKSSDW    Y2, Y1, Y1
+	VPACKSSDW    Y4, Y3, Y3
+	VPACKSSWB    Y3, Y1, Y1
+	VPERMD       Y1, Y0, Y1
+	VMOVDQU      Y1, 4(DX)
+	ADDQ         $0x00000080, CX
+	ADDQ         $0x00000024, DX
+	DECQ         AX
+	JNZ          quantizeQ8_1AVX2_loop
+	VZEROUPPER
+	RET
 
 // func quantizeQ8KAVX2(nb int, x *float32, y *byte)
 // Requires: AVX, AVX2
@@ -24468,3 +24541,56 @@ f16_loop:
 	JNZ       f16_loop
 	VZEROUPPER
 	RET
+
+// func quantizeBF16AVX2(n8 int, x *float32, y *byte)
+// Requires: AVX, AVX2
+TEXT ·quantizeBF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ n8+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ y+16(FP), DX
+
+bf16_loop:
+	VMOVDQU      (CX), Y0
+	VPSRLD       $0x10, Y0, Y2
+	VPAND        one32<>+0(SB), Y2, Y2
+	VPADDD       bf16Round<>+0(SB), Y0, Y1
+	VPADDD       Y2, Y1, Y1
+	VPSRLD       $0x10, Y1, Y1
+	VPAND        absMask<>+0(SB), Y0, Y2
+	VPCMPGTD     inf32<>+0(SB), Y2, Y2
+	VPSRLD       $0x10, Y0, Y0
+	VPOR         quiet64<>+0(SB), Y0, Y0
+	VPBLENDVB    Y2, Y0, Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X0
+	VPACKUSDW    X0, X1, X0
+	VMOVDQU      X0, (DX)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000010, DX
+	DECQ         AX
+	JNZ          bf16_loop
+	VZEROUPPER
+	RET
+
+DATA one32<>+0(SB)/8, $0x0000000100000001
+DATA one32<>+8(SB)/8, $0x0000000100000001
+DATA one32<>+16(SB)/8, $0x0000000100000001
+DATA one32<>+24(SB)/8, $0x0000000100000001
+GLOBL one32<>(SB), RODATA|NOPTR, $32
+
+DATA bf16Round<>+0(SB)/8, $0x00007fff00007fff
+DATA bf16Round<>+8(SB)/8, $0x00007fff00007fff
+DATA bf16Round<>+16(SB)/8, $0x00007fff00007fff
+DATA bf16Round<>+24(SB)/8, $0x00007fff00007fff
+GLOBL bf16Round<>(SB), RODATA|NOPTR, $32
+
+DATA inf32<>+0(SB)/8, $0x7f8000007f800000
+DATA inf32<>+8(SB)/8, $0x7f8000007f800000
+DATA inf32<>+16(SB)/8, $0x7f8000007f800000
+DATA inf32<>+24(SB)/8, $0x7f8000007f800000
+GLOBL inf32<>(SB), RODATA|NOPTR, $32
+
+DATA quiet64<>+0(SB)/8, $0x0000004000000040
+DATA quiet64<>+8(SB)/8, $0x0000004000000040
+DATA quiet64<>+16(SB)/8, $0x0000004000000040
+DATA quiet64<>+24(SB)/8, $0x0000004000000040
+GLOBL quiet64<>(SB), RODATA|NOPTR, $32

@@ -243,7 +243,19 @@ func TestQuantizeActivationsAsmMatchesGo(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, wt := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_1, gguf.TypeQ4_K, gguf.TypeF16, gguf.TypeBF16, gguf.TypeF32} {
 		for _, n := range []int{256, 512, 4096} {
-			for i, src := range quantInputs(r, n) {
+			inputs := quantInputs(r, n)
+			if !wt.IsQuantized() {
+				// NaN, infinities and values that overflow fp16, for the float conversions
+				special := make([]float32, n)
+				for i := range special {
+					special[i] = []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+						70000, -65520, 65519, 3e-8, -6e-8, float32(r.NormFloat64())}[i%9]
+				}
+				special[7] = math.Float32frombits(0x7fc00001) // a NaN payload
+				special[8] = math.Float32frombits(0xff800001) // a signalling NaN
+				inputs = append(inputs, special)
+			}
+			for i, src := range inputs {
 				as, _ := ActivationRowSize(wt, n)
 				var out [2][]byte
 				for m, mode := range []asmMode{{"go", false}, {"asm", true}} {

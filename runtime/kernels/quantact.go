@@ -35,9 +35,7 @@ func quantizeAct(act gguf.Type, dst []byte, src []float32) {
 	case gguf.TypeF16:
 		quantizeRowF16(dst, src)
 	case gguf.TypeBF16:
-		for i, v := range src {
-			binary.LittleEndian.PutUint16(dst[2*i:], half.F32ToBF16(v))
-		}
+		quantizeRowBF16(dst, src)
 	case gguf.TypeQ8_0:
 		quantizeRowQ8_0(dst, src)
 	case gguf.TypeQ8_1:
@@ -108,9 +106,16 @@ func quantizeRowQ8_0Generic(dst []byte, src []float32) {
 	}
 }
 
-// quantizeRowQ8_1 is ggml-cpu's AVX2 quantize_row_q8_1 (arch/x86/quants.c, MIT): q8_0's block
+// quantizeRowBF16Generic is ggml_cpu_fp32_to_bf16 (GGML_FP32_TO_BF16 per value).
+func quantizeRowBF16Generic(dst []byte, src []float32) {
+	for i, v := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], half.F32ToBF16(v))
+	}
+}
+
+// quantizeRowQ8_1Generic is ggml-cpu's AVX2 quantize_row_q8_1 (arch/x86/quants.c, MIT): q8_0's block
 // plus s = fp16(d * sum of the quants).
-func quantizeRowQ8_1(dst []byte, src []float32) {
+func quantizeRowQ8_1Generic(dst []byte, src []float32) {
 	for i := 0; i < len(src)/qk32; i++ {
 		b := dst[i*sizeQ8_1 : (i+1)*sizeQ8_1]
 		d, sum := q8Block(b[4:], src[i*qk32:])

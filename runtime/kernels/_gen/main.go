@@ -53,6 +53,7 @@ func main() {
 	genQuantQ8_0()
 	genQuantQ8K()
 	genQuantF16()
+	genQuantBF16()
 
 	Generate()
 	checkVEX()

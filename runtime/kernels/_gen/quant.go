@@ -64,15 +64,26 @@ func pack32(i []VecVirtual, perm VecVirtual, m Mem) {
 }
 
 func genQuantQ8_0() {
-	TEXT("quantizeQ8_0AVX2", NOSPLIT, "func(nb int, x *float32, y *byte)")
+	genQuantQ8x(false)
+	genQuantQ8x(true)
+}
+
+// genQuantQ8x emits quantize_row_q8_0, or with q81 quantize_row_q8_1 (the same quants, the
+// scale at 0 and s = fp16(d * sum of the quants) at 2).
+func genQuantQ8x(q81 bool) {
+	name, bsize, qoff := "quantizeQ8_0AVX2", 34, 2
+	if q81 {
+		name, bsize, qoff = "quantizeQ8_1AVX2", 36, 4
+	}
+	TEXT(name, NOSPLIT, "func(nb int, x *float32, y *byte)")
 	Pragma("noescape")
-	Doc("quantizeQ8_0AVX2 is ggml-cpu's AVX2 quantize_row_q8_0 over nb blocks of 32 values.")
+	Doc(name + " is ggml-cpu's AVX2 quantize_row_q8_0 (q8_1) over nb blocks of 32 values.")
 	nb := Load(Param("nb"), GP64())
 	x := Load(Param("x"), GP64())
 	y := Load(Param("y"), GP64())
 	perm := YMM()
 	VMOVDQU(packPerm(), perm)
-	Label("q8_0_loop")
+	Label(name + "_loop")
 	v := make([]VecVirtual, 4)
 	for j := range v {
 		v[j] = YMM()
@@ -112,11 +123,25 @@ func genQuantQ8_0() {
 		VROUNDPS(U8(0), v[j], v[j])
 		VCVTPS2DQ(v[j], v[j])
 	}
-	pack32(v, perm, Mem{Base: y, Disp: 2})
+	if q81 {
+		// s = fp16(d * hsum_i32_8(i0+i1+i2+i3)), d unrounded
+		t, u := YMM(), YMM()
+		VPADDD(v[1], v[0], t)
+		VPADDD(v[3], v[2], u)
+		VPADDD(u, t, t)
+		h := hsumI32(t)
+		VCVTDQ2PS(h, h)
+		dd := XMM()
+		VDIVSS(f32Const("f127", 127), m4, dd)
+		VMULSS(h, dd, dd)
+		VCVTPS2PH(U8(0), dd, dd)
+		VPEXTRW(U8(0), dd, Mem{Base: y, Disp: 2})
+	}
+	pack32(v, perm, Mem{Base: y, Disp: qoff})
 	ADDQ(U32(128), x)
-	ADDQ(U32(34), y)
+	ADDQ(U32(bsize), y)
 	DECQ(nb)
-	JNZ(LabelRef("q8_0_loop"))
+	JNZ(LabelRef(name + "_loop"))
 	VZEROUPPER()
 	RET()
 }
@@ -244,6 +269,43 @@ func quantizeQ8KMax(x Register, absMask VecVirtual, mx []VecVirtual) VecVirtual 
 	VMOVSHDUP(m4, t)
 	VMAXSS(t, m4, m4)
 	return m4
+}
+
+func genQuantBF16() {
+	TEXT("quantizeBF16AVX2", NOSPLIT, "func(n8 int, x *float32, y *byte)")
+	Pragma("noescape")
+	Doc("quantizeBF16AVX2 converts n8 groups of 8 float32 to bfloat16 as GGML_FP32_TO_BF16 does: round",
+		"to nearest even, NaN to a quiet NaN.")
+	n := Load(Param("n8"), GP64())
+	x := Load(Param("x"), GP64())
+	y := Load(Param("y"), GP64())
+	Label("bf16_loop")
+	u := YMM()
+	VMOVDQU(Mem{Base: x}, u)
+	// rounded = (u + 0x7fff + ((u >> 16) & 1)) >> 16
+	r, t := YMM(), YMM()
+	VPSRLD(U8(16), u, t)
+	VPAND(u32Const("one32", 1), t, t)
+	VPADDD(u32Const("bf16Round", 0x7fff), u, r)
+	VPADDD(t, r, r)
+	VPSRLD(U8(16), r, r)
+	// NaN: (u >> 16) | 64 where (u & 0x7fffffff) > 0x7f800000
+	nan, q := YMM(), YMM()
+	VPAND(u32Const("absMask", 0x7fffffff), u, nan)
+	VPCMPGTD(u32Const("inf32", 0x7f800000), nan, nan)
+	VPSRLD(U8(16), u, q)
+	VPOR(u32Const("quiet64", 64), q, q)
+	VPBLENDVB(nan, q, r, r)
+	h := XMM()
+	VEXTRACTI128(U8(1), r, h)
+	VPACKUSDW(h, r.AsX(), h)
+	VMOVDQU(h, Mem{Base: y})
+	ADDQ(U32(32), x)
+	ADDQ(U32(16), y)
+	DECQ(n)
+	JNZ(LabelRef("bf16_loop"))
+	VZEROUPPER()
+	RET()
 }
 
 func genQuantF16() {
