@@ -54,3 +54,78 @@ func commonTensors(m *Model, l *loader) {
 	m.outNorm = l.vec("output_norm.weight", true, E)
 	m.output = l.outputOrTied(E)
 }
+
+// attnTensors loads a layer's attention: attn_norm, the Q/K/V projections and attn_output (with
+// its optional bias).
+func attnTensors(m *Model, l *loader, ly *layer, il int) {
+	hp := m.HParams
+	E := hp.NEmbd
+	nq := hp.HeadDimK * hp.NHead[il]
+	ly.attnNorm = l.vec(blk(il, "attn_norm.weight"), true, E)
+	l.qkv(ly, il, E, nq, hp.HeadDimK*hp.NHeadKV[il], hp.HeadDimV*hp.NHeadKV[il])
+	ly.wo = l.weight(blk(il, "attn_output.weight"), true, hp.HeadDimV*hp.NHead[il], E)
+	ly.bo = l.vec(blk(il, "attn_output.bias"), false, E)
+}
+
+// denseFFNTensors loads ffn_norm and a gated FFN of width nff.
+func denseFFNTensors(m *Model, l *loader, ly *layer, il, nff int) {
+	E := m.HParams.NEmbd
+	ly.ffnNorm = l.vec(blk(il, "ffn_norm.weight"), true, E)
+	ly.ffnGate = l.weight(blk(il, "ffn_gate.weight"), true, E, nff)
+	ly.ffnDown = l.weight(blk(il, "ffn_down.weight"), true, nff, E)
+	ly.ffnUp = l.weight(blk(il, "ffn_up.weight"), true, E, nff)
+}
+
+// moeTensors loads ffn_norm, the router and the experts of width nff.
+func moeTensors(m *Model, l *loader, ly *layer, il, nff int) {
+	hp := m.HParams
+	E := hp.NEmbd
+	ly.ffnNorm = l.vec(blk(il, "ffn_norm.weight"), true, E)
+	ly.gateInp = l.weight(blk(il, "ffn_gate_inp.weight"), true, E, hp.NExpert)
+	ly.gateExps = l.weight(blk(il, "ffn_gate_exps.weight"), true, E, nff, hp.NExpert)
+	ly.downExps = l.weight(blk(il, "ffn_down_exps.weight"), true, nff, E, hp.NExpert)
+	ly.upExps = l.weight(blk(il, "ffn_up_exps.weight"), true, E, nff, hp.NExpert)
+}
+
+// expertFF is the expert width of qwen2moe/qwen3moe: expert_feed_forward_length, else
+// n_ff / n_expert_used.
+func expertFF(hp *HParams, il int) int {
+	if hp.NFFExp > 0 {
+		return hp.NFFExp
+	}
+	return hp.NFF[il] / hp.NExpertUsed
+}
+
+// rmsEps reads attention.layer_norm_rms_epsilon (required).
+func rmsEps(h *HParams, r *metaReader) error {
+	r.f32("attention.layer_norm_rms_epsilon", &h.NormRMSEps, true)
+	return nil
+}
+
+// needExperts checks that a MoE family has experts.
+func needExperts(h *HParams, r *metaReader) {
+	if h.NExpert == 0 || h.NExpertUsed == 0 {
+		r.fail(r.key("expert_count"), h.Arch+" needs experts")
+	}
+}
+
+// commonTensorsUntied is commonTensors for families whose output matrix is required.
+func commonTensorsUntied(m *Model, l *loader) {
+	E := m.HParams.NEmbd
+	m.tokEmbd = l.tokenEmbd(E)
+	m.outNorm = l.vec("output_norm.weight", true, E)
+	m.output = l.weight("output.weight", true, E, m.nVocab)
+}
+
+// layerAttn returns the attention settings of layer il: the scale, the softcap of families that
+// cap attention logits, and the window of sliding-window layers.
+func layerAttn(hp *HParams, il int, scale float32) attnParams {
+	ap := attnParams{scale: scale}
+	if hp.AttnSoftcap {
+		ap.softcap = hp.AttnSoftcapVal
+	}
+	if hp.SWAType == swaStandard && hp.IsSWA[il] {
+		ap.swa = hp.NSWA
+	}
+	return ap
+}

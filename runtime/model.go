@@ -374,6 +374,15 @@ func (l *loader) qkv(ly *layer, il, nEmbd, nQ, nK, nV int) {
 	if t := l.weight(blk(il, "attn_qkv.weight"), false, nEmbd, nQ+nK+nV); t != nil {
 		ly.wqkv = t
 		ly.bqkv = l.vec(blk(il, "attn_qkv.bias"), false, nQ+nK+nV)
+		if ly.bqkv == nil {
+			// fused weights with separate biases (legacy GGUFs): ggml_concat of the three
+			bq := l.vec(blk(il, "attn_q.bias"), false, nQ)
+			bk := l.vec(blk(il, "attn_k.bias"), false, nK)
+			bv := l.vec(blk(il, "attn_v.bias"), false, nV)
+			if bq != nil && bk != nil && bv != nil {
+				ly.bqkv = append(append(bq, bk...), bv...)
+			}
+		}
 		return
 	}
 	ly.wq = l.weight(blk(il, "attn_q.weight"), true, nEmbd, nQ)
