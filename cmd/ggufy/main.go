@@ -37,8 +37,12 @@ func newApp() *cli.App {
 			convertCommand(),
 			quantizeCommand(),
 			inspectCommand(),
+			pplCommand(),
+			compareCommand(),
+			imatrixCommand(),
 			downloadCommand(),
 			publishCommand(),
+			planCommand(),
 		},
 	}
 }
