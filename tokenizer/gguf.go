@@ -299,7 +299,7 @@ func fromGGUF(md *gguf.Metadata) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	lv := &llamaVocab{escapeWS: true}
+	lv := &llamaVocab{escapeWS: true, lowercase: true}
 	t := &Tokenizer{model: model, eng: lv}
 	// default special tokens per vocabulary type
 	bos, eos, unk, sep, pad, mask := int32(1), int32(2), int32(0), NoToken, NoToken, NoToken
@@ -324,7 +324,10 @@ func fromGGUF(md *gguf.Metadata) (*Tokenizer, error) {
 			bos, eos, unk = NoToken, NoToken, NoToken
 			pre = "gemma4"
 		}
-	case "no_vocab", "none", "bert", "t5", "rwkv", "plamo2", "test", "hybriddna", "whitespace":
+	case "bert":
+		lv.kind = kindWPM
+		bos, eos, unk, sep, pad, mask = 101, NoToken, 100, 102, 0, 103
+	case "no_vocab", "none", "t5", "rwkv", "plamo2", "test", "hybriddna", "whitespace":
 		return nil, fmt.Errorf("%w: vocabulary type %q", ErrUnsupported, model)
 	default:
 		return nil, fmt.Errorf("%w: unknown tokenizer %q", ErrFormat, model)
@@ -346,6 +349,10 @@ func fromGGUF(md *gguf.Metadata) (*Tokenizer, error) {
 	case kindSPM:
 		lv.addSpacePrefix, lv.cleanSpaces = true, false
 		addBOS, addEOS = true, false
+		t.pre = preDefault
+	case kindWPM:
+		lv.addSpacePrefix, lv.cleanSpaces = false, true
+		addBOS, addEOS, addSEP = true, false, true
 		t.pre = preDefault
 	}
 	if v, ok, err := m.boolean(kvAddPrefix); err != nil {
@@ -401,6 +408,7 @@ func fromGGUF(md *gguf.Metadata) (*Tokenizer, error) {
 		}
 		t.ids[w] = int32(i)
 		t.pieces[i] = w
+		lv.maxTokenLen = max(lv.maxTokenLen, len(w))
 		switch {
 		case fscores != nil:
 			t.scores[i] = fscores[i]
@@ -489,6 +497,12 @@ func fromGGUF(md *gguf.Metadata) (*Tokenizer, error) {
 	} else if ok {
 		lv.lowercase = v
 	}
+	lv.stripAccents = lv.lowercase
+	if v, ok, err := m.boolean("tokenizer.ggml.normalizer.strip_accents"); err != nil {
+		return nil, err
+	} else if ok {
+		lv.stripAccents = v
+	}
 
 	t.detectSpecials()
 
@@ -503,12 +517,15 @@ func fromGGUF(md *gguf.Metadata) (*Tokenizer, error) {
 	if err := t.perModelAttrs(m); err != nil {
 		return nil, err
 	}
-	if lv.kind == kindSPM {
+	switch lv.kind {
+	case kindSPM:
 		t.nl = lv.byteToken(t, '\n')
 		if t.nl == NoToken {
 			t.nl = t.pad
 		}
-	} else {
+	case kindWPM:
+		t.nl = t.pad
+	default:
 		// llama.cpp tokenizes "\n" before it builds the special-token cache
 		saved := lv.special
 		lv.special = nil

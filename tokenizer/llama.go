@@ -14,6 +14,7 @@ type vocabKind int
 const (
 	kindSPM vocabKind = iota
 	kindBPE
+	kindWPM
 )
 
 // llamaVocab is the engine with llama.cpp's semantics.
@@ -23,7 +24,10 @@ type llamaVocab struct {
 	split   *regexSplitter   // BPE pre-tokenizer
 	special []int32          // cache_special_tokens, longest first
 
-	addSpacePrefix, escapeWS, cleanSpaces, ignoreMerges, removeExtraWS, lowercase, gemma4 bool
+	addSpacePrefix, escapeWS, cleanSpaces, ignoreMerges, removeExtraWS, gemma4 bool
+
+	lowercase, stripAccents bool // WPM normalizer options
+	maxTokenLen             int
 
 	piecesOnce sync.Once
 	pieceCache []string
@@ -150,6 +154,20 @@ func (lv *llamaVocab) encode(t *Tokenizer, text string, addSpecial, parseSpecial
 		}
 		if addSpecial && t.addEOS && t.eos != NoToken {
 			out = append(out, t.eos)
+		}
+	case kindWPM:
+		if addSpecial && t.bos != NoToken {
+			out = append(out, t.bos)
+		}
+		for _, f := range frags {
+			if f.tok != NoToken {
+				out = append(out, f.tok)
+			} else {
+				out = lv.wpm(t, text[f.off:f.off+f.n], out, sc)
+			}
+		}
+		if addSpecial && t.sep != NoToken {
+			out = append(out, t.sep)
 		}
 	case kindBPE:
 		if addSpecial && t.addBOS && t.bos != NoToken {
@@ -441,7 +459,7 @@ func (lv *llamaVocab) buildPieces(t *Tokenizer) {
 		case a&(attrUnknown|attrControl|attrUserDefined) != 0:
 			c[id] = text
 		case a&attrNormal != 0:
-			if lv.kind == kindSPM || lv.escapeWS {
+			if lv.kind != kindBPE || lv.escapeWS {
 				c[id] = strings.ReplaceAll(text, "\u2581", " ")
 			} else {
 				c[id] = llamaDecodeText(text)

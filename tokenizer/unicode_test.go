@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,5 +98,37 @@ func TestDecodeCpt(t *testing.T) {
 				t.Fatalf("U+%04X encodes as %x", c, b)
 			}
 		}
+	}
+}
+
+// TestNFDFirstMatchesLlamaCpp checks nfdFirst against llama.cpp's unicode_ranges_nfd.
+func TestNFDFirstMatchesLlamaCpp(t *testing.T) {
+	type rng struct{ lo, hi, nfd rune }
+	var rs []rng
+	for _, l := range readLines(t, "testdata/llamacpp/unicode-nfd.txt") {
+		f := strings.Fields(l)
+		var v [3]int64
+		for i := range v {
+			v[i], _ = strconv.ParseInt(f[i], 16, 64)
+		}
+		rs = append(rs, rng{rune(v[0]), rune(v[1]), rune(v[2])})
+	}
+	want := func(c rune) rune {
+		i := sort.Search(len(rs), func(i int) bool { return rs[i].lo > c }) - 1
+		if i >= 0 && rs[i].lo <= c && c <= rs[i].hi {
+			return rs[i].nfd
+		}
+		return c
+	}
+	bad := 0
+	for c := rune(0); c < maxCodepoints; c++ {
+		if got, w := nfdFirst(c), want(c); got != w {
+			if bad++; bad <= 10 {
+				t.Errorf("nfd(U+%04X) = U+%04X, llama.cpp U+%04X", c, got, w)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d codepoints differ", bad)
 	}
 }

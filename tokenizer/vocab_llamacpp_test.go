@@ -3,7 +3,6 @@
 package tokenizer
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,10 +11,6 @@ import (
 
 	"github.com/ggufy/ggufy/gguf"
 )
-
-// notImplemented lists the llama.cpp test vocabularies whose kind this package does not
-// implement; FromGGUF must say so with ErrUnsupported.
-var notImplemented = map[string]bool{"bert-bge": true} // WPM
 
 // readVocabSuite reads llama.cpp's tokenizer test files the way tests/test-tokenizer-0.cpp does:
 // texts separated by "\n__ggml_vocab_test__\n", one line of space-separated ids per text.
@@ -99,12 +94,6 @@ func TestVocabSuites(t *testing.T) {
 			}
 			defer f.Close()
 			tok, err := FromGGUF(f.Meta)
-			if notImplemented[name] {
-				if !errors.Is(err, ErrUnsupported) {
-					t.Fatalf("want ErrUnsupported, got %v", err)
-				}
-				return
-			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,7 @@ unicode-flags.txt and unicode-lower.txt for unicode_test.go:
 
 unicode-flags.txt: "start flags" (hex) per range, as unicode_ranges_flags (a range ends where the
 next starts). unicode-lower.txt: "cpt lower" (hex) per unicode_map_lowercase entry.
+unicode-nfd.txt: "first last nfd" (hex) per unicode_ranges_nfd entry.
 """
 import re, sys, os
 
@@ -23,3 +24,7 @@ lower = re.findall(r"\{0x([0-9A-Fa-f]+), 0x([0-9A-Fa-f]+)\}", block("unicode_map
 with open(os.path.join(here, "unicode-lower.txt"), "w") as f:
     for a, b in lower:
         f.write("%x %x\n" % (int(a, 16), int(b, 16)))
+nfd = re.findall(r"\{0x([0-9A-Fa-f]+), 0x([0-9A-Fa-f]+), 0x([0-9A-Fa-f]+)\}", block("unicode_ranges_nfd"))
+with open(os.path.join(here, "unicode-nfd.txt"), "w") as f:
+    for a, b, c in nfd:
+        f.write("%x %x %x\n" % (int(a, 16), int(b, 16), int(c, 16)))
