@@ -23356,15 +23356,14 @@ TEXT ·dotIQ4XSAVX2(SB), NOSPLIT, $0-28
 
 dotIQ4XSAVX2_loop:
 	VPXOR        Y1, Y1, Y1
-	MOVWLZX      2(CX), BX
-	MOVBLZX      4(CX), SI
-	ANDL         $0x0000000f, SI
-	MOVL         BX, DI
-	ANDL         $0x00000003, DI
-	SHLL         $0x04, DI
-	ORL          DI, SI
-	SUBL         $0x00000020, SI
-	VMOVD        SI, X3
+	MOVBLZX      4(CX), BX
+	ANDL         $0x0000000f, BX
+	MOVWLZX      2(CX), SI
+	ANDL         $0x00000003, SI
+	SHLL         $0x04, SI
+	ORL          SI, BX
+	SUBL         $0x00000020, BX
+	VMOVD        BX, X3
 	VPBROADCASTW X3, Y3
 	VMOVDQU      8(CX), X4
 	VPSRLW       $0x04, X4, X5
@@ -23379,16 +23378,16 @@ dotIQ4XSAVX2_loop:
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y3, Y7, Y7
 	VPADDD       Y7, Y1, Y1
-	MOVBLZX      4(CX), SI
-	SHRL         $0x04, SI
-	ANDL         $0x0000000f, SI
-	MOVL         BX, DI
-	SHRL         $0x02, DI
-	ANDL         $0x00000003, DI
-	SHLL         $0x04, DI
-	ORL          DI, SI
-	SUBL         $0x00000020, SI
-	VMOVD        SI, X3
+	MOVBLZX      4(CX), BX
+	SHRL         $0x04, BX
+	ANDL         $0x0000000f, BX
+	MOVWLZX      2(CX), SI
+	SHRL         $0x02, SI
+	ANDL         $0x00000003, SI
+	SHLL         $0x04, SI
+	ORL          SI, BX
+	SUBL         $0x00000020, BX
+	VMOVD        BX, X3
 	VPBROADCASTW X3, Y3
 	VMOVDQU      24(CX), X4
 	VPSRLW       $0x04, X4, X5
@@ -23403,15 +23402,15 @@ dotIQ4XSAVX2_loop:
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y3, Y7, Y7
 	VPADDD       Y7, Y1, Y1
-	MOVBLZX      5(CX), SI
-	ANDL         $0x0000000f, SI
-	MOVL         BX, DI
-	SHRL         $0x04, DI
-	ANDL         $0x00000003, DI
-	SHLL         $0x04, DI
-	ORL          DI, SI
-	SUBL         $0x00000020, SI
-	VMOVD        SI, X3
+	MOVBLZX      5(CX), BX
+	ANDL         $0x0000000f, BX
+	MOVWLZX      2(CX), SI
+	SHRL         $0x04, SI
+	ANDL         $0x00000003, SI
+	SHLL         $0x04, SI
+	ORL          SI, BX
+	SUBL         $0x00000020, BX
+	VMOVD        BX, X3
 	VPBROADCASTW X3, Y3
 	VMOVDQU      40(CX), X4
 	VPSRLW       $0x04, X4, X5
@@ -23426,16 +23425,16 @@ dotIQ4XSAVX2_loop:
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y3, Y7, Y7
 	VPADDD       Y7, Y1, Y1
-	MOVBLZX      5(CX), SI
-	SHRL         $0x04, SI
-	ANDL         $0x0000000f, SI
-	MOVL         BX, DI
-	SHRL         $0x06, DI
-	ANDL         $0x00000003, DI
-	SHLL         $0x04, DI
-	ORL          DI, SI
-	SUBL         $0x00000020, SI
-	VMOVD        SI, X3
+	MOVBLZX      5(CX), BX
+	SHRL         $0x04, BX
+	ANDL         $0x0000000f, BX
+	MOVWLZX      2(CX), SI
+	SHRL         $0x06, SI
+	ANDL         $0x00000003, SI
+	SHLL         $0x04, SI
+	ORL          SI, BX
+	SUBL         $0x00000020, BX
+	VMOVD        BX, X3
 	VPBROADCASTW X3, Y3
 	VMOVDQU      56(CX), X4
 	VPSRLW       $0x04, X4, X5
@@ -23450,15 +23449,15 @@ dotIQ4XSAVX2_loop:
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y3, Y7, Y7
 	VPADDD       Y7, Y1, Y1
-	MOVBLZX      6(CX), SI
-	ANDL         $0x0000000f, SI
-	MOVL         BX, DI
-	SHRL         $0x08, DI
-	ANDL         $0x00000003, DI
-	SHLL         $0x04, DI
-	ORL          DI, SI
-	SUBL         $0x00000020, SI
-	VMOVD        SI, X3
+	MOVBLZX      6(CX), BX
+	ANDL         $0x0000000f, BX
+	MOVWLZX      2(CX), SI
+	SHRL         $0x08, SI
+	ANDL         $0x00000003, SI
+	SHLL         $0x04, SI
+	ORL          SI, BX
+	SUBL         $0x00000020, BX
+	VMOVD        BX, X3
 	VPBROADCASTW X3, Y3
 	VMOVDQU      72(CX), X4
 	VPSRLW       $0x04, X4, X5
@@ -23473,16 +23472,16 @@ dotIQ4XSAVX2_loop:
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y3, Y7, Y7
 	VPADDD       Y7, Y1, Y1
-	MOVBLZX      6(CX), SI
-	SHRL         $0x04, SI
-	ANDL         $0x0000000f, SI
-	MOVL         BX, DI
-	SHRL         $0x0a, DI
-	ANDL         $0x00000003, DI
-	SHLL         $0x04, DI
-	ORL          DI, SI
-	SUBL         $0x00000020, SI
-	VMOVD        SI, X3
+	MOVBLZX      6(CX), BX
+	SHRL         $0x04, BX
+	ANDL         $0x0000000f, BX
+	MOVWLZX      2(CX), SI
+	SHRL         $0x0a, SI
+	ANDL         $0x00000003, SI
+	SHLL         $0x04, SI
+	ORL          SI, BX
+	SUBL         $0x00000020, BX
+	VMOVD        BX, X3
 	VPBROADCASTW X3, Y3
 	VMOVDQU      88(CX), X4
 	VPSRLW       $0x04, X4, X5
@@ -23497,15 +23496,15 @@ dotIQ4XSAVX2_loop:
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y3, Y7, Y7
 	VPADDD       Y7, Y1, Y1
-	MOVBLZX      7(CX), SI
-	ANDL         $0x0000000f, SI
-	MOVL         BX, DI
-	SHRL         $0x0c, DI
-	ANDL         $0x00000003, DI
-	SHLL         $0x04, DI
-	ORL          DI, SI
-	SUBL         $0x00000020, SI
-	VMOVD        SI, X3
+	MOVBLZX      7(CX), BX
+	ANDL         $0x0000000f, BX
+	MOVWLZX      2(CX), SI
+	SHRL         $0x0c, SI
+	ANDL         $0x00000003, SI
+	SHLL         $0x04, SI
+	ORL          SI, BX
+	SUBL         $0x00000020, BX
+	VMOVD        BX, X3
 	VPBROADCASTW X3, Y3
 	VMOVDQU      104(CX), X4
 	VPSRLW       $0x04, X4, X5
@@ -23520,15 +23519,16 @@ dotIQ4XSAVX2_loop:
 	VPMADDUBSW   Y7, Y6, Y7
 	VPMADDWD     Y3, Y7, Y7
 	VPADDD       Y7, Y1, Y1
-	MOVBLZX      7(CX), SI
-	SHRL         $0x04, SI
-	ANDL         $0x0000000f, SI
-	SHRL         $0x0e, BX
-	ANDL         $0x00000003, BX
-	SHLL         $0x04, BX
-	ORL          BX, SI
-	SUBL         $0x00000020, SI
-	VMOVD        SI, X3
+	MOVBLZX      7(CX), BX
+	SHRL         $0x04, BX
+	ANDL         $0x0000000f, BX
+	MOVWLZX      2(CX), SI
+	SHRL         $0x0e, SI
+	ANDL         $0x00000003, SI
+	SHLL         $0x04, SI
+	ORL          SI, BX
+	SUBL         $0x00000020, BX
+	VMOVD        BX, X3
 	VPBROADCASTW X3, Y3
 	VMOVDQU      120(CX), X4
 	VPSRLW       $0x04, X4, X5
@@ -23582,15 +23582,14 @@ dot4IQ4XSAVX2_loop:
 	VPXOR        Y5, Y5, Y5
 	VPXOR        Y6, Y6, Y6
 	VPXOR        Y7, Y7, Y7
-	MOVWLZX      2(CX), DI
-	MOVBLZX      4(CX), R8
-	ANDL         $0x0000000f, R8
-	MOVL         DI, R9
-	ANDL         $0x00000003, R9
-	SHLL         $0x04, R9
-	ORL          R9, R8
-	SUBL         $0x00000020, R8
-	VMOVD        R8, X9
+	MOVBLZX      4(CX), DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(CX), R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VMOVD        DI, X9
 	VPBROADCASTW X9, Y9
 	VMOVDQU      8(CX), X10
 	VPSRLW       $0x04, X10, X11
@@ -23620,16 +23619,16 @@ dot4IQ4XSAVX2_loop:
 	VPMADDUBSW   Y13, Y12, Y13
 	VPMADDWD     Y9, Y13, Y13
 	VPADDD       Y13, Y7, Y7
-	MOVBLZX      4(CX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	MOVL         DI, R9
-	SHRL         $0x02, R9
-	ANDL         $0x00000003, R9
-	SHLL         $0x04, R9
-	ORL          R9, R8
-	SUBL         $0x00000020, R8
-	VMOVD        R8, X9
+	MOVBLZX      4(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(CX), R8
+	SHRL         $0x02, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VMOVD        DI, X9
 	VPBROADCASTW X9, Y9
 	VMOVDQU      24(CX), X10
 	VPSRLW       $0x04, X10, X11
@@ -23659,15 +23658,15 @@ dot4IQ4XSAVX2_loop:
 	VPMADDUBSW   Y13, Y12, Y13
 	VPMADDWD     Y9, Y13, Y13
 	VPADDD       Y13, Y7, Y7
-	MOVBLZX      5(CX), R8
-	ANDL         $0x0000000f, R8
-	MOVL         DI, R9
-	SHRL         $0x04, R9
-	ANDL         $0x00000003, R9
-	SHLL         $0x04, R9
-	ORL          R9, R8
-	SUBL         $0x00000020, R8
-	VMOVD        R8, X9
+	MOVBLZX      5(CX), DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(CX), R8
+	SHRL         $0x04, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VMOVD        DI, X9
 	VPBROADCASTW X9, Y9
 	VMOVDQU      40(CX), X10
 	VPSRLW       $0x04, X10, X11
@@ -23697,16 +23696,16 @@ dot4IQ4XSAVX2_loop:
 	VPMADDUBSW   Y13, Y12, Y13
 	VPMADDWD     Y9, Y13, Y13
 	VPADDD       Y13, Y7, Y7
-	MOVBLZX      5(CX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	MOVL         DI, R9
-	SHRL         $0x06, R9
-	ANDL         $0x00000003, R9
-	SHLL         $0x04, R9
-	ORL          R9, R8
-	SUBL         $0x00000020, R8
-	VMOVD        R8, X9
+	MOVBLZX      5(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(CX), R8
+	SHRL         $0x06, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VMOVD        DI, X9
 	VPBROADCASTW X9, Y9
 	VMOVDQU      56(CX), X10
 	VPSRLW       $0x04, X10, X11
@@ -23736,15 +23735,15 @@ dot4IQ4XSAVX2_loop:
 	VPMADDUBSW   Y13, Y12, Y13
 	VPMADDWD     Y9, Y13, Y13
 	VPADDD       Y13, Y7, Y7
-	MOVBLZX      6(CX), R8
-	ANDL         $0x0000000f, R8
-	MOVL         DI, R9
-	SHRL         $0x08, R9
-	ANDL         $0x00000003, R9
-	SHLL         $0x04, R9
-	ORL          R9, R8
-	SUBL         $0x00000020, R8
-	VMOVD        R8, X9
+	MOVBLZX      6(CX), DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(CX), R8
+	SHRL         $0x08, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VMOVD        DI, X9
 	VPBROADCASTW X9, Y9
 	VMOVDQU      72(CX), X10
 	VPSRLW       $0x04, X10, X11
@@ -23774,16 +23773,16 @@ dot4IQ4XSAVX2_loop:
 	VPMADDUBSW   Y13, Y12, Y13
 	VPMADDWD     Y9, Y13, Y13
 	VPADDD       Y13, Y7, Y7
-	MOVBLZX      6(CX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	MOVL         DI, R9
-	SHRL         $0x0a, R9
-	ANDL         $0x00000003, R9
-	SHLL         $0x04, R9
-	ORL          R9, R8
-	SUBL         $0x00000020, R8
-	VMOVD        R8, X9
+	MOVBLZX      6(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(CX), R8
+	SHRL         $0x0a, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VMOVD        DI, X9
 	VPBROADCASTW X9, Y9
 	VMOVDQU      88(CX), X10
 	VPSRLW       $0x04, X10, X11
@@ -23813,15 +23812,15 @@ dot4IQ4XSAVX2_loop:
 	VPMADDUBSW   Y13, Y12, Y13
 	VPMADDWD     Y9, Y13, Y13
 	VPADDD       Y13, Y7, Y7
-	MOVBLZX      7(CX), R8
-	ANDL         $0x0000000f, R8
-	MOVL         DI, R9
-	SHRL         $0x0c, R9
-	ANDL         $0x00000003, R9
-	SHLL         $0x04, R9
-	ORL          R9, R8
-	SUBL         $0x00000020, R8
-	VMOVD        R8, X9
+	MOVBLZX      7(CX), DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(CX), R8
+	SHRL         $0x0c, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VMOVD        DI, X9
 	VPBROADCASTW X9, Y9
 	VMOVDQU      104(CX), X10
 	VPSRLW       $0x04, X10, X11
@@ -23851,15 +23850,16 @@ dot4IQ4XSAVX2_loop:
 	VPMADDUBSW   Y13, Y12, Y13
 	VPMADDWD     Y9, Y13, Y13
 	VPADDD       Y13, Y7, Y7
-	MOVBLZX      7(CX), R8
-	SHRL         $0x04, R8
-	ANDL         $0x0000000f, R8
-	SHRL         $0x0e, DI
-	ANDL         $0x00000003, DI
-	SHLL         $0x04, DI
-	ORL          DI, R8
-	SUBL         $0x00000020, R8
-	VMOVD        R8, X9
+	MOVBLZX      7(CX), DI
+	SHRL         $0x04, DI
+	ANDL         $0x0000000f, DI
+	MOVWLZX      2(CX), R8
+	SHRL         $0x0e, R8
+	ANDL         $0x00000003, R8
+	SHLL         $0x04, R8
+	ORL          R8, DI
+	SUBL         $0x00000020, DI
+	VMOVD        DI, X9
 	VPBROADCASTW X9, Y9
 	VMOVDQU      120(CX), X10
 	VPSRLW       $0x04, X10, X11

@@ -528,34 +528,38 @@ func genQ2K() {
 	})
 }
 
+// iq4xsScale returns the int16 scale of IQ4_XS sub-block ib in all lanes: the scales_l nibble
+// and two bits of scales_h, minus 32.
+func iq4xsScale(k *kern, ib int) VecVirtual {
+	ls, t := GP32(), GP32()
+	MOVBLZX(k.wt(4+ib/2), ls)
+	if ib%2 == 1 {
+		SHRL(U8(4), ls)
+	}
+	ANDL(U32(0xf), ls)
+	MOVWLZX(k.wt(2), t)
+	if ib > 0 {
+		SHRL(U8(2*ib), t)
+	}
+	ANDL(U32(3), t)
+	SHLL(U8(4), t)
+	ORL(t, ls)
+	SUBL(U32(32), ls)
+	lsx := XMM()
+	VMOVD(ls, lsx)
+	lsv := YMM()
+	VPBROADCASTW(lsx, lsv)
+	return lsv
+}
+
 func genIQ4XS() {
 	eachCols(func(cols int) {
 		k := newSuper("IQ4XS", cols, "iq4_xs x q8_K (ggml_vec_dot_iq4_xs_q8_K)")
 		values := nlValues(iq4nl)
 		k.loop(136, q8kSize, func() {
 			k.zeroSumi()
-			sh := GP32()
-			MOVWLZX(k.wt(2), sh)
 			for ib := 0; ib < 8; ib++ {
-				// ls = (scales_l nibble | 2 bits of scales_h << 4) - 32
-				ls, t := GP32(), GP32()
-				MOVBLZX(k.wt(4+ib/2), ls)
-				if ib%2 == 1 {
-					SHRL(U8(4), ls)
-				}
-				ANDL(U32(0xf), ls)
-				MOVL(sh, t)
-				if ib > 0 {
-					SHRL(U8(2*ib), t)
-				}
-				ANDL(U32(3), t)
-				SHLL(U8(4), t)
-				ORL(t, ls)
-				SUBL(U32(32), ls)
-				lsx := XMM()
-				VMOVD(ls, lsx)
-				lsv := YMM()
-				VPBROADCASTW(lsx, lsv)
+				lsv := iq4xsScale(k.kern, ib)
 				x := iq4Lookup(values, k.wt(8+16*ib))
 				ax := YMM()
 				VPSIGNB(x, x, ax)
