@@ -119,7 +119,9 @@ func (m *mulMat) rowRange(r0, r1 int) {
 	nb := m.n / m.k.block
 	var decoded []byte
 	if m.fast && m.k.decode != nil && m.ncols >= 4 {
-		decoded = make([]byte, nb*m.k.dsize)
+		buf := getPanelBuf(nb * m.k.dsize) // per-worker scratch, recycled like the panels
+		defer panelBufs.Put(buf)
+		decoded = *buf
 	}
 	for r := r0; r < r1; r++ {
 		wr := m.w[r*m.ws : (r+1)*m.ws]
