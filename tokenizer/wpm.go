@@ -91,8 +91,8 @@ func (lv *llamaVocab) wpm(t *Tokenizer, text string, out []int32, sc *llamaScrat
 				break
 			}
 		}
-		if len(out) == start {
-			out = append(out, t.unk)
+		if len(out) == start && t.unk != NoToken {
+			out = append(out, t.unk) // without one, llama.cpp writes LLAMA_TOKEN_NULL (-1)
 		}
 	}
 	return out
