@@ -180,6 +180,23 @@ func TestFamiliesAgainstTransformers(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkHFTokens(t, tok, readHFTokens(t, fam.Variant))
+			// the tokenizer.ggml.pre llama.cpp's converter wrote for this family's checkpoint
+			var man struct {
+				KV map[string]struct{ Value any } `json:"kv"`
+			}
+			mb, err := os.ReadFile(filepath.Join(filepath.Dir(fj), "ref", fam.Variant+".f32.gguf.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(mb, &man); err != nil {
+				t.Fatal(err)
+			}
+			if man.KV["tokenizer.ggml.model"].Value == "gpt2" {
+				want := man.KV["tokenizer.ggml.pre"].Value
+				if got, known := LookupPreHash(PreHash(tok)); !known || got != want {
+					t.Errorf("pre-tokenizer %q (known %v), llama.cpp's converter wrote %q", got, known, want)
+				}
+			}
 		})
 	}
 	if n == 0 {
