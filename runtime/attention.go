@@ -39,13 +39,15 @@ type attnParams struct {
 	qScale  float32 // ggml_scale of Q after RoPE (0: none)
 }
 
-// kvCache is one layer's F16 cache of one sequence: K and V rows [head][pos][dim].
+// kvCache is one layer's cache of one sequence: K and V rows [head][pos][dim], fp16 (llama.cpp's
+// default) or float32 (-ctk f32 -ctv f32).
 type kvCache struct {
-	k, v []uint16
+	k, v     []uint16
+	k32, v32 []float32
 }
 
-// storeKV rounds the n new K and V rows (token-major, nKV heads each) to fp16 and writes them at
-// positions pos0.. (ggml_set_rows into the F16 cache).
+// storeKV writes the n new K and V rows (token-major, nKV heads each) at positions pos0..,
+// rounded to fp16 for an F16 cache (ggml_set_rows).
 func (s *Session) storeKV(il int, k, v []float32, n, pos0 int) {
 	hp := s.m.HParams
 	nkv, dk, dv := hp.NHeadKV[il], hp.HeadDimK, hp.HeadDimV
@@ -53,16 +55,50 @@ func (s *Session) storeKV(il int, k, v []float32, n, pos0 int) {
 	for t := range n {
 		p := pos0 + t
 		for h := range nkv {
-			src := k[(t*nkv+h)*dk : (t*nkv+h+1)*dk]
-			dst := c.k[(h*s.nCtx+p)*dk : (h*s.nCtx+p+1)*dk]
-			for i, x := range src {
+			ks := k[(t*nkv+h)*dk : (t*nkv+h+1)*dk]
+			vs := v[(t*nkv+h)*dv : (t*nkv+h+1)*dv]
+			ko, vo := (h*s.nCtx+p)*dk, (h*s.nCtx+p)*dv
+			if c.k32 != nil {
+				copy(c.k32[ko:ko+dk], ks)
+				copy(c.v32[vo:vo+dv], vs)
+				continue
+			}
+			dst := c.k[ko : ko+dk]
+			for i, x := range ks {
 				dst[i] = half.F32ToF16(x)
 			}
-			src = v[(t*nkv+h)*dv : (t*nkv+h+1)*dv]
-			dst = c.v[(h*s.nCtx+p)*dv : (h*s.nCtx+p+1)*dv]
-			for i, x := range src {
+			dst = c.v[vo : vo+dv]
+			for i, x := range vs {
 				dst[i] = half.F32ToF16(x)
 			}
+		}
+	}
+}
+
+// kRows widens the K rows [j0, j1) of KV head g to float32.
+func (c *kvCache) kRows(dst []float32, g, nCtx, dk, j0, j1 int) {
+	if c.k32 != nil {
+		copy(dst, c.k32[(g*nCtx+j0)*dk:(g*nCtx+j1)*dk])
+		return
+	}
+	for i, h := range c.k[(g*nCtx+j0)*dk : (g*nCtx+j1)*dk] {
+		dst[i] = half.F16ToF32(h)
+	}
+}
+
+// vRowsT widens the V rows [j0, j1) of KV head g to float32, transposed: dst[d*(j1-j0)+j].
+func (c *kvCache) vRowsT(dst []float32, g, nCtx, dv, j0, j1 int) {
+	n := j1 - j0
+	for j := range n {
+		o := (g*nCtx + j0 + j) * dv
+		if c.k32 != nil {
+			for d, x := range c.v32[o : o+dv] {
+				dst[d*n+j] = x
+			}
+			continue
+		}
+		for d, h := range c.v[o : o+dv] {
+			dst[d*n+j] = half.F16ToF32(h)
 		}
 	}
 }
@@ -135,19 +171,10 @@ func (s *Session) attnTiled(il int, q []float32, n, pos0 int, dst []float32, ap 
 				kvStart = max(0, pos0+t0-ap.swa+1)
 			}
 			kvLen := kvEnd - kvStart
-			kc := c.k[(g*s.nCtx+kvStart)*dk : (g*s.nCtx+kvEnd)*dk]
 			kf := w.kf[:kvLen*dk]
-			for i, h := range kc {
-				kf[i] = half.F16ToF32(h)
-			}
+			c.kRows(kf, g, s.nCtx, dk, kvStart, kvEnd)
 			vt := w.vt[:dv*kvLen]
-			vc := c.v[(g*s.nCtx+kvStart)*dv : (g*s.nCtx+kvEnd)*dv]
-			for j := range kvLen {
-				row := vc[j*dv : (j+1)*dv]
-				for d, h := range row {
-					vt[d*kvLen+j] = half.F16ToF32(h)
-				}
-			}
+			c.vRowsT(vt, g, s.nCtx, dv, kvStart, kvEnd)
 			ncols := group * nq
 			qg := w.qg[:ncols*dk]
 			for hh := range group {
@@ -251,8 +278,9 @@ func softmaxTiled(row []float32, kvStart, p int, ap attnParams) float32 {
 	return 1 / S
 }
 
-// attnOneChunk is the per-row path for small micro-batches: Q rounded to fp16, fp16 scores,
-// online softmax per KV cell with expf, V accumulated in fp16.
+// attnOneChunk is the per-row path for small micro-batches (ggml's one_chunk): for an F16 cache
+// Q is rounded to fp16, scores are fp16 dot products and V is accumulated in an fp16 vector; for
+// an F32 cache all of it is float32. The softmax is online per KV cell with expf.
 func (s *Session) attnOneChunk(il int, q []float32, n, pos0 int, dst []float32, ap attnParams) {
 	hp := s.m.HParams
 	nh, nkv := hp.NHead[il], hp.NHeadKV[il]
@@ -267,53 +295,105 @@ func (s *Session) attnOneChunk(il int, q []float32, n, pos0 int, dst []float32, 
 	parts := min(s.pool.Size(), rows)
 	s.pool.Run(parts, func(part int) {
 		w := s.attnWork[part]
-		q16, acc := w.q16[:dk], w.a16[:dv]
 		for r := rows * part / parts; r < rows*(part+1)/parts; r++ {
 			t, h := r/nh, r%nh
 			g := h / group
 			p := pos0 + t
-			for i, x := range q[(t*nh+h)*dk : (t*nh+h+1)*dk] {
-				q16[i] = half.F32ToF16(x)
-			}
-			clear(acc)
-			S := float32(0)
-			M := float32(math.Inf(-1))
-			for j := 0; j <= p; j++ {
-				if masked(p, j, ap.swa) {
-					continue
-				}
-				kr := c.k[(g*s.nCtx+j)*dk : (g*s.nCtx+j+1)*dk]
-				x := dotF16Rows(kr, q16) * scale
-				if ap.softcap != 0 {
-					x = ap.softcap * tanhf(x)
-				}
-				ms, vs := float32(1), float32(1)
-				vr := c.v[(g*s.nCtx+j)*dv : (g*s.nCtx+j+1)*dv]
-				if x > M {
-					Mold := M
-					M = x
-					ms = expf(Mold - M)
-					for d, a := range acc {
-						acc[d] = half.F32ToF16(half.F16ToF32(a) * ms)
-					}
-				} else {
-					vs = expf(x - M)
-				}
-				for d, a := range acc {
-					acc[d] = half.F32ToF16(fmaf(half.F16ToF32(vr[d]), vs, half.F16ToF32(a)))
-				}
-				S = S*ms + vs
-			}
-			inv := float32(0)
-			if S != 0 {
-				inv = 1 / S
-			}
+			qr := q[(t*nh+h)*dk : (t*nh+h+1)*dk]
 			out := dst[(t*nh+h)*dv : (t*nh+h+1)*dv]
-			for d, a := range acc {
-				out[d] = half.F16ToF32(a) * inv
+			if c.k32 != nil {
+				oneChunkRowF32(c, w, qr, out, g, p, s.nCtx, scale, ap)
+			} else {
+				oneChunkRowF16(c, w, qr, out, g, p, s.nCtx, scale, ap)
 			}
 		}
 	})
+}
+
+func oneChunkRowF16(c *kvCache, w *attnWork, qr, out []float32, g, p, nCtx int, scale float32, ap attnParams) {
+	dk, dv := len(qr), len(out)
+	q16, acc := w.q16[:dk], w.a16[:dv]
+	for i, x := range qr {
+		q16[i] = half.F32ToF16(x)
+	}
+	clear(acc)
+	S := float32(0)
+	M := float32(math.Inf(-1))
+	for j := 0; j <= p; j++ {
+		if masked(p, j, ap.swa) {
+			continue
+		}
+		x := dotF16Rows(c.k[(g*nCtx+j)*dk:(g*nCtx+j+1)*dk], q16) * scale
+		if ap.softcap != 0 {
+			x = ap.softcap * tanhf(x)
+		}
+		ms, vs := float32(1), float32(1)
+		vr := c.v[(g*nCtx+j)*dv : (g*nCtx+j+1)*dv]
+		if x > M {
+			Mold := M
+			M = x
+			ms = expf(Mold - M)
+			for d, a := range acc {
+				acc[d] = half.F32ToF16(half.F16ToF32(a) * ms)
+			}
+		} else {
+			vs = expf(x - M)
+		}
+		for d, a := range acc {
+			acc[d] = half.F32ToF16(fmaf(half.F16ToF32(vr[d]), vs, half.F16ToF32(a)))
+		}
+		S = S*ms + vs
+	}
+	inv := float32(0)
+	if S != 0 {
+		inv = 1 / S
+	}
+	for d, a := range acc {
+		out[d] = half.F16ToF32(a) * inv
+	}
+}
+
+func oneChunkRowF32(c *kvCache, w *attnWork, qr, out []float32, g, p, nCtx int, scale float32, ap attnParams) {
+	dk, dv := len(qr), len(out)
+	acc := w.og[:dv]
+	clear(acc)
+	S := float32(0)
+	M := float32(math.Inf(-1))
+	for j := 0; j <= p; j++ {
+		if masked(p, j, ap.swa) {
+			continue
+		}
+		kr := c.k32[(g*nCtx+j)*dk : (g*nCtx+j+1)*dk]
+		var d32 float32
+		for i, x := range kr {
+			d32 = fmaf(x, qr[i], d32)
+		}
+		x := d32 * scale
+		if ap.softcap != 0 {
+			x = ap.softcap * tanhf(x)
+		}
+		ms, vs := float32(1), float32(1)
+		vr := c.v32[(g*nCtx+j)*dv : (g*nCtx+j+1)*dv]
+		if x > M {
+			Mold := M
+			M = x
+			ms = expf(Mold - M)
+			scaleRow(acc, ms)
+		} else {
+			vs = expf(x - M)
+		}
+		for d := range acc {
+			acc[d] = fmaf(vr[d], vs, acc[d])
+		}
+		S = S*ms + vs
+	}
+	inv := float32(0)
+	if S != 0 {
+		inv = 1 / S
+	}
+	for d, a := range acc {
+		out[d] = a * inv
+	}
 }
 
 // dotF16Rows is ggml_vec_dot_f16 of two fp16 rows, accumulated in float32 (four accumulators of eight

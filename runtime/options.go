@@ -19,6 +19,8 @@ type Options struct {
 	// (0: 512). Like llama.cpp, the attention kernel depends on it: ggml-cpu's tiled float32
 	// flash attention runs for 64 or more query rows, its fp16-accumulating one below that.
 	UBatch int
+	// KVF32 keeps the KV cache in float32 (llama.cpp's -ctk f32 -ctv f32) instead of fp16.
+	KVF32 bool
 	// Chunks limits perplexity, KL divergence and imatrix to the first Chunks chunks (0: all).
 	Chunks int
 }
@@ -40,6 +42,9 @@ func WithUBatch(n int) Option { return func(o *Options) { o.UBatch = n } }
 
 // WithChunks limits the number of chunks evaluated (0: all).
 func WithChunks(n int) Option { return func(o *Options) { o.Chunks = n } }
+
+// WithKVF32 keeps the KV cache in float32 instead of fp16 (llama.cpp's -ctk f32 -ctv f32).
+func WithKVF32(on bool) Option { return func(o *Options) { o.KVF32 = on } }
 
 // NewOptions applies opts to the defaults.
 func NewOptions(opts ...Option) Options {

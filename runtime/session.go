@@ -109,9 +109,11 @@ func (m *Model) newSession(o Options) (*Session, error) {
 	}
 	s.kv = make([]kvCache, hp.NLayer)
 	for il := range hp.NLayer {
-		s.kv[il] = kvCache{
-			k: make([]uint16, hp.NHeadKV[il]*o.Ctx*dk),
-			v: make([]uint16, hp.NHeadKV[il]*o.Ctx*dv),
+		nk, nv := hp.NHeadKV[il]*o.Ctx*dk, hp.NHeadKV[il]*o.Ctx*dv
+		if o.KVF32 {
+			s.kv[il] = kvCache{k32: make([]float32, nk), v32: make([]float32, nv)}
+		} else {
+			s.kv[il] = kvCache{k: make([]uint16, nk), v: make([]uint16, nv)}
 		}
 	}
 	s.pool = kernels.NewPool(o.Threads)
