@@ -47,6 +47,9 @@ go test -count=1 -tags purego ./runtime/... ./quantize/...
 step "interop tests against llama.cpp (-tags llamacpp)"
 go test -count=1 -tags llamacpp ./...
 
+step "tokenizers against Hugging Face's (transformers.js, -tags hfref)"
+go test -count=1 -tags hfref ./tokenizer/
+
 if [ "$short" = 0 ]; then
 	step "fuzz (short runs)"
 	for target in $(grep -rhoE --include='*_test.go' '^func (Fuzz[A-Za-z0-9_]+)' . | sed 's/func //' | sort -u); do
