@@ -32,6 +32,8 @@ func ParseOutType(s string) (gguf.FileType, error) {
 // Sources turns a conversion plan into the tensors to write, each with the type llama.cpp's
 // converter gives it for the plan's file type.
 func Sources(p *archmap.Converter) []*Source {
+	// Each source row is read once: its mapped pages need not stay resident.
+	p.Ckpt.ReleaseAfterRead()
 	srcs := make([]*Source, len(p.Tensors))
 	for i, t := range p.Tensors {
 		t := t

@@ -66,12 +66,16 @@ func OpenGGUFInput(path string) (*Input, error) {
 			}
 			return data[int64(r0)*rowSize : int64(r0+n)*rowSize], nil
 		}
+		file := m.Files[t.File]
 		it.Rows = func(dst []float32, r0, n int) error {
 			src, err := it.RawRows(r0, n)
 			if err != nil {
 				return err
 			}
-			return quantize.Dequantize(t.Type, dst, src)
+			err = quantize.Dequantize(t.Type, dst, src)
+			// Each row is decoded once: its mapped pages need not stay resident.
+			file.Release(src)
+			return err
 		}
 		in.Tensors = append(in.Tensors, it)
 	}
@@ -81,6 +85,7 @@ func OpenGGUFInput(path string) (*Input, error) {
 // PlanInput presents a conversion plan as the GGUF the converter would write for its file type
 // (the intermediate file of "convert, then llama-quantize"), without writing it.
 func PlanInput(p *archmap.Converter) *Input {
+	p.Ckpt.ReleaseAfterRead()
 	in := &Input{Meta: p.Meta, close: p.Close}
 	for _, t := range p.Tensors {
 		t := t

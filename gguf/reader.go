@@ -82,6 +82,7 @@ type File struct {
 	byName map[string]int
 	r      io.ReaderAt
 	data   []byte // whole file when memory-mapped
+	mm     *mmap.Map
 	closer io.Closer
 }
 
@@ -107,8 +108,19 @@ func Open(path string) (*File, error) {
 		return nil, err
 	}
 	gf.data = m.Data()
+	gf.mm = m
 	gf.closer = m
 	return gf, nil
+}
+
+// Release hands the pages of b, bytes returned by TensorData, back to the kernel once the caller
+// has decoded them (mmap.Map.Release): a reader streaming through a large model keeps its
+// resident memory at the pieces in flight. b stays readable. It does nothing for a file that
+// is not memory-mapped.
+func (f *File) Release(b []byte) {
+	if f.mm != nil && f.data != nil {
+		f.mm.Release(b)
+	}
 }
 
 // NewReader parses the GGUF file in r (of the given size); name is used in messages.
@@ -122,6 +134,7 @@ func (f *File) Close() error {
 		err := f.closer.Close()
 		f.closer = nil
 		f.data = nil
+		f.mm = nil
 		return err
 	}
 	return nil

@@ -83,6 +83,7 @@ type Tensor struct {
 	File  string // the file that holds it
 
 	data []byte // view into the file's memory map
+	file *File
 }
 
 // NumElements returns the product of the shape.
@@ -104,7 +105,12 @@ func (t *Tensor) Floats(dst []float32, start int64) error {
 		return fmt.Errorf("safetensors: tensor %q: elements [%d, %d) out of range (%d)", t.Name, start, start+n, t.NumElements())
 	}
 	sz := int64(t.DType.Size())
-	return Decode(t.DType, dst, t.data[start*sz:(start+n)*sz])
+	src := t.data[start*sz : (start+n)*sz]
+	err := Decode(t.DType, dst, src)
+	if f := t.file; f != nil && f.releaseAfterRead && f.m != nil {
+		f.m.Release(src)
+	}
+	return err
 }
 
 // File is one memory-mapped safetensors file.
@@ -113,6 +119,8 @@ type File struct {
 	Metadata map[string]string // the header's __metadata__
 	Tensors  []*Tensor         // in data-offset order
 	m        *mmap.Map
+	// releaseAfterRead: Floats drops the pages it decoded from the resident set.
+	releaseAfterRead bool
 }
 
 // Open maps and validates a safetensors file.
@@ -213,7 +221,7 @@ func parse(name string, b []byte) (*File, error) {
 		if count > math.MaxInt64/uint64(size) || e-s != count*uint64(size) {
 			return nil, bad("tensor %q: %d bytes for shape %v of %s (want %d)", key, e-s, info.Shape, info.DType, count*uint64(size))
 		}
-		t := &Tensor{Name: key, DType: info.DType, Shape: info.Shape, File: name, data: data[s:e:e]}
+		t := &Tensor{Name: key, DType: info.DType, Shape: info.Shape, File: name, data: data[s:e:e], file: f}
 		spans = append(spans, span{s, e, t})
 	}
 	sort.Slice(spans, func(i, j int) bool {
@@ -430,6 +438,20 @@ func OpenDir(dir string) (*Checkpoint, error) {
 
 // Tensor returns the named tensor, or nil.
 func (c *Checkpoint) Tensor(name string) *Tensor { return c.byName[name] }
+
+// ReleaseAfterRead makes Floats hand the file pages it has decoded back to the kernel
+// (mmap.Map.Release), for readers that stream through the checkpoint about once: the process's
+// resident memory then stays at the pieces being decoded instead of growing to the size of the
+// checkpoint. Reading a piece again stays correct (its pages fault back in from the page cache).
+// Call it before reading.
+func (c *Checkpoint) ReleaseAfterRead() {
+	if c == nil {
+		return
+	}
+	for _, f := range c.Files {
+		f.releaseAfterRead = true
+	}
+}
 
 // Close unmaps every file.
 func (c *Checkpoint) Close() error {
