@@ -52,6 +52,7 @@ func main() {
 	defer stop()
 	app := newApp()
 	err := app.RunContext(ctx, interspersed(app, os.Args))
+	stopProfiles()
 	os.Exit(exitCode(err))
 }
 
