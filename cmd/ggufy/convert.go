@@ -205,9 +205,7 @@ func runPipeline(cctx *cli.Context, src, list string) error {
 		}
 	}
 	spec.QuantOptions = func(ft gguf.FileType) (convert.QuantizeOptions, error) {
-		opts, err := quantizeOptions(cctx, ft)
-		opts.Imatrix, opts.ImatrixPath = nil, ""
-		return opts, err
+		return quantizeParams(cctx, ft) // the pipeline reads or computes the importance matrix
 	}
 	needsHub := spec.Publish != ""
 	if st, err := os.Stat(src); err != nil || !st.IsDir() {

@@ -27,8 +27,25 @@ func quantizeFlags() []cli.Flag {
 	}
 }
 
-// quantizeOptions reads the llama-quantize flags for file type ft.
+// quantizeOptions reads the llama-quantize flags for file type ft, the importance matrix file
+// included.
 func quantizeOptions(cctx *cli.Context, ft gguf.FileType) (convert.QuantizeOptions, error) {
+	opts, err := quantizeParams(cctx, ft)
+	if err != nil {
+		return opts, err
+	}
+	if path := cctx.String("imatrix"); path != "" {
+		im, err := quantize.ReadImatrix(path)
+		if err != nil {
+			return opts, err
+		}
+		opts.Imatrix, opts.ImatrixPath = im, path
+	}
+	return opts, nil
+}
+
+// quantizeParams reads the llama-quantize flags other than --imatrix.
+func quantizeParams(cctx *cli.Context, ft gguf.FileType) (convert.QuantizeOptions, error) {
 	p := quantize.DefaultParams(ft)
 	p.Pure = cctx.Bool("pure")
 	p.AllowRequantize = cctx.Bool("allow-requantize")
@@ -60,15 +77,7 @@ func quantizeOptions(cctx *cli.Context, ft gguf.FileType) (convert.QuantizeOptio
 		}
 		p.Overrides = append(p.Overrides, quantize.Override{Pattern: re, Type: t})
 	}
-	opts := convert.QuantizeOptions{Params: p, IncludeWeights: cctx.StringSlice("include-weights"), ExcludeWeights: cctx.StringSlice("exclude-weights")}
-	if path := cctx.String("imatrix"); path != "" {
-		im, err := quantize.ReadImatrix(path)
-		if err != nil {
-			return opts, err
-		}
-		opts.Imatrix, opts.ImatrixPath = im, path
-	}
-	return opts, nil
+	return convert.QuantizeOptions{Params: p, IncludeWeights: cctx.StringSlice("include-weights"), ExcludeWeights: cctx.StringSlice("exclude-weights")}, nil
 }
 
 func quantizeCommand() *cli.Command {
