@@ -234,6 +234,12 @@ func encode(j *job, outs []Output, bufs *sync.Pool) ([][]byte, error) {
 				return nil, fmt.Errorf("convert: tensor %q: %w", s.Info.Name, err)
 			}
 		}
+		// Variants often give a tensor the same type (Q4_K_M and Q5_K_M both make output.weight
+		// and half the ffn_down Q6_K): the same rows encoded the same way are the same bytes.
+		if prev := sameEncoding(outs, k, j.t); prev >= 0 {
+			res[k] = res[prev]
+			continue
+		}
 		b, err := quantizeRows(s, f, j.r0, j.n)
 		if err != nil {
 			return nil, err
@@ -241,6 +247,20 @@ func encode(j *job, outs []Output, bufs *sync.Pool) ([][]byte, error) {
 		res[k] = b
 	}
 	return res, nil
+}
+
+// sameEncoding returns an earlier output whose tensor t is encoded from the same rows exactly as
+// output k's (same type and importance weights), or -1.
+func sameEncoding(outs []Output, k, t int) int {
+	s := outs[k].Sources[t]
+	for p := range k {
+		o := outs[p].Sources[t]
+		if o.RawRows == nil && o.Info.Type == s.Info.Type && o.RowsPerImatrix == s.RowsPerImatrix &&
+			len(o.Imatrix) == len(s.Imatrix) && (len(s.Imatrix) == 0 || &o.Imatrix[0] == &s.Imatrix[0]) {
+			return p
+		}
+	}
+	return -1
 }
 
 // quantizeRows encodes n rows (starting at row r0 of the tensor) to the source's type.
