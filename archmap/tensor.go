@@ -2,6 +2,7 @@ package archmap
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/ggufy/ggufy/internal/half"
 	"github.com/ggufy/ggufy/safetensors"
@@ -193,15 +194,43 @@ func (t *Tensor) PermuteOuter(perm func(i int) int) *Tensor {
 	per := t.NumRows() / int(t.Shape[0])
 	rowLen := t.RowLen()
 	return t.derive(t.Name, t.Shape, func(dst []float32, r0, n int) error {
+		from := func(r int) int { return perm(r/per)*per + r%per }
+		lo, hi := from(r0), from(r0)
+		for r := r0 + 1; r < r0+n; r++ {
+			s := from(r)
+			lo, hi = min(lo, s), max(hi, s)
+		}
+		if span := hi - lo + 1; span <= 2*n {
+			// The rows come from a window of the source about the chunk's size (a permutation
+			// within heads): read it in one pass, in file order, then place the rows. Reading
+			// row by row in permuted order would fault neighbouring rows of a memory-mapped
+			// source back into the resident set after they were released.
+			bp := permBufs.Get().(*[]float32)
+			if cap(*bp) < span*rowLen {
+				*bp = make([]float32, span*rowLen)
+			}
+			buf := (*bp)[:span*rowLen]
+			defer permBufs.Put(bp)
+			if err := src(buf, lo, span); err != nil {
+				return err
+			}
+			for r := r0; r < r0+n; r++ {
+				s := from(r) - lo
+				copy(dst[(r-r0)*rowLen:(r-r0+1)*rowLen], buf[s*rowLen:(s+1)*rowLen])
+			}
+			return nil
+		}
 		for r := r0; r < r0+n; r++ {
-			outer, inner := r/per, r%per
-			if err := src(dst[(r-r0)*rowLen:(r-r0+1)*rowLen], perm(outer)*per+inner, 1); err != nil {
+			if err := src(dst[(r-r0)*rowLen:(r-r0+1)*rowLen], from(r), 1); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 }
+
+// permBufs holds PermuteOuter's read windows.
+var permBufs = sync.Pool{New: func() any { return new([]float32) }}
 
 // Stack stacks tensors of equal shape along a new outermost dimension (torch.stack(dim=0)).
 func Stack(name string, parts []*Tensor) (*Tensor, error) {
