@@ -36,13 +36,24 @@ func (s *Session) quantize(x []float32, n, cols int, t gguf.Type) []byte {
 // nil). dst is token-major: row i holds the w.Rows() outputs of activation row i.
 func (s *Session) mul(dst []float32, act []byte, n int, w *Tensor, e int, b []float32) {
 	rows := w.Rows()
-	check(kernels.MatMul(s.pool, dst[:n*rows], w.matrix(e), act, n))
+	m := w.matrix(e)
+	as := len(act) / n
+	// Column blocks keep a block's activations in the cache while every weight row passes by;
+	// one product over all columns would stream them from memory once per weight row.
+	cb := mulColumnBlock
+	for c0 := 0; c0 < n; c0 += cb {
+		c1 := min(n, c0+cb)
+		check(kernels.MatMul(s.pool, dst[c0*rows:c1*rows], m, act[c0*as:c1*as], c1-c0))
+	}
 	if b != nil {
 		for i := range n {
 			addTo(dst[i*rows:(i+1)*rows], b)
 		}
 	}
 }
+
+// mulColumnBlock is the number of activation columns one kernels.MatMul call multiplies.
+var mulColumnBlock = 64
 
 // proj is one projection of a shared input: dst = w·x + b.
 type proj struct {

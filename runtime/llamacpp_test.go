@@ -21,7 +21,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ggufy/ggufy/convert"
 	"github.com/ggufy/ggufy/gguf"
 	"github.com/ggufy/ggufy/internal/llamacpp"
 	"github.com/ggufy/ggufy/internal/testmodel"
@@ -43,38 +42,6 @@ func llamaModel(t testing.TB, path string) *llamacpp.Model {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
-}
-
-var (
-	quantMu   sync.Mutex
-	quantized = map[string]string{}
-)
-
-// quantizeTo quantizes the GGUF src with ggufy's quantizer (llama-quantize's rules) to file type
-// name, with im when given; results are cached for the test binary.
-func quantizeTo(t testing.TB, src, name string, im *quantize.Imatrix, imPath string) string {
-	t.Helper()
-	key := src + "|" + name + "|" + imPath
-	quantMu.Lock()
-	defer quantMu.Unlock()
-	if p, ok := quantized[key]; ok {
-		return p
-	}
-	ft, err := quantize.ParseFileType(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag := ""
-	if imPath != "" {
-		tag = ".imat"
-	}
-	out := filepath.Join(convertDir(), strings.TrimSuffix(filepath.Base(src), ".f32.gguf")+"."+name+tag+".gguf")
-	opts := convert.QuantizeOptions{Params: quantize.DefaultParams(ft), Imatrix: im, ImatrixPath: imPath}
-	if _, err := convert.QuantizeFile(context.Background(), src, out, opts); err != nil {
-		t.Fatalf("quantize %s to %s: %v", src, name, err)
-	}
-	quantized[key] = out
-	return out
 }
 
 func pplTolerance(name string) float64 {

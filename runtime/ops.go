@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/ggufy/ggufy/internal/half"
+	"github.com/ggufy/ggufy/runtime/kernels"
 )
 
 // Element-wise and row operations as ggml-cpu computes them on an AVX2/FMA machine
@@ -20,86 +21,20 @@ func fmaf(a, b, c float32) float32 {
 	return float32(math.FMA(float64(a), float64(b), float64(c)))
 }
 
-// vExpf is ggml_v_expf, ggml's vectorized expf (an ARM optimized-routines polynomial; maximum
-// error 1.45358 + 0.5 ulp), one lane of the AVX2 version.
-func vExpf(x float32) float32 {
-	const r = 0x1.8p23
-	z := fmaf(x, 0x1.715476p+0, r)
-	n := z - r
-	b := fmaf(-n, 0x1.7f7d1cp-20, fmaf(-n, 0x1.62e4p-1, x))
-	e := math.Float32bits(z) << 23
-	k := math.Float32frombits(e + math.Float32bits(1))
-	an := float32(math.Abs(float64(n)))
-	u := b * b
-	j := fmaf(fmaf(fmaf(0x1.0e4020p-7, b, 0x1.573e2ep-5), u, fmaf(0x1.555e66p-3, b, 0x1.fffdb6p-2)), u, 0x1.ffffecp-1*b)
-	if !(an > 126) {
-		return fmaf(j, k, k)
-	}
-	var g uint32
-	if n <= 0 {
-		g = 0x82000000
-	}
-	s1 := math.Float32frombits(g + 0x7f000000)
-	s2 := math.Float32frombits(e - g)
-	if an > 192 {
-		return s1 * s1
-	}
-	return fmaf(s2, j, s2) * s1
-}
-
-// vSilu is ggml_v_silu: x / (1 + v_expf(-x)).
-func vSilu(x float32) float32 { return x / (1 + vExpf(-x)) }
+// vExpf is ggml_v_expf, ggml's vectorized expf, one lane (kernels.VExpf).
+func vExpf(x float32) float32 { return kernels.VExpf(x) }
 
 // siluf is ggml_silu_f32, the scalar tail: x / (1 + expf(-x)).
 func siluf(x float32) float32 { return x / (1 + expf(-x)) }
 
-// siluRow is ggml_vec_silu_f32: blocks of 8 through the vector path, the tail scalar.
-func siluRow(y, x []float32) {
-	n := len(x)
-	nv := n &^ 7
-	for i := 0; i < nv; i++ {
-		y[i] = vSilu(x[i])
-	}
-	for i := nv; i < n; i++ {
-		y[i] = siluf(x[i])
-	}
-}
-
-// swigluRow is ggml_vec_swiglu_f32: y = silu(x) * g, the vector path for blocks of 8.
-func swigluRow(y, x, g []float32) {
-	n := len(x)
-	nv := n &^ 7
-	for i := 0; i < nv; i++ {
-		y[i] = vSilu(x[i]) * g[i]
-	}
-	for i := nv; i < n; i++ {
-		y[i] = siluf(x[i]) * g[i]
-	}
-}
+// swigluRow is ggml_vec_swiglu_f32: y = silu(x) * g, ggml_v_silu for blocks of 8, the tail
+// scalar.
+func swigluRow(y, x, g []float32) { kernels.SwiGLU(y, x, g) }
 
 // softMaxRow is ggml_vec_soft_max_f32: y = exp(x - max) with the vectorized expf for blocks of
 // 8 (each block summed in float in the order of the AVX2 horizontal add, then added in double),
 // expf for the tail. It returns the double sum.
-func softMaxRow(y, x []float32, mx float32) float64 {
-	n := len(x)
-	var sum float64
-	i := 0
-	for ; i+7 < n; i += 8 {
-		var v [8]float32
-		for l := range 8 {
-			v[l] = vExpf(x[i+l] - mx)
-			y[i+l] = v[l]
-		}
-		a0, a1, a2, a3 := v[0]+v[4], v[1]+v[5], v[2]+v[6], v[3]+v[7]
-		sum += float64((a0 + a2) + (a1 + a3))
-	}
-	for ; i < n; i++ {
-		v := expf(x[i] - mx)
-		sum += float64(v)
-		y[i] = v
-	}
-	return sum
-}
+func softMaxRow(y, x []float32, mx float32) float64 { return kernels.SoftMaxExp(y, x, mx) }
 
 // softMax is ggml's soft_max op on one row without mask or scale: max, exp, 1/sum in double,
 // scale.
