@@ -47,7 +47,7 @@ type kvCache struct {
 }
 
 // storeKV writes the n new K and V rows (token-major, nKV heads each) at positions pos0..,
-// rounded to fp16 for an F16 cache (ggml_set_rows).
+// rounded to fp16 for an F16 cache (ggml_set_rows; F16C's round to nearest even).
 func (s *Session) storeKV(il int, k, v []float32, n, pos0 int) {
 	hp := s.m.HParams
 	nkv, dk, dv := hp.NHeadKV[il], hp.HeadDimK, hp.HeadDimV
@@ -63,14 +63,8 @@ func (s *Session) storeKV(il int, k, v []float32, n, pos0 int) {
 				copy(c.v32[vo:vo+dv], vs)
 				continue
 			}
-			dst := c.k[ko : ko+dk]
-			for i, x := range ks {
-				dst[i] = half.F32ToF16(x)
-			}
-			dst = c.v[vo : vo+dv]
-			for i, x := range vs {
-				dst[i] = half.F32ToF16(x)
-			}
+			check(kernels.QuantizeActivations(gguf.TypeF16, u16bytes(c.k[ko:ko+dk]), ks))
+			check(kernels.QuantizeActivations(gguf.TypeF16, u16bytes(c.v[vo:vo+dv]), vs))
 		}
 	}
 }
@@ -132,6 +126,13 @@ type attnWork struct {
 	inv []float32 // 1/S per row
 	q16 []uint16  // the query in fp16 (one-chunk path)
 	a16 []uint16  // the fp16 V accumulator (one-chunk path)
+}
+
+func u16bytes(x []uint16) []byte {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 2*len(x))
 }
 
 func f32bytes(x []float32) []byte {
@@ -214,64 +215,48 @@ func (s *Session) attnTiled(il int, q []float32, n, pos0 int, dst []float32, ap 
 // softmaxTiled turns one row of raw scores (cache positions kvStart..) of the query at position p
 // into unnormalized probabilities in place and returns 1/S, as the tiled flash attention does:
 // scale, softcap (tanh), mask, then per KV tile of 64 (aligned to cache position 0) the running
-// maximum, exp(s - M) through ggml_vec_soft_max_f32, S rescaled on a new maximum.
+// maximum, exp(s - M) through ggml_vec_soft_max_f32 over the whole tile, S rescaled on a new
+// maximum. Tiles the query sees nothing of are skipped, as ggml skips them.
 func softmaxTiled(row []float32, kvStart, p int, ap attnParams) float32 {
 	scale := ap.scale
 	if ap.softcap != 0 {
 		scale /= ap.softcap
 	}
-	negInf := float32(math.Inf(-1))
-	for j := range row {
-		x := row[j] * scale
-		if ap.softcap != 0 {
-			x = tanhf(x) * ap.softcap
-		}
-		if masked(p, kvStart+j, ap.swa) {
-			x = negInf
-		}
-		row[j] = x
+	// the cache positions the query sees: [v0, v1)
+	v0, v1 := kvStart, min(kvStart+len(row), p+1)
+	if ap.swa > 0 {
+		v0 = max(v0, p-ap.swa+1)
 	}
-	// ggml keeps the output accumulator relative to the running maximum; here the products with
-	// V come after, so the probabilities of earlier tiles are rescaled in place.
+	negInf := float32(math.Inf(-1))
 	M := negInf
 	var S float32
-	kvEnd := kvStart + len(row)
-	done := 0 // row[:done] holds probabilities relative to M
 	var tile [faTileKV]float32
-	for ic := kvStart - kvStart%faTileKV; ic < kvEnd; ic += faTileKV {
-		lo, hi := max(ic, kvStart), min(ic+faTileKV, kvEnd)
-		// the whole tile as ggml sees it: -inf outside this query's range
+	for ic := v0 - v0%faTileKV; ic < v1; ic += faTileKV {
+		lo, hi := max(ic, v0), min(ic+faTileKV, v1)
 		for i := range tile {
 			tile[i] = negInf
 		}
 		tmax := negInf
 		for j := lo; j < hi; j++ {
-			x := row[j-kvStart]
+			x := row[j-kvStart] * scale
+			if ap.softcap != 0 {
+				x = tanhf(x) * ap.softcap
+			}
 			tile[j-ic] = x
 			tmax = max(tmax, x)
 		}
-		if tmax == negInf {
-			for j := lo; j < hi; j++ {
-				row[j-kvStart] = 0
-			}
-			done = hi - kvStart
-			continue
-		}
-		Mnew := max(M, tmax)
-		if Mnew > M {
+		if Mnew := max(M, tmax); Mnew > M {
+			// ggml rescales its output accumulator; here the probabilities so far
 			ms := expf(M - Mnew)
-			for j := range row[:done] {
-				row[j] *= ms
-			}
+			scaleRow(row[v0-kvStart:lo-kvStart], ms)
 			S *= ms
+			M = Mnew
 		}
-		M = Mnew
 		S = float32(float64(S) + softMaxRow(tile[:], tile[:], M))
-		for j := lo; j < hi; j++ {
-			row[j-kvStart] = tile[j-ic]
-		}
-		done = hi - kvStart
+		copy(row[lo-kvStart:hi-kvStart], tile[lo-ic:hi-ic])
 	}
+	clear(row[:max(0, v0-kvStart)])
+	clear(row[max(0, v1-kvStart):])
 	if S == 0 {
 		return 0
 	}

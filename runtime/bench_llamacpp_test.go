@@ -11,11 +11,14 @@ package runtime
 // The model is a synthetic llama (1024 wide, 8 layers, GQA 16/8 heads, FFN 2816, the 4096-token
 // vocabulary of tiny-trained, 102M parameters) written once per test binary, quantized with
 // ggufy to F16, Q8_0 and Q4_K_M. Each benchmark evaluates two 512-token chunks with both
-// programs and reports tokens/s of each and their ratio (ggufy/llama.cpp).
+// programs and reports tokens/s of each and their ratio (ggufy/llama.cpp). Both use
+// $GGUFY_BENCH_THREADS threads (default: all cores).
 
 import (
 	"context"
+	"os"
 	goruntime "runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,6 +30,9 @@ func benchPP(b *testing.B, typ string) {
 	path := benchFile(b, typ)
 	text := readText(b, evalText)
 	threads := goruntime.NumCPU()
+	if n, err := strconv.Atoi(os.Getenv("GGUFY_BENCH_THREADS")); err == nil && n > 0 {
+		threads = n
+	}
 	m := load(b, path)
 	lm := llamaModel(b, path)
 	tokens := float64(benchCtx * benchChunks)

@@ -205,3 +205,29 @@ func cpuTime() time.Duration {
 func BenchmarkPerplexityF16(b *testing.B)    { benchPerplexity(b, "F16") }
 func BenchmarkPerplexityQ8_0(b *testing.B)   { benchPerplexity(b, "Q8_0") }
 func BenchmarkPerplexityQ4_K_M(b *testing.B) { benchPerplexity(b, "Q4_K_M") }
+
+// BenchmarkDecode decodes one 128-token chunk of tiny-trained (a real 5M-parameter llama) with
+// logits for its second half, as perplexity does; allocations are per chunk, none per token.
+func BenchmarkDecode(b *testing.B) {
+	m := load(b, tinyTrained)
+	toks := m.Tokenizer.Encode(readText(b, evalText), true, false)[:128]
+	s, err := m.NewSession(WithCtx(128))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	outs := make([]int, 63)
+	for i := range outs {
+		outs[i] = 64 + i
+	}
+	emit := func(int, []float32) error { return nil }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		s.Reset()
+		if err := s.Decode(toks, outs, emit); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "tok/s")
+}
