@@ -412,3 +412,46 @@ func TestLlamaCppImatrix(t *testing.T) {
 		}
 	}
 }
+
+// TestLlamaCppModels: the fixture GGUF (stories260k, a real trained model) and the other
+// testdata/models checkpoints, unquantized and quantized, against llama-perplexity; and the
+// one-chunk attention path (micro-batches under 64 tokens, llama.cpp's -b 32).
+func TestLlamaCppModels(t *testing.T) {
+	initLlama(t)
+	stories := readText(t, testdata+"/text/stories260k-eval.txt")
+	eval := readText(t, evalText)
+	for _, c := range []struct {
+		name, path, text string
+		nctx             int
+	}{
+		{"stories260k", testdata + "/ref/stories260k.f32.gguf", stories, 128},
+		{"mistral-rand", convertF32(t, testdata+"/models/mistral-rand"), eval, 128},
+		{"qwen2-rand", convertF32(t, testdata+"/models/qwen2-rand"), eval, 128},
+	} {
+		for _, name := range []string{"F32", "F16", "BF16", "Q8_0", "Q4_K_M", "Q6_K"} {
+			t.Run(c.name+"/"+name, func(t *testing.T) {
+				path := c.path
+				if name != "F32" {
+					path = quantizeTo(t, c.path, name, nil, "")
+				}
+				comparePPL(t, path, c.text, c.nctx, 4, pplTolerance(name))
+			})
+		}
+	}
+	t.Run("tiny-trained/batch32", func(t *testing.T) {
+		path := convertF32(t, tinyTrained)
+		m := load(t, path)
+		r, err := Perplexity(context.Background(), m, eval, nil, WithCtx(128), WithBatch(32), WithChunks(4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lr, err := llamaModel(t, path).Perplexity(eval, llamacpp.PPLOptions{NCtx: 128, NBatch: 32, Chunks: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rel := (r.PPL - lr.PPL) / lr.PPL; math.Abs(rel) > 1e-3 {
+			t.Errorf("ppl %.6f, llama.cpp %.6f (rel %.2e)", r.PPL, lr.PPL, rel)
+		}
+		t.Logf("n_batch 32: ppl %.6f, llama.cpp %.6f", r.PPL, lr.PPL)
+	})
+}

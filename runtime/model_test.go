@@ -430,3 +430,49 @@ func TestFamiliesMatchTransformers(t *testing.T) {
 		})
 	}
 }
+
+// TestImatrixExperts: for mixture-of-experts layers the imatrix has one row of sums and one count
+// per expert (ggml_mul_mat_id), and the counts add up to tokens × experts per token; dense
+// products count tokens.
+func TestImatrixExperts(t *testing.T) {
+	for _, v := range []string{"mixtral", "qwen2moe", "qwen3moe"} {
+		t.Run(v, func(t *testing.T) {
+			m := load(t, materialize(t, v))
+			hp := m.HParams
+			r, err := ComputeImatrix(context.Background(), m, readText(t, evalText), "", nil, WithCtx(64), WithChunks(2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens := int64(2 * 64)
+			nExp := 0
+			for name, e := range r.Imatrix.Entries {
+				tt := m.Tensors[name]
+				if strings.Contains(name, "_exps.") {
+					nExp++
+					if len(e.Counts) != hp.NExpert || len(e.Sums) != hp.NExpert*tt.Cols() {
+						t.Fatalf("%s: %d counts, %d sums", name, len(e.Counts), len(e.Sums))
+					}
+					var total int64
+					for ex, c := range e.Counts {
+						total += c
+						zero := true
+						for _, s := range e.Sums[ex*tt.Cols() : (ex+1)*tt.Cols()] {
+							zero = zero && s == 0
+						}
+						if zero != (c == 0) {
+							t.Errorf("%s expert %d: count %d but sums zero=%v", name, ex, c, zero)
+						}
+					}
+					if total != tokens*int64(hp.NExpertUsed) {
+						t.Errorf("%s: %d routed rows, want %d", name, total, tokens*int64(hp.NExpertUsed))
+					}
+				} else if len(e.Counts) != 1 || e.Counts[0] != tokens {
+					t.Errorf("%s: counts %v, want [%d]", name, e.Counts, tokens)
+				}
+			}
+			if nExp != 3*hp.NLayer {
+				t.Errorf("%d expert tensors, want %d", nExp, 3*hp.NLayer)
+			}
+		})
+	}
+}
