@@ -38,8 +38,6 @@ func (s *Session) mul(dst []float32, act []byte, n int, w *Tensor, e int, b []fl
 	rows := w.Rows()
 	m := w.matrix(e)
 	as := len(act) / n
-	// Column blocks keep a block's activations in the cache while every weight row passes by;
-	// one product over all columns would stream them from memory once per weight row.
 	cb := mulColumnBlock
 	for c0 := 0; c0 < n; c0 += cb {
 		c1 := min(n, c0+cb)
@@ -52,8 +50,10 @@ func (s *Session) mul(dst []float32, act []byte, n int, w *Tensor, e int, b []fl
 	}
 }
 
-// mulColumnBlock is the number of activation columns one kernels.MatMul call multiplies.
-var mulColumnBlock = 64
+// mulColumnBlock is the number of activation columns one kernels.MatMul call multiplies: a
+// micro-batch of up to 512 tokens goes in one call. (Blocks of 64 columns measured slower on a
+// 16-core machine, 0.59-0.69x llama.cpp against 0.73-0.86x, from eight times the fan-outs.)
+var mulColumnBlock = 512
 
 // proj is one projection of a shared input: dst = w·x + b.
 type proj struct {
