@@ -40,6 +40,9 @@ type Run struct {
 	CPUS      float64  `json:"cpu_s"` // user + system
 	PeakRSS   int64    `json:"peak_rss_bytes"`
 	PeakAnon  int64    `json:"peak_anon_rss_bytes"`
+	MajFlt    int64    `json:"major_faults"`      // page faults that read the disk
+	ReadBytes int64    `json:"read_bytes"`        // ru_inblock: bytes read from the disk
+	Others    float64  `json:"others_load_cores"` // CPU cores other processes used meanwhile
 	Outputs   []string `json:"outputs,omitempty"`
 	OutputSHA []string `json:"output_sha256,omitempty"`
 	Log       string   `json:"log"`
@@ -53,6 +56,9 @@ type Comparison struct {
 	Speedup     float64 `json:"speedup"` // llama.cpp wall / ggufy wall
 	GgufyCPUS   float64 `json:"ggufy_cpu_s"`
 	LlamaCPUS   float64 `json:"llamacpp_cpu_s"`
+	CPURatio    float64 `json:"cpu_ratio"` // llama.cpp CPU / ggufy CPU
+	GgufyOthers float64 `json:"ggufy_others_load_cores"`
+	LlamaOthers float64 `json:"llamacpp_others_load_cores"`
 	GgufyRSS    int64   `json:"ggufy_peak_rss_bytes"`
 	LlamaRSS    int64   `json:"llamacpp_peak_rss_bytes"` // max over its runs
 	GgufyAnon   int64   `json:"ggufy_peak_anon_rss_bytes"`
@@ -185,7 +191,7 @@ func run(c config) (*Report, error) {
 
 	// llama.cpp's converter: the convert benchmark's reference and the first step of the
 	// sequence the one command replaces.
-	pyConvert, err := measure(c, "llamacpp convert f16", c.python, c.shim, c.converter, c.src, "--outtype", "f16", "--outfile", llamaF16)
+	pyConvert, err := measure(c, []string{c.src}, "llamacpp convert f16", c.python, c.shim, c.converter, c.src, "--outtype", "f16", "--outfile", llamaF16)
 	if err != nil {
 		return rep, err
 	}
@@ -195,7 +201,7 @@ func run(c config) (*Report, error) {
 
 	if c.benches["convert"] {
 		out := filepath.Join(c.work, "ggufy-F16.gguf")
-		r, err := measure(c, "ggufy convert f16", c.ggufy, "convert", c.src, "--outtype", "f16", "-o", out, "--quiet")
+		r, err := measure(c, []string{c.src}, "ggufy convert f16", c.ggufy, "convert", c.src, "--outtype", "f16", "-o", out, "--quiet")
 		if err != nil {
 			return rep, err
 		}
@@ -224,7 +230,7 @@ func run(c config) (*Report, error) {
 	var qt []string
 	for _, t := range types {
 		out := filepath.Join(c.work, "llamacpp-"+t+".gguf")
-		r, err := measure(c, "llama_model_quantize "+t, c.llamaquant, "-threads", th, llamaF16, out, t)
+		r, err := measure(c, []string{llamaF16}, "llama_model_quantize "+t, c.llamaquant, "-threads", th, llamaF16, out, t)
 		if err != nil {
 			return rep, err
 		}
@@ -235,7 +241,7 @@ func run(c config) (*Report, error) {
 		llamaQ[t] = r
 		if c.benches["quantize"] && slices.Contains(c.quant, t) {
 			gout := filepath.Join(c.work, "ggufy-"+t+".gguf")
-			g, err := measure(c, "ggufy quantize "+t, c.ggufy, "quantize", "--threads", th, "--quiet", llamaF16, gout, t)
+			g, err := measure(c, []string{llamaF16}, "ggufy quantize "+t, c.ggufy, "quantize", "--threads", th, "--quiet", llamaF16, gout, t)
 			if err != nil {
 				return rep, err
 			}
@@ -255,7 +261,7 @@ func run(c config) (*Report, error) {
 	if c.benches["onecmd"] {
 		dir := filepath.Join(c.work, "ggufy-variants")
 		os.RemoveAll(dir)
-		r, err := measure(c, "ggufy convert -q", c.ggufy, "convert", c.src, "--outtype", "f16", "-q", strings.Join(c.variants, ","), "-o", dir, "--threads", th, "--quiet")
+		r, err := measure(c, []string{c.src}, "ggufy convert -q", c.ggufy, "convert", c.src, "--outtype", "f16", "-q", strings.Join(c.variants, ","), "-o", dir, "--threads", th, "--quiet")
 		if err != nil {
 			return rep, err
 		}
@@ -305,8 +311,17 @@ func compare(name, desc string, g, l, ref []*Run) *Comparison {
 		c.LlamaRSS = max(c.LlamaRSS, r.PeakRSS)
 		c.LlamaAnon = max(c.LlamaAnon, r.PeakAnon)
 	}
+	for _, r := range g {
+		c.GgufyOthers += r.Others * r.WallS / max(c.GgufyWallS, 1e-9)
+	}
+	for _, r := range l {
+		c.LlamaOthers += r.Others * r.WallS / max(c.LlamaWallS, 1e-9)
+	}
 	if c.GgufyWallS > 0 {
 		c.Speedup = c.LlamaWallS / c.GgufyWallS
+	}
+	if c.GgufyCPUS > 0 {
+		c.CPURatio = c.LlamaCPUS / c.GgufyCPUS
 	}
 	var gs, ls []string
 	for _, r := range g {
@@ -321,7 +336,12 @@ func compare(name, desc string, g, l, ref []*Run) *Comparison {
 
 // measure runs one command with its output in WORK/logs and returns its wall time, CPU time,
 // peak RSS (ru_maxrss) and peak anonymous RSS (polled).
-func measure(c config, name string, prog string, args ...string) (*Run, error) {
+func measure(c config, warmPaths []string, name string, prog string, args ...string) (*Run, error) {
+	for _, p := range warmPaths {
+		if _, err := warm(p); err != nil {
+			return nil, err
+		}
+	}
 	r := &Run{Name: name, Args: append([]string{prog}, args...), Log: filepath.Join(c.work, "logs", strings.ReplaceAll(name, " ", "_")+".log")}
 	logf, err := os.Create(r.Log)
 	if err != nil {
@@ -331,6 +351,7 @@ func measure(c config, name string, prog string, args ...string) (*Run, error) {
 	fmt.Fprintf(os.Stderr, "bench: %s ...", name)
 	cmd := exec.Command(prog, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	busy0 := busySeconds()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -342,15 +363,43 @@ func measure(c config, name string, prog string, args ...string) (*Run, error) {
 	r.WallS = time.Since(start).Seconds()
 	close(stop)
 	r.PeakAnon = <-anon
+	busy := busySeconds() - busy0
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.PeakRSS = ru.Maxrss * 1024
 		r.CPUS = tv(ru.Utime) + tv(ru.Stime)
+		r.MajFlt = ru.Majflt
+		r.ReadBytes = ru.Inblock * 512
 	}
-	fmt.Fprintf(os.Stderr, " %.1fs, peak RSS %s\n", r.WallS, mib(r.PeakRSS))
+	if busy0 >= 0 && r.WallS > 0 {
+		r.Others = max(0, busy-r.CPUS) / r.WallS
+	}
+	fmt.Fprintf(os.Stderr, " %.1fs, %.1f CPU-s, peak RSS %s, others' load %.1f cores\n", r.WallS, r.CPUS, mib(r.PeakRSS), r.Others)
 	if err != nil {
 		return r, fmt.Errorf("%s: %v (log: %s)", name, err, r.Log)
 	}
 	return r, nil
+}
+
+// busySeconds is the machine's non-idle CPU time so far (all cores, /proc/stat), or -1.
+func busySeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return -1
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return float64(busy) / 100 // USER_HZ
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
@@ -396,8 +445,23 @@ func hashOutputs(r *Run, paths ...string) error {
 	return nil
 }
 
-// warm reads the checkpoint once so that whichever tool runs first does not pay for the disk.
+// warm reads a file, or the files of a directory, so that the measured run finds them in the
+// page cache whatever ran before (a multi-GB run writes enough to evict its input). It returns
+// the bytes of .safetensors files read.
 func warm(dir string) (int64, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return 0, err
+	}
+	if !st.IsDir() {
+		f, err := os.Open(dir)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		_, err = io.CopyBuffer(io.Discard, f, make([]byte, 4<<20))
+		return 0, err
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, err
@@ -460,12 +524,14 @@ func printReport(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "\n%s  %s, %d cores, %.0f GiB, %s\n", r.Date, r.Host.CPU, r.Host.Cores, float64(r.Host.MemBytes)/(1<<30), r.Host.Go)
 	fmt.Fprintf(w, "ggufy %s, source %s (%.2f GB of tensors), %d threads, load average %s before, %s after\n\n", r.Commit, r.Source, float64(r.SourceBytes)/1e9, r.Threads, r.LoadBefore, r.LoadAfter)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "benchmark\tggufy s\tllama.cpp s\tspeedup\tggufy CPU s\tllama.cpp CPU s\tggufy peak RSS\tllama.cpp peak RSS\tggufy peak anon\tllama.cpp peak anon\tidentical\t")
+	fmt.Fprintln(tw, "benchmark\tggufy s\tllama.cpp s\tspeedup\tggufy CPU s\tllama.cpp CPU s\tCPU ratio\tggufy peak RSS\tllama.cpp peak RSS\tggufy peak anon\tllama.cpp peak anon\tothers' load\tidentical\t")
 	for _, c := range r.Comparisons {
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2fx\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%v\t\n", c.Bench, c.GgufyWallS, c.LlamaWallS, c.Speedup,
-			c.GgufyCPUS, c.LlamaCPUS, mib(c.GgufyRSS), mib(c.LlamaRSS), mib(c.GgufyAnon), mib(c.LlamaAnon), c.Identical)
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.2fx\t%.1f\t%.1f\t%.2fx\t%s\t%s\t%s\t%s\t%.1f / %.1f\t%v\t\n", c.Bench, c.GgufyWallS, c.LlamaWallS, c.Speedup,
+			c.GgufyCPUS, c.LlamaCPUS, c.CPURatio, mib(c.GgufyRSS), mib(c.LlamaRSS), mib(c.GgufyAnon), mib(c.LlamaAnon), c.GgufyOthers, c.LlamaOthers, c.Identical)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nspeedup = llama.cpp wall / ggufy wall; llama.cpp's onecmd is the sum of its runs, its peak RSS the largest")
+	fmt.Fprintln(w, "CPU ratio = llama.cpp CPU-s / ggufy CPU-s (user + system; less sensitive to the machine's load than wall time)")
 	fmt.Fprintln(w, "peak RSS = ru_maxrss (anonymous + file-backed, mapped inputs included); peak anon = polled RssAnon")
+	fmt.Fprintln(w, "others' load = CPU cores used by other processes during ggufy's / llama.cpp's runs (/proc/stat)")
 }
