@@ -31,15 +31,23 @@ var (
 // name, with im when given; results are cached for the test binary.
 func quantizeTo(t testing.TB, src, name string, im *quantize.Imatrix, imPath string) string {
 	t.Helper()
+	p, err := tryQuantize(src, name, im, imPath)
+	if err != nil {
+		t.Fatalf("quantize %s to %s: %v", src, name, err)
+	}
+	return p
+}
+
+func tryQuantize(src, name string, im *quantize.Imatrix, imPath string) (string, error) {
 	key := src + "|" + name + "|" + imPath
 	quantMu.Lock()
 	defer quantMu.Unlock()
 	if p, ok := quantized[key]; ok {
-		return p
+		return p, nil
 	}
 	ft, err := quantize.ParseFileType(name)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	tag := ""
 	if imPath != "" {
@@ -48,10 +56,10 @@ func quantizeTo(t testing.TB, src, name string, im *quantize.Imatrix, imPath str
 	out := filepath.Join(convertDir(), strings.TrimSuffix(filepath.Base(src), ".f32.gguf")+"."+name+tag+".gguf")
 	opts := convert.QuantizeOptions{Params: quantize.DefaultParams(ft), Imatrix: im, ImatrixPath: imPath}
 	if _, err := convert.QuantizeFile(context.Background(), src, out, opts); err != nil {
-		t.Fatalf("quantize %s to %s: %v", src, name, err)
+		return "", err
 	}
 	quantized[key] = out
-	return out
+	return out, nil
 }
 
 const (

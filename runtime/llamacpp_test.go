@@ -10,6 +10,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -21,7 +22,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ggufy/ggufy/gguf"
 	"github.com/ggufy/ggufy/internal/llamacpp"
 	"github.com/ggufy/ggufy/internal/testmodel"
 	"github.com/ggufy/ggufy/quantize"
@@ -192,27 +192,18 @@ func TestLlamaCppAllTypes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			path := f32
 			if name != "F32" {
-				ft := quantize.FileTypeNames[name]
-				var use *quantize.Imatrix
-				var usePath string
-				if needsImatrix(ft) {
-					use, usePath = im, imPath
+				// types (or per-tensor choices) llama-quantize refuses without an imatrix get ggufy's
+				var err error
+				if path, err = tryQuantize(f32, name, nil, ""); errors.Is(err, quantize.ErrNeedImatrix) {
+					path, err = tryQuantize(f32, name, im, imPath)
 				}
-				path = quantizeTo(t, f32, name, use, usePath)
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
 			comparePPL(t, path, text, 128, 6, pplTolerance(name))
 		})
 	}
-}
-
-// needsImatrix reports whether llama-quantize refuses file type ft without an importance matrix.
-func needsImatrix(ft gguf.FileType) bool {
-	switch ft {
-	case gguf.FileTypeMostlyIQ2_XXS, gguf.FileTypeMostlyIQ2_XS, gguf.FileTypeMostlyIQ2_S, gguf.FileTypeMostlyQ2_K_S,
-		gguf.FileTypeMostlyIQ1_S, gguf.FileTypeMostlyIQ1_M:
-		return true
-	}
-	return false
 }
 
 // TestLlamaCppTokenize: the ids the runtime's tokenizer gives for the multilingual text (from a
