@@ -10,6 +10,7 @@ import (
 
 	"github.com/ggufy/ggufy/gguf"
 	"github.com/ggufy/ggufy/internal/half"
+	"github.com/ggufy/ggufy/internal/iqgrid"
 )
 
 func init() {
@@ -475,7 +476,7 @@ func iq1Values(dl float32, neg uint32) [4]float32 {
 // iq1Put writes c[v+1] for the 8 values v (-1, 0 or 1) of the grid point with index idx: v+1 is
 // the point's level in the quantizer's packed table (TestIQGrids checks that both agree).
 func iq1Put(y *[8]float32, c *[4]float32, idx uint32) {
-	g := uint32(iqKGrid1bit2048[idx&2047])
+	g := uint32(iqgrid.KGrid1bit2048[idx&2047])
 	for j := 0; j < 8; j++ {
 		y[j] = c[g>>(2*j)&3]
 	}

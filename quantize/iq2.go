@@ -12,6 +12,7 @@ import (
 
 	"github.com/ggufy/ggufy/gguf"
 	"github.com/ggufy/ggufy/internal/half"
+	"github.com/ggufy/ggufy/internal/iqgrid"
 )
 
 func init() {
@@ -510,7 +511,7 @@ func dequantizeRowIQ2XXS(y []float32, src []byte) {
 			a1 := iqU32(blk[6+8*ib:])
 			db := d * (0.5 + float32(a1>>28)) * 0.25
 			for l := 0; l < 4; l++ {
-				iq2Put(y[iqQK*i+32*ib+8*l:], db, iq2xxsGrid[uint8(a0>>(8*l))], iqKSigns[(a1>>(7*l))&127])
+				iq2Put(y[iqQK*i+32*ib+8*l:], db, iqgrid.IQ2XXS[uint8(a0>>(8*l))], iqgrid.KSigns[(a1>>(7*l))&127])
 			}
 		}
 	}
@@ -526,7 +527,7 @@ func dequantizeRowIQ2XS(y []float32, src []byte) {
 			db := [2]float32{d * (0.5 + float32(sc&0xf)) * 0.25, d * (0.5 + float32(sc>>4)) * 0.25}
 			for l := 0; l < 4; l++ {
 				q := iqU16(blk[2+2*(4*ib+l):])
-				iq2Put(y[iqQK*i+32*ib+8*l:], db[l/2], iq2xsGrid[q&511], iqKSigns[q>>9])
+				iq2Put(y[iqQK*i+32*ib+8*l:], db[l/2], iqgrid.IQ2XS[q&511], iqgrid.KSigns[q>>9])
 			}
 		}
 	}
@@ -542,7 +543,7 @@ func dequantizeRowIQ2S(y []float32, src []byte) {
 			db := [2]float32{d * (0.5 + float32(sc[ib]&0xf)) * 0.25, d * (0.5 + float32(sc[ib]>>4)) * 0.25}
 			for l := 0; l < 4; l++ {
 				idx := int(qs[4*ib+l]) | int(qh[ib])<<(8-2*l)&0x300
-				iq2Put(y[iqQK*i+32*ib+8*l:], db[l/2], iq2sGrid[idx], signs[4*ib+l])
+				iq2Put(y[iqQK*i+32*ib+8*l:], db[l/2], iqgrid.IQ2S[idx], signs[4*ib+l])
 			}
 		}
 	}

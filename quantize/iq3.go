@@ -10,6 +10,7 @@ import (
 
 	"github.com/ggufy/ggufy/gguf"
 	"github.com/ggufy/ggufy/internal/half"
+	"github.com/ggufy/ggufy/internal/iqgrid"
 )
 
 func init() {
@@ -318,9 +319,9 @@ func dequantizeRowIQ3XXS(y []float32, src []byte) {
 			aux := iqU32(blk[66+4*ib:])
 			db := d * (0.5 + float32(aux>>28)) * 0.5
 			for l := 0; l < 4; l++ {
-				signs := iqKSigns[(aux>>(7*l))&127]
-				g1 := iq3xxsGrid[qs[8*ib+2*l]]
-				g2 := iq3xxsGrid[qs[8*ib+2*l+1]]
+				signs := iqgrid.KSigns[(aux>>(7*l))&127]
+				g1 := iqgrid.IQ3XXS[qs[8*ib+2*l]]
+				g2 := iqgrid.IQ3XXS[qs[8*ib+2*l+1]]
 				iq3Put(y[iqQK*i+32*ib+8*l:], db, g1, g2, signs)
 			}
 		}
@@ -349,8 +350,8 @@ func dequantizeRowIQ3S(y []float32, src []byte) {
 			db := d * float32(1+2*int(sc[ib/2]>>(4*(ib%2))&0xf))
 			h := int(qh[ib])
 			for l := 0; l < 4; l++ {
-				g1 := iq3sGrid[int(qs[8*ib+2*l])|(h<<(8-2*l))&256]
-				g2 := iq3sGrid[int(qs[8*ib+2*l+1])|(h<<(7-2*l))&256]
+				g1 := iqgrid.IQ3S[int(qs[8*ib+2*l])|(h<<(8-2*l))&256]
+				g2 := iqgrid.IQ3S[int(qs[8*ib+2*l+1])|(h<<(7-2*l))&256]
 				iq3Put(y[iqQK*i+32*ib+8*l:], db, g1, g2, signs[4*ib+l])
 			}
 		}

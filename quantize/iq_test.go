@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ggufy/ggufy/gguf"
+	"github.com/ggufy/ggufy/internal/iqgrid"
 )
 
 // iqTypes are the imatrix-driven low-bit i-quants of iq1.go, iq2.go and iq3.go.
@@ -203,19 +204,19 @@ func TestIQGrids(t *testing.T) {
 	s8 := func(g []uint64) func(j, k int) int { return func(j, k int) int { return int(int8(g[j] >> (8 * k))) } }
 	b4 := func(g []uint32) func(j, k int) int { return func(j, k int) int { return int(uint8(g[j] >> (8 * k))) } }
 	iq2 := []int{8, 25, 43}
-	check("iq2xxs", iqKGrid2bit256[:], 8, 2, b8(iq2xxsGrid[:]), iq2)
-	check("iq2xs", iqKGrid2bit512[:], 8, 2, b8(iq2xsGrid[:]), iq2)
-	check("iq2s", iqKGrid2bit1024[:], 8, 2, b8(iq2sGrid[:]), iq2)
-	check("iq1s", iqKGrid1bit2048[:], 8, 2, s8(iq1sGrid[:]), []int{-1, 0, 1})
-	check("iq3xxs", iqKGrid3bit256[:], 4, 3, b4(iq3xxsGrid[:]), []int{4, 12, 20, 28, 36, 44, 52, 62})
-	check("iq3s", iqKGrid3bit512[:], 4, 3, b4(iq3sGrid[:]), []int{1, 3, 5, 7, 9, 11, 13, 15})
+	check("iq2xxs", iqgrid.KGrid2bit256[:], 8, 2, b8(iqgrid.IQ2XXS[:]), iq2)
+	check("iq2xs", iqgrid.KGrid2bit512[:], 8, 2, b8(iqgrid.IQ2XS[:]), iq2)
+	check("iq2s", iqgrid.KGrid2bit1024[:], 8, 2, b8(iqgrid.IQ2S[:]), iq2)
+	check("iq1s", iqgrid.KGrid1bit2048[:], 8, 2, s8(iqgrid.IQ1S[:]), []int{-1, 0, 1})
+	check("iq3xxs", iqgrid.KGrid3bit256[:], 4, 3, b4(iqgrid.IQ3XXS[:]), []int{4, 12, 20, 28, 36, 44, 52, 62})
+	check("iq3s", iqgrid.KGrid3bit512[:], 4, 3, b4(iqgrid.IQ3S[:]), []int{1, 3, 5, 7, 9, 11, 13, 15})
 	for s := 0; s < 128; s++ {
 		parity := 0
 		for b := s; b != 0; b >>= 1 {
 			parity ^= b & 1
 		}
-		if want := uint8(s | parity<<7); iqKSigns[s] != want {
-			t.Fatalf("ksigns[%d] = %d, want %d", s, iqKSigns[s], want)
+		if want := uint8(s | parity<<7); iqgrid.KSigns[s] != want {
+			t.Fatalf("ksigns[%d] = %d, want %d", s, iqgrid.KSigns[s], want)
 		}
 	}
 }
@@ -228,10 +229,10 @@ func TestIQLatticeNeighbours(t *testing.T) {
 		kgrid       []uint16
 		bits, nwant int
 	}{
-		{"iq2xxs", iq2xxsLattice(), iqKGrid2bit256[:], 2, 2},
-		{"iq2s", iq2sLattice(), iqKGrid2bit1024[:], 2, 1},
-		{"iq1", iq1Lattice(), iqKGrid1bit2048[:], 2, 3},
-		{"iq3s", iq3sLattice(), iqKGrid3bit512[:], 3, 3},
+		{"iq2xxs", iq2xxsLattice(), iqgrid.KGrid2bit256[:], 2, 2},
+		{"iq2s", iq2sLattice(), iqgrid.KGrid2bit1024[:], 2, 1},
+		{"iq1", iq1Lattice(), iqgrid.KGrid1bit2048[:], 2, 3},
+		{"iq3s", iq3sLattice(), iqgrid.KGrid3bit512[:], 3, 3},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, c := range cases {
@@ -708,12 +709,12 @@ func BenchmarkIQLattice(b *testing.B) {
 		kgrid                  []uint16
 		dim, bits, size, nwant int
 	}{
-		{"iq2xxs", iqKGrid2bit256[:], 8, 2, 43692, 2},
-		{"iq2xs", iqKGrid2bit512[:], 8, 2, 43692, 2},
-		{"iq2s", iqKGrid2bit1024[:], 8, 2, 43692, 1},
-		{"iq1", iqKGrid1bit2048[:], 8, 2, 43692, 3},
-		{"iq3xxs", iqKGrid3bit256[:], 4, 3, 4096, 2},
-		{"iq3s", iqKGrid3bit512[:], 4, 3, 4096, 3},
+		{"iq2xxs", iqgrid.KGrid2bit256[:], 8, 2, 43692, 2},
+		{"iq2xs", iqgrid.KGrid2bit512[:], 8, 2, 43692, 2},
+		{"iq2s", iqgrid.KGrid2bit1024[:], 8, 2, 43692, 1},
+		{"iq1", iqgrid.KGrid1bit2048[:], 8, 2, 43692, 3},
+		{"iq3xxs", iqgrid.KGrid3bit256[:], 4, 3, 4096, 2},
+		{"iq3s", iqgrid.KGrid3bit512[:], 4, 3, 4096, 3},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -3,14 +3,14 @@ package quantize
 // The lattices behind ggml's i-quants and the helpers their quantizers share. The lattice
 // construction follows iq2xs_init_impl and iq3xs_init_impl, the helpers nearest_int and
 // make_qp_quants, all from ggml/src/ggml-quants.c (ggml, MIT license). The tables themselves are
-// generated into iqgrid_data.go.
-
-//go:generate go run ./internal/gen/iqgrid -src ${LLAMACPP_SRC} -out iqgrid_data.go
+// in package internal/iqgrid.
 
 import (
 	"math"
 	"slices"
 	"sync"
+
+	"github.com/ggufy/ggufy/internal/iqgrid"
 )
 
 const iqQK = 256 // QK_K: values per super-block of every i-quant here
@@ -53,12 +53,12 @@ func (lat *iqLattice) neighbours(m int32) []uint16 {
 }
 
 var (
-	iq2xxsLattice = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqKGrid2bit256[:], 8, 2, 43692, 2) })
-	iq2xsLattice  = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqKGrid2bit512[:], 8, 2, 43692, 2) })
-	iq2sLattice   = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqKGrid2bit1024[:], 8, 2, 43692, 1) })
-	iq1Lattice    = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqKGrid1bit2048[:], 8, 2, 43692, 3) })
-	iq3xxsLattice = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqKGrid3bit256[:], 4, 3, 4096, 2) })
-	iq3sLattice   = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqKGrid3bit512[:], 4, 3, 4096, 3) })
+	iq2xxsLattice = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqgrid.KGrid2bit256[:], 8, 2, 43692, 2) })
+	iq2xsLattice  = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqgrid.KGrid2bit512[:], 8, 2, 43692, 2) })
+	iq2sLattice   = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqgrid.KGrid2bit1024[:], 8, 2, 43692, 1) })
+	iq1Lattice    = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqgrid.KGrid1bit2048[:], 8, 2, 43692, 3) })
+	iq3xxsLattice = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqgrid.KGrid3bit256[:], 4, 3, 4096, 2) })
+	iq3sLattice   = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqgrid.KGrid3bit512[:], 4, 3, 4096, 3) })
 )
 
 // iqNewLattice builds the lattice of kgrid (dim levels of bits bits per point) as

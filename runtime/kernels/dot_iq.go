@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 
 	"github.com/ggufy/ggufy/internal/half"
+	"github.com/ggufy/ggufy/internal/iqgrid"
 )
 
 // Pure-Go dot products of the lattice i-quants against q8_K activations, after ggml's generic
-// kernels (ggml-cpu/quants.c, MIT). The lattice tables are in iqtables.go.
+// kernels (ggml-cpu/quants.c, MIT). The lattice tables are in internal/iqgrid.
 
 // gridByte64 returns byte j of a grid point.
 func gridByte64(g uint64, j int) int32 { return int32(byte(g >> (8 * j))) }
@@ -33,8 +34,8 @@ func dotIQ2XXS(n int, w, a []byte) float32 {
 			ls := int32(2*(aux1>>28) + 1)
 			var s int32
 			for l := 0; l < 4; l++ {
-				g := iq2xxsGrid[q2[l]]
-				signs := ksignsIQ2XS[aux1>>(7*l)&127]
+				g := iqgrid.IQ2XXS[q2[l]]
+				signs := iqgrid.KSigns[aux1>>(7*l)&127]
 				for j := 0; j < 8; j++ {
 					s += signed(gridByte64(g, j)*int32(int8(q8[32*ib+8*l+j])), signs, j)
 				}
@@ -60,8 +61,8 @@ func dotIQ2XS(n int, w, a []byte) float32 {
 				var s int32
 				for l := 2 * h; l < 2*h+2; l++ {
 					q := binary.LittleEndian.Uint16(x[2+2*(4*ib+l):])
-					g := iq2xsGrid[q&511]
-					signs := ksignsIQ2XS[q>>9]
+					g := iqgrid.IQ2XS[q&511]
+					signs := iqgrid.KSigns[q>>9]
 					for j := 0; j < 8; j++ {
 						s += signed(gridByte64(g, j)*int32(int8(q8[32*ib+8*l+j])), signs, j)
 					}
@@ -87,7 +88,7 @@ func dotIQ2S(n int, w, a []byte) float32 {
 				ls := int32(1 + 2*(sc[ib]>>(4*h)&0xf))
 				var s int32
 				for l := 2 * h; l < 2*h+2; l++ {
-					g := iq2sGrid[uint16(qs[4*ib+l])|uint16(qh[ib])<<(8-2*l)&0x300]
+					g := iqgrid.IQ2S[uint16(qs[4*ib+l])|uint16(qh[ib])<<(8-2*l)&0x300]
 					sg := signs[4*ib+l]
 					for j := 0; j < 8; j++ {
 						s += signed(int32(int8(q8[32*ib+8*l+j]))*gridByte64(g, j), sg, j)
@@ -114,9 +115,9 @@ func dotIQ3XXS(n int, w, a []byte) float32 {
 			ls := int32(2*(aux>>28) + 1)
 			var s int32
 			for l := 0; l < 4; l++ {
-				g1 := iq3xxsGrid[q3[8*ib+2*l]]
-				g2 := iq3xxsGrid[q3[8*ib+2*l+1]]
-				signs := ksignsIQ2XS[aux>>(7*l)&127]
+				g1 := iqgrid.IQ3XXS[q3[8*ib+2*l]]
+				g2 := iqgrid.IQ3XXS[q3[8*ib+2*l+1]]
+				signs := iqgrid.KSigns[aux>>(7*l)&127]
 				y := q8[32*ib+8*l:]
 				for j := 0; j < 4; j++ {
 					s += signed(int32(byte(g1>>(8*j)))*int32(int8(y[j])), signs, j)
@@ -142,8 +143,8 @@ func dotIQ3S(n int, w, a []byte) float32 {
 			ls := int32(2*(sc[ib/2]>>(4*(ib%2))&0xf) + 1)
 			var s int32
 			for l := 0; l < 4; l++ {
-				g1 := iq3sGrid[uint16(qs[8*ib+2*l])|uint16(qh[ib])<<(8-2*l)&256]
-				g2 := iq3sGrid[uint16(qs[8*ib+2*l+1])|uint16(qh[ib])<<(7-2*l)&256]
+				g1 := iqgrid.IQ3S[uint16(qs[8*ib+2*l])|uint16(qh[ib])<<(8-2*l)&256]
+				g2 := iqgrid.IQ3S[uint16(qs[8*ib+2*l+1])|uint16(qh[ib])<<(7-2*l)&256]
 				sg := signs[4*ib+l]
 				y := q8[32*ib+8*l:]
 				for j := 0; j < 4; j++ {
@@ -178,7 +179,7 @@ func dotIQ1S(n int, w, a []byte) float32 {
 			}
 			var lsum int32
 			for l := 0; l < 4; l++ {
-				g := iq1sGrid[uint16(qs[4*ib+l])|(qh>>(3*l)&7)<<8]
+				g := iqgrid.IQ1S[uint16(qs[4*ib+l])|(qh>>(3*l)&7)<<8]
 				for j := 0; j < 8; j++ {
 					lsum += int32(int8(q8[32*ib+8*l+j])) * int32(int8(byte(g>>(8*j))))
 				}
@@ -213,7 +214,7 @@ func dotIQ1M(n int, w, a []byte) float32 {
 				if hb>>(3+4*(l%2))&1 != 0 {
 					delta = -1
 				}
-				g := iq1sGrid[uint16(qs[4*ib+l])|uint16(hb)<<(8-4*(l%2))&0x700]
+				g := iqgrid.IQ1S[uint16(qs[4*ib+l])|uint16(hb)<<(8-4*(l%2))&0x700]
 				var lsum1, lsum2 int32
 				for j := 0; j < 8; j++ {
 					q := int32(int8(q8[32*ib+8*l+j]))

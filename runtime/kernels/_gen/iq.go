@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/ggufy/ggufy/internal/iqgrid"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -56,7 +58,7 @@ func signBytes(masks []byte) []byte {
 	return b
 }
 
-func evenSigns() Register { return tableReg("evenSigns", signBytes(ksignsIQ2XS[:])) }
+func evenSigns() Register { return tableReg("evenSigns", signBytes(iqgrid.KSigns[:])) }
 
 func allSigns() Register {
 	m := make([]byte, 256)
@@ -306,7 +308,7 @@ var gridTab, signTab Register
 
 func genIQ2XXS() {
 	latticeKernel("IQ2XXS", 66, 0.125, func(k *kern) {
-		gridTab = tableReg("iq2xxsGrid", u64Table(iq2xxsGrid[:]))
+		gridTab = tableReg("iq2xxsGrid", u64Table(iqgrid.IQ2XXS[:]))
 		signTab = evenSigns()
 	}, func(k *kern, sb int) latticeSub {
 		g := gather64(gridTab, func(l int) GPVirtual { return byteIdx(k.wt(2 + 8*sb + l)) })
@@ -319,7 +321,7 @@ func genIQ2XXS() {
 
 func genIQ2XS() {
 	latticeKernel("IQ2XS", 74, 0.125, func(k *kern) {
-		gridTab = tableReg("iq2xsGrid", u64Table(iq2xsGrid[:]))
+		gridTab = tableReg("iq2xsGrid", u64Table(iqgrid.IQ2XS[:]))
 		signTab = evenSigns()
 	}, func(k *kern, sb int) latticeSub {
 		q := func(l int) GPVirtual {
@@ -336,7 +338,7 @@ func genIQ2XS() {
 
 func genIQ2S() {
 	latticeKernel("IQ2S", 82, 0.125, func(k *kern) {
-		gridTab = tableReg("iq2sGrid", u64Table(iq2sGrid[:]))
+		gridTab = tableReg("iq2sGrid", u64Table(iqgrid.IQ2S[:]))
 		signTab = allSigns()
 	}, func(k *kern, sb int) latticeSub {
 		qh := byteIdx(k.wt(66 + sb))
@@ -358,7 +360,7 @@ func genIQ2S() {
 
 func genIQ3XXS() {
 	latticeKernel("IQ3XXS", 98, 0.25, func(k *kern) {
-		gridTab = tableReg("iq3xxsGrid", u32Table(iq3xxsGrid[:]))
+		gridTab = tableReg("iq3xxsGrid", u32Table(iqgrid.IQ3XXS[:]))
 		signTab = evenSigns()
 	}, func(k *kern, sb int) latticeSub {
 		g := gather32(gridTab, func(j int) GPVirtual { return byteIdx(k.wt(2 + 8*sb + j)) })
@@ -371,7 +373,7 @@ func genIQ3XXS() {
 
 func genIQ3S() {
 	latticeKernel("IQ3S", 110, 1, func(k *kern) {
-		gridTab = tableReg("iq3sGrid", u32Table(iq3sGrid[:]))
+		gridTab = tableReg("iq3sGrid", u32Table(iqgrid.IQ3S[:]))
 		signTab = allSigns()
 	}, func(k *kern, sb int) latticeSub {
 		qh := byteIdx(k.wt(66 + sb))
@@ -480,7 +482,7 @@ func iq1mScale(k *kern) VecVirtual {
 }
 
 func iq1Tables() (grid, deltas Register) {
-	grid = tableReg("iq1sGrid", u64Table(iq1sGrid[:]))
+	grid = tableReg("iq1sGrid", u64Table(iqgrid.IQ1S[:]))
 	deltas = tableReg("iq1mDelta", u64Table([]uint64{0x0101010101010101, 0xffffffffffffffff}))
 	return grid, deltas
 }

@@ -7,6 +7,10 @@
 // their float results are those of ggml's vec_dot. The four-column kernels decode each weight
 // block once and run the per-row arithmetic of every column on it, with the same per-column
 // order, so MatMul gives the same bits as VecDot.
+//
+// The lattice tables the i-quant kernels embed are read from internal/iqgrid of the main module
+// (go.mod replaces github.com/ggufy/ggufy with this working tree): regenerate those first
+// (go generate ./internal/iqgrid), then this.
 package main
 
 import (
@@ -19,8 +23,6 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-//go:generate go run ./iqtables -out ../iqtables.go
-//go:generate go run ./iqtables -out ./iqtables_gen.go -pkg main
 //go:generate go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg kernels
 
 func main() {
