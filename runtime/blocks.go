@@ -46,6 +46,67 @@ func (s *Session) selfAttention(dst []float32, ly *layer, il int, q, k, v []floa
 	s.linear(dst, attn, n, ly.wo, ly.bo)
 }
 
+// attnSublayer is the attention half of a pre-norm layer, x to cur (n rows): RMSNorm by
+// attn_norm, the Q/K/V projections, with qkNorm the RMSNorm of every query and key head
+// (attn_q_norm, attn_k_norm) before RoPE, then selfAttention.
+func (s *Session) attnSublayer(cur, x []float32, ly *layer, il, n, pos0 int, ap attnParams, qkNorm bool) {
+	hp := s.m.HParams
+	eps := hp.NormRMSEps
+	s.rmsNormRows(cur, x, n, hp.NEmbd, ly.attnNorm, eps)
+	q, k, v := s.qkv(ly, il, cur, n)
+	if qkNorm {
+		s.headNormRows(q, n, hp.NHead[il], hp.HeadDimK, ly.qNorm, eps)
+		s.headNormRows(k, n, hp.NHeadKV[il], hp.HeadDimK, ly.kNorm, eps)
+	}
+	s.selfAttention(cur, ly, il, q, k, v, n, pos0, ap)
+}
+
+// preNorm is what a family puts into the pre-norm RMSNorm decoder that llama.cpp's llama, gemma,
+// phi3, qwen2, qwen2moe, qwen3 and qwen3moe graphs each write out:
+//
+//	x = token embeddings (times sqrt(n_embd) for gemma)
+//	every layer: x += attention(rms_norm(x)·attn_norm); x += ffn(rms_norm(x)·ffn_norm)
+//	logits = output(rms_norm(x)·output_norm) (+ output bias)
+//
+// After the last layer's attention only the rows whose outputs are wanted go on (inp_out_ids).
+type preNorm struct {
+	scaleEmbd bool                                                 // embeddings times sqrt(n_embd) (gemma)
+	attn      attnParams                                           // every layer's attention settings
+	qkNorm    bool                                                 // RMSNorm of every query and key head before RoPE
+	ffn       func(s *Session, dst, x []float32, n int, ly *layer) // a layer's FFN of n rows of x into dst
+	outB      []float32                                            // output bias, or nil
+}
+
+// preNormForward runs the pre-norm RMSNorm decoder g on the micro-batch b.
+func (s *Session) preNormForward(b *ubatch, g preNorm) error {
+	m := s.m
+	hp := m.HParams
+	n, E := len(b.tokens), hp.NEmbd
+	eps := hp.NormRMSEps
+	x, cur, ffo := s.sc.x, s.sc.cur, s.sc.tmp
+	if g.scaleEmbd {
+		s.embedScaled(x, b)
+	} else {
+		s.embed(x, b)
+	}
+	for il := range hp.NLayer {
+		ly := &m.layers[il]
+		s.attnSublayer(cur, x, ly, il, n, b.pos0, g.attn, g.qkNorm)
+		if il == hp.NLayer-1 {
+			if n = s.selectOutputs(b, []int{E, E}, cur, x); n == 0 {
+				return nil
+			}
+		}
+		s.addRows(x, cur, n, E) // ffn_inp
+		s.rmsNormRows(cur, x, n, E, ly.ffnNorm, eps)
+		g.ffn(s, ffo, cur, n, ly)
+		s.addRows(x, ffo, n, E)
+	}
+	s.rmsNormRows(cur, x, n, E, m.outNorm, eps)
+	s.head(cur, n, b, g.outB, 0)
+	return nil
+}
+
 // commonTensors loads what every family has: token embeddings, the output norm and the output
 // matrix (or tied embeddings).
 func commonTensors(m *Model, l *loader) {
@@ -107,6 +168,15 @@ func needExperts(h *HParams, r *metaReader) {
 	if h.NExpert == 0 || h.NExpertUsed == 0 {
 		r.fail(r.key("expert_count"), h.Arch+" needs experts")
 	}
+}
+
+// commonTensorsTied is commonTensors for families whose output is always the token embeddings
+// (gemma, gemma2), even when the file has an output.weight.
+func commonTensorsTied(m *Model, l *loader) {
+	E := m.HParams.NEmbd
+	m.tokEmbd = l.tokenEmbd(E)
+	m.outNorm = l.vec("output_norm.weight", true, E)
+	m.output = l.weight("token_embd.weight", true, E, m.nVocab)
 }
 
 // commonTensorsUntied is commonTensors for families whose output matrix is required.

@@ -12,10 +12,7 @@ func init() {
 		hparams:  rmsEps,
 		tensors: func(m *Model, l *loader) {
 			hp := m.HParams
-			E := hp.NEmbd
-			m.tokEmbd = l.tokenEmbd(E)
-			m.outNorm = l.vec("output_norm.weight", true, E)
-			m.output = l.weight("token_embd.weight", true, E, m.nVocab)
+			commonTensorsTied(m, l)
 			for il := range hp.NLayer {
 				ly := &m.layers[il]
 				attnTensors(m, l, ly, il)
@@ -34,29 +31,11 @@ func (s *Session) embedScaled(x []float32, b *ubatch) {
 }
 
 func gemmaForward(s *Session, b *ubatch) error {
-	m := s.m
-	hp := m.HParams
-	n, E := len(b.tokens), hp.NEmbd
-	eps := hp.NormRMSEps
-	x, cur, ffo := s.sc.x, s.sc.cur, s.sc.tmp
-	s.embedScaled(x, b)
-	ap := attnParams{scale: 1, qScale: 1 / sqrtf(float32(hp.HeadDimV))}
-	for il := range hp.NLayer {
-		ly := &m.layers[il]
-		s.rmsNormRows(cur, x, n, E, ly.attnNorm, eps)
-		q, k, v := s.qkv(ly, il, cur, n)
-		s.selfAttention(cur, ly, il, q, k, v, n, b.pos0, ap)
-		if il == hp.NLayer-1 {
-			if n = s.selectOutputs(b, []int{E, E}, cur, x); n == 0 {
-				return nil
-			}
-		}
-		s.addRows(x, cur, n, E) // sa_out
-		s.rmsNormRows(cur, x, n, E, ly.ffnNorm, eps)
-		s.ffnGLU(ffo, cur, n, ly.ffnUp, ly.ffnGate, ly.ffnDown, nil, nil, nil, gegluRow)
-		s.addRows(x, ffo, n, E)
-	}
-	s.rmsNormRows(cur, x, n, E, m.outNorm, eps)
-	s.head(cur, n, b, nil, 0)
-	return nil
+	return s.preNormForward(b, preNorm{
+		scaleEmbd: true,
+		attn:      attnParams{scale: 1, qScale: 1 / sqrtf(float32(s.m.HParams.HeadDimV))},
+		ffn: func(s *Session, dst, x []float32, n int, ly *layer) {
+			s.ffnGLU(dst, x, n, ly.ffnUp, ly.ffnGate, ly.ffnDown, nil, nil, nil, gegluRow)
+		},
+	})
 }

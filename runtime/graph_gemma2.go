@@ -29,9 +29,7 @@ func init() {
 		tensors: func(m *Model, l *loader) {
 			hp := m.HParams
 			E := hp.NEmbd
-			m.tokEmbd = l.tokenEmbd(E)
-			m.outNorm = l.vec("output_norm.weight", true, E)
-			m.output = l.weight("token_embd.weight", true, E, m.nVocab)
+			commonTensorsTied(m, l)
 			for il := range hp.NLayer {
 				ly := &m.layers[il]
 				attnTensors(m, l, ly, il)
@@ -63,15 +61,9 @@ func gemma2Forward(s *Session, b *ubatch, qkNorm bool) error {
 	s.embedScaled(x, b)
 	for il := range hp.NLayer {
 		ly := &m.layers[il]
-		s.rmsNormRows(cur, x, n, E, ly.attnNorm, eps)
-		q, k, v := s.qkv(ly, il, cur, n)
-		if qkNorm {
-			s.headNormRows(q, n, hp.NHead[il], hp.HeadDimK, ly.qNorm, eps)
-			s.headNormRows(k, n, hp.NHeadKV[il], hp.HeadDimK, ly.kNorm, eps)
-		}
 		ap := layerAttn(hp, il, 1)
 		ap.qScale = hp.AttnScale
-		s.selfAttention(cur, ly, il, q, k, v, n, b.pos0, ap)
+		s.attnSublayer(cur, x, ly, il, n, b.pos0, ap, qkNorm)
 		if il == hp.NLayer-1 {
 			if n = s.selectOutputs(b, []int{E, E}, cur, x); n == 0 {
 				return nil

@@ -39,52 +39,27 @@ func llamaTensors(m *Model, l *loader) {
 		l.qkv(ly, il, E, nq, hp.HeadDimK*hp.NHeadKV[il], hp.HeadDimV*hp.NHeadKV[il])
 		ly.wo = l.weight(blk(il, "attn_output.weight"), true, nq, E)
 		ly.bo = l.vec(blk(il, "attn_output.bias"), false, E)
-		ly.ffnNorm = l.vec(blk(il, "ffn_norm.weight"), true, E)
 		nff := hp.NFF[il]
 		if hp.NExpert == 0 {
-			ly.ffnGate = l.weight(blk(il, "ffn_gate.weight"), true, E, nff)
-			ly.ffnDown = l.weight(blk(il, "ffn_down.weight"), true, nff, E)
-			ly.ffnUp = l.weight(blk(il, "ffn_up.weight"), true, E, nff)
+			denseFFNTensors(m, l, ly, il, nff)
 			ly.ffnGateB = l.vec(blk(il, "ffn_gate.bias"), false, nff)
 			ly.ffnDownB = l.vec(blk(il, "ffn_down.bias"), false, E)
 			ly.ffnUpB = l.vec(blk(il, "ffn_up.bias"), false, nff)
 		} else {
-			ly.gateInp = l.weight(blk(il, "ffn_gate_inp.weight"), true, E, hp.NExpert)
-			ly.gateExps = l.weight(blk(il, "ffn_gate_exps.weight"), true, E, nff, hp.NExpert)
-			ly.downExps = l.weight(blk(il, "ffn_down_exps.weight"), true, nff, E, hp.NExpert)
-			ly.upExps = l.weight(blk(il, "ffn_up_exps.weight"), true, E, nff, hp.NExpert)
+			moeTensors(m, l, ly, il, nff)
 		}
 	}
 }
 
 func llamaForward(s *Session, b *ubatch) error {
-	m := s.m
-	hp := m.HParams
-	n, E := len(b.tokens), hp.NEmbd
-	eps := hp.NormRMSEps
-	x, cur, ffo := s.sc.x, s.sc.cur, s.sc.tmp
-	s.embed(x, b)
-	ap := attnParams{scale: 1 / sqrtf(float32(hp.HeadDimV))}
-	for il := range hp.NLayer {
-		ly := &m.layers[il]
-		s.rmsNormRows(cur, x, n, E, ly.attnNorm, eps)
-		q, k, v := s.qkv(ly, il, cur, n)
-		s.selfAttention(cur, ly, il, q, k, v, n, b.pos0, ap)
-		if il == hp.NLayer-1 {
-			if n = s.selectOutputs(b, []int{E, E}, cur, x); n == 0 {
-				return nil
+	return s.preNormForward(b, preNorm{
+		attn: attnParams{scale: 1 / sqrtf(float32(s.m.HParams.HeadDimV))},
+		ffn: func(s *Session, dst, x []float32, n int, ly *layer) {
+			if ly.gateInp == nil {
+				s.ffnGLU(dst, x, n, ly.ffnUp, ly.ffnGate, ly.ffnDown, ly.ffnUpB, ly.ffnGateB, ly.ffnDownB, swigluRow)
+			} else {
+				s.moeFFN(dst, x, n, ly, true, 0)
 			}
-		}
-		s.addRows(x, cur, n, E) // ffn_inp
-		s.rmsNormRows(cur, x, n, E, ly.ffnNorm, eps)
-		if ly.gateInp == nil {
-			s.ffnGLU(ffo, cur, n, ly.ffnUp, ly.ffnGate, ly.ffnDown, ly.ffnUpB, ly.ffnGateB, ly.ffnDownB, swigluRow)
-		} else {
-			s.moeFFN(ffo, cur, n, ly, true, 0)
-		}
-		s.addRows(x, ffo, n, E)
-	}
-	s.rmsNormRows(cur, x, n, E, m.outNorm, eps)
-	s.head(cur, n, b, nil, 0)
-	return nil
+		},
+	})
 }

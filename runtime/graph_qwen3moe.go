@@ -22,6 +22,14 @@ func init() {
 				moeTensors(m, l, ly, il, expertFF(hp, il))
 			}
 		},
-		forward: func(s *Session, b *ubatch) error { return qwen3Forward(s, b, true) },
+		forward: func(s *Session, b *ubatch) error {
+			return s.preNormForward(b, preNorm{
+				attn:   attnParams{scale: 1 / sqrtf(float32(s.m.HParams.HeadDimV))},
+				qkNorm: true,
+				ffn: func(s *Session, dst, x []float32, n int, ly *layer) {
+					s.moeFFN(dst, x, n, ly, true, 0)
+				},
+			})
+		},
 	})
 }
