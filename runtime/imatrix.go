@@ -3,8 +3,10 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
+	"github.com/ggufy/ggufy/internal/pplstat"
 	"github.com/ggufy/ggufy/quantize"
 )
 
@@ -106,7 +108,7 @@ func ComputeImatrix(ctx context.Context, m *Model, text, dataset string, progres
 		s.Reset()
 		err := s.Decode(chunk, outs, func(k int, logits []float32) error {
 			if k >= first && k < nctx-1 {
-				nll -= logSoftmaxAt(logits, toks[i*nctx+k+1])
+				nll -= pplstat.LogSoftmaxAt(logits, toks[i*nctx+k+1])
 				count++
 			}
 			return nil
@@ -115,7 +117,7 @@ func ComputeImatrix(ctx context.Context, m *Model, text, dataset string, progres
 			return nil, err
 		}
 		if progress != nil {
-			progress(i+1, nChunk, expf64(nll/float64(count)))
+			progress(i+1, nChunk, math.Exp(nll/float64(count)))
 		}
 	}
 	im := &quantize.Imatrix{Entries: map[string]quantize.ImatrixEntry{}, ChunkCount: nChunk, ChunkSize: nctx, HasMetadata: true}
@@ -128,5 +130,5 @@ func ComputeImatrix(ctx context.Context, m *Model, text, dataset string, progres
 	if len(im.Entries) == 0 {
 		return nil, fmt.Errorf("runtime: imatrix: no activations collected (chunks of %d tokens are too small)", nctx)
 	}
-	return &ImatrixResult{Imatrix: im, PPL: expf64(nll / float64(count)), Chunks: nChunk, Tokens: nChunk * nctx}, nil
+	return &ImatrixResult{Imatrix: im, PPL: math.Exp(nll / float64(count)), Chunks: nChunk, Tokens: nChunk * nctx}, nil
 }

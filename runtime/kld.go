@@ -3,13 +3,13 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
+
+	"github.com/ggufy/ggufy/internal/pplstat"
 )
 
 // KL divergence as llama-perplexity --kl-divergence reports it (tools/perplexity/perplexity.cpp
-// of llama.cpp v0.5.0, MIT License, kl_divergence(): mean_and_uncertainty, covariance,
-// percentile). Both models are evaluated in lockstep on the base model's tokens, chunk by chunk,
+// of llama.cpp v0.5.0, MIT License, kl_divergence(); its statistics are in internal/pplstat). Both models are evaluated in lockstep on the base model's tokens, chunk by chunk,
 // and every scored position compares the two full distributions. The log-probabilities are taken
 // in double precision from the float32 logits (llama-perplexity stores the base model's as 16-bit
 // values in its logits file, which adds small noise; here a model compared with itself gives
@@ -47,40 +47,6 @@ type KLDResult struct {
 	KLD []float64
 }
 
-// kldPos is one scored position.
-type kldPos struct {
-	nll, nllBase, kld, pDiff float64
-	same                     bool
-}
-
-// logSoftmax64 writes the double-precision log-softmax of row to dst.
-func logSoftmax64(row []float32, dst []float64) {
-	mx := float64(row[0])
-	for _, v := range row[1:] {
-		mx = max(mx, float64(v))
-	}
-	var sum float64
-	for i, v := range row {
-		z := float64(v) - mx
-		dst[i] = z
-		sum += math.Exp(z)
-	}
-	lse := math.Log(sum)
-	for i := range dst {
-		dst[i] -= lse
-	}
-}
-
-func argmax(row []float32) int {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // KLDivergence compares test against base over text (llama-perplexity --kl-divergence with
 // --kl-divergence-base computed from base in the same run). progress, if not nil, is called after
 // every chunk with the running mean KLD.
@@ -112,7 +78,7 @@ func KLDivergence(ctx context.Context, base, test *Model, text string, progress 
 	per := len(rb.outs)
 	baseRows := make([]float32, per*nv)
 	lb, lt := make([]float64, nv), make([]float64, nv)
-	var acc []kldPos
+	var acc []pplstat.Position
 	res := &KLDResult{Chunks: nChunk, Ctx: o.Ctx, TestTokenizationIdentical: slices.Equal(toks, ttoks)}
 	var sumKLD float64
 	for i := range nChunk {
@@ -126,17 +92,9 @@ func KLDivergence(ctx context.Context, base, test *Model, text string, progress 
 			return nil, err
 		}
 		if err := rt.run(i, func(j int, logits []float32, tok int32) error {
-			b := baseRows[j*nv : (j+1)*nv]
-			logSoftmax64(b, lb)
-			logSoftmax64(logits, lt)
-			var kld float64
-			for k, x := range lb {
-				kld += math.Exp(x) * (x - lt[k])
-			}
-			nllb, nll := -lb[tok], -lt[tok]
-			p := kldPos{nll: nll, nllBase: nllb, kld: kld, pDiff: math.Exp(-nll) - math.Exp(-nllb), same: argmax(b) == argmax(logits)}
+			p := pplstat.Compare(baseRows[j*nv:(j+1)*nv], logits, tok, lb, lt)
 			acc = append(acc, p)
-			sumKLD += kld
+			sumKLD += p.KLD
 			return nil
 		}); err != nil {
 			return nil, err
@@ -149,108 +107,33 @@ func KLDivergence(ctx context.Context, base, test *Model, text string, progress 
 	return res, nil
 }
 
-// meanUnc is kl_divergence()'s mean_and_uncertainty.
-func meanUnc(sum, sum2 float64, count int) (float64, float64) {
-	if count < 1 {
-		return 0, 0
-	}
-	c := float64(count)
-	f := sum / c
-	df := sum2/c - f*f
-	if df > 0 && count > 10 {
-		return f, math.Sqrt(df / (c - 1))
-	}
-	return f, 0
-}
-
-// percentile is kl_divergence()'s percentile over sorted values (fraction*(n-1) in float,
-// linear interpolation).
-func percentile(v []float64, fraction float32) float64 {
-	if fraction <= 0 {
-		return v[0]
-	}
-	if fraction >= 1 {
-		return v[len(v)-1]
-	}
-	p := fraction * float32(len(v)-1)
-	ip := int(p)
-	f := float64(p - float32(ip))
-	return (1-f)*v[ip] + f*v[min(ip+1, len(v)-1)]
-}
-
-func median(v []float64) float64 {
-	n := len(v)
-	if n%2 == 0 {
-		return 0.5 * (v[n/2] + v[n/2-1])
-	}
-	return v[n/2]
-}
-
-func (r *KLDResult) report(ps []kldPos) {
+func (r *KLDResult) report(ps []pplstat.Position) {
 	count := len(ps)
 	r.Positions = count
 	if count == 0 {
 		return
 	}
-	var sNLL, sNLL2, sNLLB, sNLLB2, sNLLNLLB, sKLD, sKLD2, sPD, sPD2, sPD4 float64
-	same := 0
+	var sums pplstat.Sums
 	klds := make([]float64, count)
 	pds := make([]float64, count)
 	for i, p := range ps {
-		sNLL += p.nll
-		sNLL2 += p.nll * p.nll
-		sNLLB += p.nllBase
-		sNLLB2 += p.nllBase * p.nllBase
-		sNLLNLLB += p.nll * p.nllBase
-		sKLD += p.kld
-		sKLD2 += p.kld * p.kld
-		sPD += p.pDiff
-		pd2 := p.pDiff * p.pDiff
-		sPD2 += pd2
-		sPD4 += pd2 * pd2
-		if p.same {
-			same++
-		}
-		klds[i] = p.kld
-		pds[i] = p.pDiff
+		sums.Add(p)
+		klds[i] = p.KLD
+		pds[i] = p.PDiff
 	}
 	r.KLD = slices.Clone(klds)
 	slices.Sort(klds)
 	slices.Sort(pds)
-	c := float64(count)
-	lp, lpU := meanUnc(sNLL, sNLL2, count)
-	lb, lbU := meanUnc(sNLLB, sNLLB2, count)
-	cov := 0.0
-	if count >= 10 {
-		cov = (sNLLNLLB/c - (sNLL/c)*(sNLLB/c)) / (c - 1)
-	}
-	r.PPLTest, r.PPLBase = math.Exp(lp), math.Exp(lb)
-	r.PPLTestErr, r.PPLBaseErr = r.PPLTest*lpU, r.PPLBase*lbU
-	r.CorLnPPL = math.NaN()
-	if lpU > 0 && lbU > 0 {
-		r.CorLnPPL = cov / (lpU * lbU)
-	}
-	r.LnPPLRatio = lp - lb
-	r.LnPPLRatioErr = math.Sqrt(max(0, lpU*lpU+lbU*lbU-2*cov))
-	r.PPLRatio = math.Exp(r.LnPPLRatio)
-	r.PPLRatioErr = r.PPLRatio * r.LnPPLRatioErr
-	r.KLDMean, r.KLDErr = meanUnc(sKLD, sKLD2, count)
-	r.KLDMax, r.KLDP999, r.KLDP99 = percentile(klds, 1), percentile(klds, 0.999), percentile(klds, 0.99)
-	r.KLDP95, r.KLDP90, r.KLDMedian = percentile(klds, 0.95), percentile(klds, 0.90), median(klds)
-	r.KLDP10, r.KLDP5, r.KLDP1, r.KLDMin = percentile(klds, 0.10), percentile(klds, 0.05), percentile(klds, 0.01), percentile(klds, 0)
-	top := float64(same) / c
-	r.Top1 = 100 * top
-	if count > 1 {
-		r.Top1Err = 100 * math.Sqrt(top*(1-top)/(c-1))
-	}
-	mpd, mpdU := meanUnc(sPD, sPD2, count)
-	r.DeltaPMean, r.DeltaPMeanErr = 100*mpd, 100*mpdU
-	mse, mseU := meanUnc(sPD2, sPD4, count)
-	rms := math.Sqrt(mse)
-	r.DeltaPRMS = 100 * rms
-	if rms > 0 {
-		r.DeltaPRMSErr = 100 * 0.5 / rms * mseU
-	}
-	r.DeltaPMax, r.DeltaPP99, r.DeltaPMedian = 100*percentile(pds, 1), 100*percentile(pds, 0.99), 100*median(pds)
-	r.DeltaPP1, r.DeltaPMin = 100*percentile(pds, 0.01), 100*percentile(pds, 0)
+	st := sums.Summary()
+	r.PPLTest, r.PPLTestErr, r.PPLBase, r.PPLBaseErr = st.PPLTest, st.PPLTestErr, st.PPLBase, st.PPLBaseErr
+	r.CorLnPPL = st.CorLnPPL
+	r.LnPPLRatio, r.LnPPLRatioErr, r.PPLRatio, r.PPLRatioErr = st.LnPPLRatio, st.LnPPLRatioErr, st.PPLRatio, st.PPLRatioErr
+	r.KLDMean, r.KLDErr = st.KLDMean, st.KLDErr
+	pc := func(f float32) float64 { return pplstat.Percentile(klds, f) }
+	r.KLDMax, r.KLDP999, r.KLDP99, r.KLDP95, r.KLDP90 = pc(1), pc(0.999), pc(0.99), pc(0.95), pc(0.90)
+	r.KLDMedian, r.KLDP10, r.KLDP5, r.KLDP1, r.KLDMin = pplstat.Median(klds), pc(0.10), pc(0.05), pc(0.01), pc(0)
+	r.Top1, r.Top1Err = st.Top1, st.Top1Err
+	r.DeltaPMean, r.DeltaPMeanErr, r.DeltaPRMS, r.DeltaPRMSErr = st.DeltaPMean, st.DeltaPMeanErr, st.DeltaPRMS, st.DeltaPRMSErr
+	pp := func(f float32) float64 { return 100 * pplstat.Percentile(pds, f) }
+	r.DeltaPMax, r.DeltaPP99, r.DeltaPMedian, r.DeltaPP1, r.DeltaPMin = pp(1), pp(0.99), 100*pplstat.Median(pds), pp(0.01), pp(0)
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/ggufy/ggufy/internal/pplstat"
 )
 
 // Perplexity as llama-perplexity computes it (tools/perplexity/perplexity.cpp of llama.cpp
-// v0.5.0, MIT License, perplexity() and log_softmax()): the text is tokenized once with BOS, cut
+// v0.5.0, MIT License, perplexity() and log_softmax(), the latter in internal/pplstat): the text is tokenized once with BOS, cut
 // into chunks of n_ctx tokens, each chunk is evaluated from an empty KV cache with its first token
 // replaced by BOS, and the second half of each chunk is scored.
 
@@ -49,22 +51,6 @@ func chunkTokens(m *Model, text string, o Options) ([]int32, int, error) {
 	}
 	return toks, n, nil
 }
-
-// logSoftmaxAt is perplexity.cpp's log_softmax(n_vocab, logits, tok): the maximum in float,
-// expf in float, the sum in double, (logit - max) in float minus the double log.
-func logSoftmaxAt(row []float32, tok int32) float64 {
-	mx := row[0]
-	for _, v := range row[1:] {
-		mx = max(mx, v)
-	}
-	var sum float64
-	for _, v := range row {
-		sum += float64(expf(v - mx))
-	}
-	return float64(row[tok]-mx) - math.Log(sum)
-}
-
-func expf64(x float64) float64 { return math.Exp(x) }
 
 // chunkRunner evaluates chunks on one session.
 type chunkRunner struct {
@@ -124,7 +110,7 @@ func Perplexity(ctx context.Context, m *Model, text string, progress func(done, 
 			return nil, err
 		}
 		err := r.run(i, func(_ int, logits []float32, target int32) error {
-			v := -logSoftmaxAt(logits, target)
+			v := -pplstat.LogSoftmaxAt(logits, target)
 			nll += v
 			nll2 += v * v
 			res.NLL = append(res.NLL, v)
@@ -139,13 +125,6 @@ func Perplexity(ctx context.Context, m *Model, text string, progress func(done, 
 			progress(i+1, nChunk, res.Running[len(res.Running)-1])
 		}
 	}
-	nll /= float64(count)
-	nll2 /= float64(count)
-	res.MeanNLL = nll
-	res.PPL = math.Exp(nll)
-	res.PPLErr = math.NaN()
-	if v := nll2 - nll*nll; v > 0 {
-		res.PPLErr = math.Sqrt(v/float64(count-1)) * res.PPL
-	}
+	res.MeanNLL, res.PPL, res.PPLErr = pplstat.PPL(nll, nll2, count)
 	return res, nil
 }

@@ -18,6 +18,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/ggufy/ggufy/internal/pplstat"
 )
 
 // PPLOptions are llama-perplexity's options; zero fields take its defaults.
@@ -210,7 +212,7 @@ func (m *Model) Perplexity(text string, opts PPLOptions) (PPLResult, error) {
 			}
 			targets := s.tokens[(i+seq)*s.nCtx+s.first+1:][:per]
 			for k, tok := range targets {
-				v := -logSoftmaxAt(rows[k*m.nVocab:(k+1)*m.nVocab], tok)
+				v := -pplstat.LogSoftmaxAt(rows[k*m.nVocab:(k+1)*m.nVocab], tok)
 				nll += v
 				nll2 += float64(v * v)
 				r.NLL = append(r.NLL, v)
@@ -219,33 +221,12 @@ func (m *Model) Perplexity(text string, opts PPLOptions) (PPLResult, error) {
 			r.Running = append(r.Running, math.Exp(nll/float64(count)))
 		}
 	}
-	nll /= float64(count)
-	nll2 /= float64(count)
-	r.MeanNLL = nll
-	r.PPL = math.Exp(nll)
-	r.PPLErr = math.NaN()
-	if v := nll2 - nll*nll; v > 0 {
-		r.PPLErr = math.Sqrt(v/float64(count-1)) * r.PPL
-	}
+	r.MeanNLL, r.PPL, r.PPLErr = pplstat.PPL(nll, nll2, count)
 	return r, nil
 }
 
 // expf is C's expf: exp in double, rounded once to float.
 func expf(x float32) float32 { return float32(math.Exp(float64(x))) }
-
-// logSoftmaxAt is perplexity.cpp's log_softmax(n_vocab, logits, tok): float max, float expf,
-// double sum, (logit[tok]-max) in float then the double log subtracted.
-func logSoftmaxAt(row []float32, tok int32) float64 {
-	mx := row[0]
-	for _, v := range row[1:] {
-		mx = max(mx, v)
-	}
-	var sum float64
-	for _, v := range row {
-		sum += float64(expf(v - mx))
-	}
-	return float64(row[tok]-mx) - math.Log(sum)
-}
 
 // KLDStats are llama-perplexity --kl-divergence's statistics. Δp values are percentages.
 type KLDStats struct {
@@ -351,7 +332,7 @@ func KLDivergence(base, test *Model, text string, opts PPLOptions) (KLDResult, e
 			targets := s.tokens[(i+seq)*s.nCtx+s.first+1:][:per]
 			for k, tok := range targets {
 				b, t := rb[k*nv:(k+1)*nv], rt[k*nv:(k+1)*nv]
-				exact.add(w.exact(b, t, tok))
+				exact.add(pplstat.Compare(b, t, tok, w.lb, w.lt))
 				w.quantizeBase(b)
 				compat.add(w.compat(t, tok))
 			}
@@ -365,7 +346,7 @@ func KLDivergence(base, test *Model, text string, opts PPLOptions) (KLDResult, e
 
 // kldWork holds per-row scratch space.
 type kldWork struct {
-	lb, lt []float64
+	lb, lt []float64 // pplstat.Compare's log-softmax rows
 	// the 16-bit base row of perplexity.cpp's logits file
 	q              []uint16
 	scale, minLogP float32
@@ -373,53 +354,6 @@ type kldWork struct {
 
 func newKLDWork(nv int) *kldWork {
 	return &kldWork{lb: make([]float64, nv), lt: make([]float64, nv), q: make([]uint16, nv)}
-}
-
-// kldPos is one scored position.
-type kldPos struct {
-	nll, nllBase, kld, pDiff float64
-	same                     bool
-}
-
-// logSoftmax64 writes the double-precision log-softmax of row to dst.
-func logSoftmax64(row []float32, dst []float64) {
-	mx := float64(row[0])
-	for _, v := range row[1:] {
-		mx = max(mx, float64(v))
-	}
-	var sum float64
-	for i, v := range row {
-		z := float64(v) - mx
-		dst[i] = z
-		sum += math.Exp(z)
-	}
-	lse := math.Log(sum)
-	for i := range dst {
-		dst[i] -= lse
-	}
-}
-
-// argmax returns the index of the first largest value.
-func argmax(row []float32) int {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-// exact compares one position in double precision.
-func (w *kldWork) exact(b, t []float32, tok int32) kldPos {
-	logSoftmax64(b, w.lb)
-	logSoftmax64(t, w.lt)
-	var kld float64
-	for i, lb := range w.lb {
-		kld += float64(math.Exp(lb) * (lb - w.lt[i]))
-	}
-	nllb, nll := -w.lb[tok], -w.lt[tok]
-	return kldPos{nll: nll, nllBase: nllb, kld: kld, pDiff: math.Exp(-nll) - math.Exp(-nllb), same: argmax(b) == argmax(t)}
 }
 
 // quantizeBase is perplexity.cpp's log_softmax(n_vocab, logits, uint16_t *log_prob, tok): the
@@ -487,42 +421,26 @@ func (w *kldWork) compat(row []float32, tok int32) kldPos32 {
 
 // kldAcc accumulates exact positions in double precision.
 type kldAcc struct {
-	sNLL, sNLL2, sNLLB, sNLLB2, sNLLNLLB, sKLD, sKLD2, sPD, sPD2, sPD4 float64
-	same, count                                                        int
-	klds, pDiffs                                                       []float64
+	pplstat.Sums
+	klds, pDiffs []float64
 }
 
-func (a *kldAcc) add(p kldPos) {
-	a.sNLL += p.nll
-	a.sNLL2 += float64(p.nll * p.nll)
-	a.sNLLB += p.nllBase
-	a.sNLLB2 += float64(p.nllBase * p.nllBase)
-	a.sNLLNLLB += float64(p.nll * p.nllBase)
-	a.sKLD += p.kld
-	a.sKLD2 += float64(p.kld * p.kld)
-	a.sPD += p.pDiff
-	pd2 := float64(p.pDiff * p.pDiff)
-	a.sPD2 += pd2
-	a.sPD4 += float64(pd2 * pd2)
-	if p.same {
-		a.same++
-	}
-	a.count++
-	a.klds = append(a.klds, p.kld)
-	a.pDiffs = append(a.pDiffs, p.pDiff)
+func (a *kldAcc) add(p pplstat.Position) {
+	a.Sums.Add(p)
+	a.klds = append(a.klds, p.KLD)
+	a.pDiffs = append(a.pDiffs, p.PDiff)
 }
 
 func (a *kldAcc) report() KLDStats {
-	if a.count == 0 {
+	if a.Count == 0 {
 		return KLDStats{}
 	}
 	sk := slices.Clone(a.klds)
 	slices.Sort(sk)
 	sp := slices.Clone(a.pDiffs)
 	slices.Sort(sp)
-	return kldReport(sums{a.sNLL, a.sNLL2, a.sNLLB, a.sNLLB2, a.sNLLNLLB, a.sKLD, a.sKLD2, a.sPD, a.sPD2, a.sPD4},
-		a.same, a.count, func(f float32) float64 { return percentile64(sk, f) }, median64(sk),
-		func(f float32) float64 { return percentile64(sp, f) }, median64(sp))
+	return kldReport(&a.Sums, func(f float32) float64 { return pplstat.Percentile(sk, f) }, pplstat.Median(sk),
+		func(f float32) float64 { return pplstat.Percentile(sp, f) }, pplstat.Median(sp))
 }
 
 // kldPos32 is one position of the llama-perplexity-compatible computation.
@@ -535,127 +453,68 @@ type kldPos32 struct {
 // kldAcc32 accumulates like perplexity.cpp's kl_divergence_result: float products added to
 // double sums, KLD and Δp kept as float.
 type kldAcc32 struct {
-	sNLL, sNLL2, sNLLB, sNLLB2, sNLLNLLB, sKLD, sKLD2, sPD, sPD2, sPD4 float64
-	same, count                                                        int
-	klds, pDiffs                                                       []float32
+	pplstat.Sums
+	klds, pDiffs []float32
 }
 
 func (a *kldAcc32) add(p kldPos32) {
-	a.sNLL += float64(p.nll)
-	a.sNLL2 += float64(float32(p.nll * p.nll))
-	a.sNLLB += float64(p.nllBase)
-	a.sNLLB2 += float64(float32(p.nllBase * p.nllBase))
-	a.sNLLNLLB += float64(float32(p.nll * p.nllBase))
-	a.sKLD += p.kld
-	a.sKLD2 += float64(p.kld * p.kld)
-	a.sPD += float64(p.pDiff)
+	a.NLL += float64(p.nll)
+	a.NLL2 += float64(float32(p.nll * p.nll))
+	a.NLLBase += float64(p.nllBase)
+	a.NLLBase2 += float64(float32(p.nllBase * p.nllBase))
+	a.NLLNLLBase += float64(float32(p.nll * p.nllBase))
+	a.KLD += p.kld
+	a.KLD2 += float64(p.kld * p.kld)
+	a.PDiff += float64(p.pDiff)
 	pd2 := float64(float32(p.pDiff * p.pDiff))
-	a.sPD2 += pd2
-	a.sPD4 += float64(pd2 * pd2)
+	a.PDiff2 += pd2
+	a.PDiff4 += float64(pd2 * pd2)
 	if p.same {
-		a.same++
+		a.Same++
 	}
-	a.count++
+	a.Count++
 	a.klds = append(a.klds, float32(p.kld))
 	a.pDiffs = append(a.pDiffs, p.pDiff)
 }
 
 func (a *kldAcc32) report() KLDStats {
-	if a.count == 0 {
+	if a.Count == 0 {
 		return KLDStats{}
 	}
 	sk := slices.Clone(a.klds)
 	slices.Sort(sk)
 	sp := slices.Clone(a.pDiffs)
 	slices.Sort(sp)
-	return kldReport(sums{a.sNLL, a.sNLL2, a.sNLLB, a.sNLLB2, a.sNLLNLLB, a.sKLD, a.sKLD2, a.sPD, a.sPD2, a.sPD4},
-		a.same, a.count, func(f float32) float64 { return float64(percentile32(sk, f)) }, float64(median32(sk)),
+	return kldReport(&a.Sums, func(f float32) float64 { return float64(percentile32(sk, f)) }, float64(median32(sk)),
 		func(f float32) float64 { return float64(percentile32(sp, f)) }, float64(median32(sp)))
 }
 
-type sums struct{ nll, nll2, nllb, nllb2, nllnllb, kld, kld2, pd, pd2, pd4 float64 }
-
-// meanUnc is kl_divergence()'s mean_and_uncertainty.
-func meanUnc(sum, sum2 float64, count int) (float64, float64) {
-	if count < 1 {
-		return 0, 0
-	}
-	c := float64(count)
-	f := sum / c
-	df := sum2/c - f*f
-	if df > 0 && count > 10 {
-		return f, math.Sqrt(df / (c - 1))
-	}
-	return f, 0
-}
-
-// covariance is kl_divergence()'s covariance.
-func covariance(a, b, ab float64, count int) float64 {
-	if count < 10 {
-		return 0
-	}
-	c := float64(count)
-	return (ab/c - (a/c)*(b/c)) / (c - 1)
-}
-
-func kldReport(s sums, same, count int, kp func(float32) float64, kmed float64, pp func(float32) float64, pmed float64) KLDStats {
-	if count == 0 {
+// kldReport is kl_divergence()'s report of the sums s, with kp and pp the percentiles and kmed
+// and pmed the medians of the KLD and Δp values.
+func kldReport(s *pplstat.Sums, kp func(float32) float64, kmed float64, pp func(float32) float64, pmed float64) KLDStats {
+	if s.Count == 0 {
 		return KLDStats{}
 	}
-	lp, lpU := meanUnc(s.nll, s.nll2, count)
-	lb, lbU := meanUnc(s.nllb, s.nllb2, count)
-	cov := covariance(s.nll, s.nllb, s.nllnllb, count)
-	r := KLDStats{Positions: count, SameTop: same}
-	r.PPLTest, r.PPLBase = math.Exp(lp), math.Exp(lb)
-	r.PPLTestErr, r.PPLBaseErr = r.PPLTest*lpU, r.PPLBase*lbU
-	r.CorLnPPL = math.NaN()
-	if lpU > 0 && lbU > 0 {
-		r.CorLnPPL = cov / (lpU * lbU)
-	}
-	r.LnPPLRatio = lp - lb
-	r.LnPPLRatioErr = math.Sqrt(max(0, lpU*lpU+lbU*lbU-2*cov))
-	r.PPLRatio = math.Exp(r.LnPPLRatio)
-	r.PPLRatioErr = r.PPLRatio * r.LnPPLRatioErr
+	st := s.Summary()
+	r := KLDStats{Positions: s.Count, SameTop: s.Same}
+	r.PPLTest, r.PPLTestErr, r.PPLBase, r.PPLBaseErr = st.PPLTest, st.PPLTestErr, st.PPLBase, st.PPLBaseErr
+	r.CorLnPPL = st.CorLnPPL
+	r.LnPPLRatio, r.LnPPLRatioErr, r.PPLRatio, r.PPLRatioErr = st.LnPPLRatio, st.LnPPLRatioErr, st.PPLRatio, st.PPLRatioErr
 	r.PPLDiff = r.PPLTest - r.PPLBase
-	r.PPLDiffErr = math.Sqrt(max(0, r.PPLTestErr*r.PPLTestErr+r.PPLBaseErr*r.PPLBaseErr-2*r.PPLTest*r.PPLBase*cov))
-	r.MeanKLD, r.KLDErr = meanUnc(s.kld, s.kld2, count)
+	r.PPLDiffErr = math.Sqrt(max(0, r.PPLTestErr*r.PPLTestErr+r.PPLBaseErr*r.PPLBaseErr-2*r.PPLTest*r.PPLBase*st.Cov))
+	r.MeanKLD, r.KLDErr = st.KLDMean, st.KLDErr
 	r.Max, r.P999, r.P99, r.P95, r.P90 = kp(1), kp(0.999), kp(0.99), kp(0.95), kp(0.90)
 	r.Median, r.P10, r.P5, r.P1, r.P01, r.Min = kmed, kp(0.10), kp(0.05), kp(0.01), kp(0.001), kp(0)
-	top := float64(same) / float64(count)
-	r.Top1 = 100 * top
-	if count > 1 {
-		r.Top1Err = 100 * math.Sqrt(top*(1-top)/float64(count-1))
-	}
-	mpd, mpdU := meanUnc(s.pd, s.pd2, count)
-	r.MeanDeltaP, r.MeanDeltaPErr = 100*mpd, 100*mpdU
-	mse, mseU := meanUnc(s.pd2, s.pd4, count)
-	rms := math.Sqrt(mse)
-	r.RMSDeltaP = 100 * rms
-	if rms > 0 {
-		r.RMSDeltaPErr = 100 * 0.5 / rms * mseU
-	}
+	r.Top1, r.Top1Err = st.Top1, st.Top1Err
+	r.MeanDeltaP, r.MeanDeltaPErr = st.DeltaPMean, st.DeltaPMeanErr
+	r.RMSDeltaP, r.RMSDeltaPErr = st.DeltaPRMS, st.DeltaPRMSErr
 	r.MaxDeltaP, r.P999DeltaP, r.P99DeltaP, r.P95DeltaP = 100*pp(1), 100*pp(0.999), 100*pp(0.99), 100*pp(0.95)
 	r.P90DeltaP, r.P75DeltaP, r.MedianDeltaP, r.P25DeltaP = 100*pp(0.90), 100*pp(0.75), 100*pmed, 100*pp(0.25)
 	r.P10DeltaP, r.P5DeltaP, r.P1DeltaP, r.P01DeltaP, r.MinDeltaP = 100*pp(0.10), 100*pp(0.05), 100*pp(0.01), 100*pp(0.001), 100*pp(0)
 	return r
 }
 
-// percentile64 is kl_divergence()'s percentile (fraction*(n-1) in float, linear
-// interpolation) over sorted doubles.
-func percentile64(v []float64, fraction float32) float64 {
-	if fraction <= 0 {
-		return v[0]
-	}
-	if fraction >= 1 {
-		return v[len(v)-1]
-	}
-	p := fraction * float32(len(v)-1)
-	ip := int(p)
-	f := float64(p - float32(ip))
-	return (1-f)*v[ip] + f*v[min(ip+1, len(v)-1)]
-}
-
-// percentile32 is the same in float, as llama-perplexity computes it.
+// percentile32 is pplstat.Percentile in float, as llama-perplexity computes it.
 func percentile32(v []float32, fraction float32) float32 {
 	if fraction <= 0 {
 		return v[0]
@@ -669,14 +528,7 @@ func percentile32(v []float32, fraction float32) float32 {
 	return float32((1-p)*v[ip]) + float32(p*v[min(ip+1, len(v)-1)])
 }
 
-func median64(v []float64) float64 {
-	n := len(v)
-	if n%2 == 0 {
-		return 0.5 * (v[n/2] + v[n/2-1])
-	}
-	return v[n/2]
-}
-
+// median32 is pplstat.Median in float.
 func median32(v []float32) float32 {
 	n := len(v)
 	if n%2 == 0 {

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/ggufy/ggufy/gguf"
+	"github.com/ggufy/ggufy/internal/pplstat"
 )
 
 // The goldens in testdata/oracle_*.json come from real llama.cpp v0.5.0 through the shared ctypes
@@ -346,7 +347,7 @@ func TestLogits(t *testing.T) {
 		t.Fatalf("logits shape %dx%d, want %v", len(rows), len(rows[0]), want.Shape)
 	}
 	for i, r := range rows {
-		if a := argmax(r); a != want.Argmax[i] {
+		if a := pplstat.Argmax(r); a != want.Argmax[i] {
 			t.Errorf("position %d: argmax %d, llama.cpp (oracle) %d", i, a, want.Argmax[i])
 		}
 	}
