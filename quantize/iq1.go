@@ -72,6 +72,21 @@ func iq1Key(L []int8) int {
 	return int(u)
 }
 
+// iq1Levels sets the level of every value from its rank in the sorted pairs: 0 below the
+// boundary i1, 1 below i2, 2 from i2 on.
+func iq1Levels(L []int8, pairs []iqPair, i1, i2 int) {
+	for j, p := range pairs {
+		switch {
+		case j < i1:
+			L[p.i] = 0
+		case j < i2:
+			L[p.i] = 1
+		default:
+			L[p.i] = 2
+		}
+	}
+}
+
 // quantizeRowIQ1S reimplements quantize_row_iq1_s_impl (ggml-quants.c, ggml, MIT).
 func quantizeRowIQ1S(dst []byte, x, qw []float32) {
 	lat := iq1Lattice()
@@ -82,11 +97,7 @@ func quantizeRowIQ1S(dst []byte, x, qw []float32) {
 		qs := blk[2:34]
 		var qh [8]uint16
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
-		var sumx2 float32
-		for _, v := range xbl {
-			sumx2 += float32(v * v)
-		}
-		sigma2 := float32(2 * sumx2 / iqQK)
+		sigma2 := float32(2 * iqSumSq(xbl) / iqQK)
 		var scales [8]float32
 		var shifts [8]int8
 		var maxScale float32
@@ -155,16 +166,7 @@ func quantizeRowIQ1S(dst []byte, x, qw []float32) {
 				continue
 			}
 			var L [bs]int8
-			for j := 0; j < bs; j++ {
-				switch {
-				case j < besti1:
-					L[pairs[j].i] = 0
-				case j < besti2:
-					L[pairs[j].i] = 1
-				default:
-					L[pairs[j].i] = 2
-				}
-			}
+			iq1Levels(L[:], pairs[:], besti1, besti2)
 			if scale < 0 {
 				for j := range L {
 					L[j] = 2 - L[j]
@@ -251,11 +253,7 @@ func quantizeRowIQ1M(dst []byte, x, qw []float32) {
 		clear(blk)
 		qs, qh, bsc := blk[0:32], blk[32:48], blk[48:56]
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
-		var sumx2 float32
-		for _, v := range xbl {
-			sumx2 += float32(v * v)
-		}
-		sigma2 := float32(2 * sumx2 / iqQK)
+		sigma2 := float32(2 * iqSumSq(xbl) / iqQK)
 		var scales [16]float32
 		var shifts [16]int8
 		var maxScale float32
@@ -357,16 +355,7 @@ func quantizeRowIQ1M(dst []byte, x, qw []float32) {
 				continue
 			}
 			var L [bs]int8
-			for j := 0; j < bs; j++ {
-				switch {
-				case j < besti1:
-					L[pairs[j].i] = 0
-				case j < besti2:
-					L[pairs[j].i] = 1
-				default:
-					L[pairs[j].i] = 2
-				}
-			}
+			iq1Levels(L[:], pairs[:], besti1, besti2)
 			if scale < 0 {
 				for j := range L {
 					L[j] = 2 - L[j]

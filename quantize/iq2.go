@@ -145,11 +145,7 @@ func quantizeRowIQ2XXS(dst []byte, x, qw []float32) {
 		var q2 [16]uint32
 		var scales [8]float32
 		var maxScale float32
-		var sumx2 float32
-		for _, v := range xbl {
-			sumx2 += float32(v * v)
-		}
-		sigma2 := float32(sumx2 / iqQK)
+		sigma2 := float32(iqSumSq(xbl) / iqQK)
 
 		for ib := 0; ib < 8; ib++ {
 			xb := (*[32]float32)(xbl[32*ib:])
@@ -255,24 +251,19 @@ func quantizeRowIQ2XXS(dst []byte, x, qw []float32) {
 // quantizeRowIQ2XS reimplements quantize_row_iq2_xs_impl (ggml-quants.c, ggml, MIT).
 func quantizeRowIQ2XS(dst []byte, x, qw []float32) {
 	lat := iq2xsLattice()
-	const kMaxQ = 3
 	for ibl := 0; ibl < len(x)/iqQK; ibl++ {
 		blk := dst[ibl*iq2xsBlockBytes : (ibl+1)*iq2xsBlockBytes]
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
 		var q2 [32]uint16
 		var scales [16]float32
 		var maxScale float32
-		var sumx2 float32
-		for _, v := range xbl {
-			sumx2 += float32(v * v)
-		}
-		sigma2 := float32(sumx2 / iqQK)
+		sigma2 := float32(iqSumSq(xbl) / iqQK)
 
 		for ib := 0; ib < 16; ib++ {
 			xb := (*[16]float32)(xbl[16*ib:])
 			qwb := (*[16]float32)(qw[iqQK*ibl+16*ib:])
 			var weight, waux, xval [16]float32
-			var L, Laux [16]int8
+			var L [16]int8
 			var signs [2]uint8
 			for i := 0; i < 16; i++ {
 				weight[i] = qwb[i] * iqSqrt(sigma2+float32(xb[i]*xb[i]))
@@ -291,47 +282,7 @@ func quantizeRowIQ2XS(dst []byte, x, qw []float32) {
 				scales[ib] = 0
 				continue
 			}
-			var best float32
-			scale := vmax / (2*kMaxQ - 1)
-			onGrid := [2]bool{true, true}
-			for is := -9; is <= 9; is++ {
-				id := (2*kMaxQ - 1 + float32(0.1*float32(is))) / vmax
-				thisScale := 1 / id
-				var onGridAux [2]bool
-				for k := 0; k < 2; k++ {
-					la := (*[8]int8)(Laux[8*k:])
-					xv := (*[8]float32)(xval[8*k:])
-					gi := lat.lookup(iq2Levels(id, xv, la))
-					onGridAux[k] = gi >= 0
-					if gi < 0 {
-						iq2BestNeighbour(lat, gi, xv, (*[8]float32)(waux[8*k:]), thisScale, la)
-					}
-				}
-				sumqx, sumq2 := iq2SumQ(weight[:], xval[:], Laux[:])
-				if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
-					scale = sumqx / sumq2
-					best = scale * sumqx
-					L = Laux
-					onGrid = onGridAux
-				}
-			}
-			if (!onGrid[0] || !onGrid[1]) && scale > 0 {
-				id := 1 / scale
-				for k := 0; k < 2; k++ {
-					if onGrid[k] {
-						continue
-					}
-					lk := (*[8]int8)(L[8*k:])
-					xv := (*[8]float32)(xval[8*k:])
-					if gi := lat.lookup(iq2Levels(id, xv, lk)); gi < 0 {
-						iq2BestNeighbour(lat, gi, xv, (*[8]float32)(waux[8*k:]), scale, lk)
-					}
-				}
-				sumqx, sumq2 := iq2SumQ(weight[:], xval[:], L[:])
-				if sumq2 > 0 {
-					scale = sumqx / sumq2
-				}
-			}
+			scale := iq2Search16(lat, &weight, &waux, &xval, vmax, &L)
 			if scale < 0 {
 				scale = -scale
 				for k := range signs {
@@ -367,7 +318,6 @@ func quantizeRowIQ2XS(dst []byte, x, qw []float32) {
 // importance matrix the weights are sigma2/4 + x².
 func quantizeRowIQ2S(dst []byte, x, qw []float32) {
 	lat := iq2sLattice()
-	const kMaxQ = 3
 	for ibl := 0; ibl < len(x)/iqQK; ibl++ {
 		blk := dst[ibl*iq2sBlockBytes : (ibl+1)*iq2sBlockBytes]
 		clear(blk)
@@ -375,16 +325,12 @@ func quantizeRowIQ2S(dst []byte, x, qw []float32) {
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
 		var scales [16]float32
 		var maxScale float32
-		var sumx2 float32
-		for _, v := range xbl {
-			sumx2 += float32(v * v)
-		}
-		sigma2 := float32(2 * sumx2 / iqQK)
+		sigma2 := float32(2 * iqSumSq(xbl) / iqQK)
 
 		for ib := 0; ib < 16; ib++ {
 			xb := (*[16]float32)(xbl[16*ib:])
 			var weight, waux, xval [16]float32
-			var L, Laux [16]int8
+			var L [16]int8
 			var signs [2]uint8
 			if qw != nil {
 				qwb := (*[16]float32)(qw[iqQK*ibl+16*ib:])
@@ -419,47 +365,7 @@ func quantizeRowIQ2S(dst []byte, x, qw []float32) {
 				scales[ib] = 0
 				continue
 			}
-			var best float32
-			scale := vmax / (2*kMaxQ - 1)
-			onGrid := [2]bool{true, true}
-			for is := -9; is <= 9; is++ {
-				id := (2*kMaxQ - 1 + float32(0.1*float32(is))) / vmax
-				thisScale := 1 / id
-				var onGridAux [2]bool
-				for k := 0; k < 2; k++ {
-					la := (*[8]int8)(Laux[8*k:])
-					xv := (*[8]float32)(xval[8*k:])
-					gi := lat.lookup(iq2Levels(id, xv, la))
-					onGridAux[k] = gi >= 0
-					if gi < 0 {
-						iq2BestNeighbour(lat, gi, xv, (*[8]float32)(waux[8*k:]), thisScale, la)
-					}
-				}
-				sumqx, sumq2 := iq2SumQ(weight[:], xval[:], Laux[:])
-				if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
-					scale = sumqx / sumq2
-					best = scale * sumqx
-					L = Laux
-					onGrid = onGridAux
-				}
-			}
-			if (!onGrid[0] || !onGrid[1]) && scale > 0 {
-				id := 1 / scale
-				for k := 0; k < 2; k++ {
-					if onGrid[k] {
-						continue
-					}
-					lk := (*[8]int8)(L[8*k:])
-					xv := (*[8]float32)(xval[8*k:])
-					if gi := lat.lookup(iq2Levels(id, xv, lk)); gi < 0 {
-						iq2BestNeighbour(lat, gi, xv, (*[8]float32)(waux[8*k:]), scale, lk)
-					}
-				}
-				sumqx, sumq2 := iq2SumQ(weight[:], xval[:], L[:])
-				if sumq2 > 0 {
-					scale = sumqx / sumq2
-				}
-			}
+			scale := iq2Search16(lat, &weight, &waux, &xval, vmax, &L)
 			if scale < 0 {
 				scale = -scale
 				signs[0], signs[1] = ^signs[0], ^signs[1]
@@ -486,6 +392,59 @@ func quantizeRowIQ2S(dst []byte, x, qw []float32) {
 			bscales[ib/2] |= byte(l) << (4 * (ib % 2))
 		}
 	}
+}
+
+// iq2Search16 is the scale search that quantize_row_iq2_xs_impl and quantize_row_iq2_s_impl
+// write out alike for a block of 16 magnitudes xval (two groups of 8) with weights weight, waux
+// their square roots and vmax the largest: 19 trial scales around vmax/(2*kMaxQ-1), each group
+// put on the grid or on its best neighbour, the best weighted fit kept; the groups that were off
+// the grid at that scale are then redone at it and the scale refitted. It returns the scale
+// (negative when the fit comes out so) and the levels in L.
+func iq2Search16(lat *iqLattice, weight, waux, xval *[16]float32, vmax float32, L *[16]int8) float32 {
+	const kMaxQ = 3
+	var Laux [16]int8
+	var best float32
+	scale := vmax / (2*kMaxQ - 1)
+	onGrid := [2]bool{true, true}
+	for is := -9; is <= 9; is++ {
+		id := (2*kMaxQ - 1 + float32(0.1*float32(is))) / vmax
+		thisScale := 1 / id
+		var onGridAux [2]bool
+		for k := 0; k < 2; k++ {
+			la := (*[8]int8)(Laux[8*k:])
+			xv := (*[8]float32)(xval[8*k:])
+			gi := lat.lookup(iq2Levels(id, xv, la))
+			onGridAux[k] = gi >= 0
+			if gi < 0 {
+				iq2BestNeighbour(lat, gi, xv, (*[8]float32)(waux[8*k:]), thisScale, la)
+			}
+		}
+		sumqx, sumq2 := iq2SumQ(weight[:], xval[:], Laux[:])
+		if sumq2 > 0 && sumqx*sumqx > best*sumq2 {
+			scale = sumqx / sumq2
+			best = scale * sumqx
+			*L = Laux
+			onGrid = onGridAux
+		}
+	}
+	if (!onGrid[0] || !onGrid[1]) && scale > 0 {
+		id := 1 / scale
+		for k := 0; k < 2; k++ {
+			if onGrid[k] {
+				continue
+			}
+			lk := (*[8]int8)(L[8*k:])
+			xv := (*[8]float32)(xval[8*k:])
+			if gi := lat.lookup(iq2Levels(id, xv, lk)); gi < 0 {
+				iq2BestNeighbour(lat, gi, xv, (*[8]float32)(waux[8*k:]), scale, lk)
+			}
+		}
+		sumqx, sumq2 := iq2SumQ(weight[:], xval[:], L[:])
+		if sumq2 > 0 {
+			scale = sumqx / sumq2
+		}
+	}
+	return scale
 }
 
 // iq2Put writes the 8 values of grid point g (one unsigned byte each) times db, negated where

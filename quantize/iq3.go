@@ -213,11 +213,7 @@ func quantizeRowIQ3XXS(dst []byte, x, qw []float32) {
 		blk := dst[ibl*iq3xxsBlockBytes : (ibl+1)*iq3xxsBlockBytes]
 		clear(blk)
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
-		var sumx2 float32
-		for _, v := range xbl {
-			sumx2 += float32(v * v)
-		}
-		sigma2 := 2 * sumx2 / iqQK
+		sigma2 := 2 * iqSumSq(xbl) / iqQK
 		var scales [8]float32
 		var sas [8]uint32 // scales_and_signs
 		var maxScale float32
@@ -263,11 +259,7 @@ func quantizeRowIQ3S(dst []byte, x, qw []float32) {
 		clear(blk)
 		qs, qh, bsigns, bscales := blk[2:66], blk[66:74], blk[74:106], blk[106:110]
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
-		var sumx2 float32
-		for _, v := range xbl {
-			sumx2 += float32(v * v)
-		}
-		sigma2 := 2 * sumx2 / iqQK
+		sigma2 := 2 * iqSumSq(xbl) / iqQK
 		var scales [8]float32
 		var maxScale float32
 		stored := 0
