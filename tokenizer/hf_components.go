@@ -312,25 +312,44 @@ type hfNormalizerJSON struct {
 	Lowercase          *bool             `json:"lowercase"`
 }
 
-func newHFNormalizer(raw json.RawMessage) (hfNormalizer, error) {
+// hfComponent decodes one tokenizer.json component into j (what names it in errors); ok is
+// false for an absent or null component, which has no step.
+func hfComponent(raw json.RawMessage, what string, j any) (ok bool, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
+		return false, nil
 	}
+	if err := json.Unmarshal(raw, j); err != nil {
+		return false, fmt.Errorf("%w: %s: %v", ErrFormat, what, err)
+	}
+	return true, nil
+}
+
+// hfMembers builds the members of a Sequence component with build, leaving out the null ones.
+func hfMembers[T any](raws []json.RawMessage, build func(json.RawMessage) (T, error)) ([]T, error) {
+	var out []T
+	for _, r := range raws {
+		if len(r) == 0 || string(r) == "null" {
+			continue
+		}
+		c, err := build(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func newHFNormalizer(raw json.RawMessage) (hfNormalizer, error) {
 	var j hfNormalizerJSON
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("%w: normalizer: %v", ErrFormat, err)
+	if ok, err := hfComponent(raw, "normalizer", &j); !ok {
+		return nil, err
 	}
 	switch j.Type {
 	case "Sequence":
-		var ns []hfNormalizer
-		for _, r := range j.Normalizers {
-			n, err := newHFNormalizer(r)
-			if err != nil {
-				return nil, err
-			}
-			if n != nil {
-				ns = append(ns, n)
-			}
+		ns, err := hfMembers(j.Normalizers, newHFNormalizer)
+		if err != nil {
+			return nil, err
 		}
 		return func(s string) string {
 			for _, n := range ns {
@@ -511,24 +530,15 @@ const gpt2Regex = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|
 var gpt2Pattern = &hfPattern{re: regexp2.MustCompile(gpt2Regex, regexp2.None)}
 
 func newHFPreTokenizer(raw json.RawMessage) (hfPreTokenizer, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
 	var j hfPreTokenizerJSON
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("%w: pre_tokenizer: %v", ErrFormat, err)
+	if ok, err := hfComponent(raw, "pre_tokenizer", &j); !ok {
+		return nil, err
 	}
 	switch j.Type {
 	case "Sequence":
-		var ps []hfPreTokenizer
-		for _, r := range j.Pretokenizers {
-			p, err := newHFPreTokenizer(r)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				ps = append(ps, p)
-			}
+		ps, err := hfMembers(j.Pretokenizers, newHFPreTokenizer)
+		if err != nil {
+			return nil, err
 		}
 		return func(p hfPiece) []hfPiece {
 			cur := []hfPiece{p}
@@ -713,27 +723,22 @@ type hfPost struct {
 }
 
 func newHFPost(raw json.RawMessage) (*hfPost, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
 	var j hfPostJSON
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("%w: post_processor: %v", ErrFormat, err)
+	if ok, err := hfComponent(raw, "post_processor", &j); !ok {
+		return nil, err
 	}
 	switch j.Type {
 	case "ByteLevel":
 		return &hfPost{}, nil
 	case "Sequence":
+		qs, err := hfMembers(j.Processors, newHFPost)
+		if err != nil {
+			return nil, err
+		}
 		p := &hfPost{}
-		for _, r := range j.Processors {
-			q, err := newHFPost(r)
-			if err != nil {
-				return nil, err
-			}
-			if q != nil {
-				p.prefix = append(q.prefix, p.prefix...)
-				p.suffix = append(p.suffix, q.suffix...)
-			}
+		for _, q := range qs {
+			p.prefix = append(q.prefix, p.prefix...)
+			p.suffix = append(p.suffix, q.suffix...)
 		}
 		return p, nil
 	case "TemplateProcessing":
@@ -805,24 +810,15 @@ func newHFDecoder(raw json.RawMessage) (hfDecoder, error) { return newHFDecoderW
 // tokens' texts) as they are, as tokenizers.js (and transformers' slow GPT-2 tokenizer) do,
 // rather than reading their characters as bytes.
 func newHFDecoderWith(raw json.RawMessage, added map[string]bool) (hfDecoder, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
 	var j hfDecoderJSON
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("%w: decoder: %v", ErrFormat, err)
+	if ok, err := hfComponent(raw, "decoder", &j); !ok {
+		return nil, err
 	}
 	switch j.Type {
 	case "Sequence":
-		var ds []hfDecoder
-		for _, r := range j.Decoders {
-			d, err := newHFDecoderWith(r, added)
-			if err != nil {
-				return nil, err
-			}
-			if d != nil {
-				ds = append(ds, d)
-			}
+		ds, err := hfMembers(j.Decoders, func(r json.RawMessage) (hfDecoder, error) { return newHFDecoderWith(r, added) })
+		if err != nil {
+			return nil, err
 		}
 		return func(t []string) []string {
 			for _, d := range ds {
