@@ -145,20 +145,32 @@ func (m *machine) line() (string, error) {
 
 func (m *machine) push(v any) { m.stack = append(m.stack, v) }
 
-func (m *machine) pop() (any, error) {
-	if len(m.stack) == 0 || (len(m.marks) > 0 && len(m.stack) <= m.marks[len(m.marks)-1]) {
-		return nil, m.errf("stack underflow")
-	}
-	v := m.stack[len(m.stack)-1]
-	m.stack = m.stack[:len(m.stack)-1]
-	return v, nil
-}
-
+// top returns the topmost value, which must lie above the last MARK.
 func (m *machine) top() (any, error) {
 	if len(m.stack) == 0 || (len(m.marks) > 0 && len(m.stack) <= m.marks[len(m.marks)-1]) {
 		return nil, m.errf("stack underflow")
 	}
 	return m.stack[len(m.stack)-1], nil
+}
+
+// pop removes and returns the topmost value.
+func (m *machine) pop() (any, error) {
+	v, err := m.top()
+	if err == nil {
+		m.stack = m.stack[:len(m.stack)-1]
+	}
+	return v, err
+}
+
+// pop2 removes the two topmost values and returns them in stack order (b was on top).
+func (m *machine) pop2() (a, b any, err error) {
+	if b, err = m.pop(); err != nil {
+		return nil, nil, err
+	}
+	if a, err = m.pop(); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
 }
 
 // popMark pops everything above the last MARK.
@@ -367,11 +379,7 @@ func unpickle(data []byte) (any, error) {
 			}
 			m.push(d)
 		case 's': // SETITEM
-			v, err := m.pop()
-			if err != nil {
-				return nil, err
-			}
-			k, err := m.pop()
+			k, v, err := m.pop2()
 			if err != nil {
 				return nil, err
 			}
@@ -447,11 +455,7 @@ func unpickle(data []byte) (any, error) {
 			}
 			m.push(g)
 		case 0x93: // STACK_GLOBAL
-			nv, err := m.pop()
-			if err != nil {
-				return nil, err
-			}
-			mv, err := m.pop()
+			mv, nv, err := m.pop2()
 			if err != nil {
 				return nil, err
 			}
@@ -476,11 +480,7 @@ func unpickle(data []byte) (any, error) {
 			}
 			m.push(s)
 		case 'R': // REDUCE
-			args, err := m.pop()
-			if err != nil {
-				return nil, err
-			}
-			fn, err := m.pop()
+			fn, args, err := m.pop2()
 			if err != nil {
 				return nil, err
 			}
