@@ -2,7 +2,6 @@ package convert
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -20,7 +19,6 @@ import (
 	st "github.com/nlpodyssey/safetensors"
 
 	"github.com/ggufy/ggufy/archmap"
-	"github.com/ggufy/ggufy/gguf"
 	"github.com/ggufy/ggufy/internal/half"
 	"github.com/ggufy/ggufy/internal/manifest"
 )
@@ -368,37 +366,7 @@ func TestWriteLocalCheckpoints(t *testing.T) {
 // provenance keys are reported, not required).
 func compareLocal(t *testing.T, ckpt, ref, outtype string, noVocab bool) {
 	t.Helper()
-	want, err := manifest.Load(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ft, err := ParseOutType(outtype)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), filepath.Base(ckpt)+"."+outtype+".gguf")
-	if _, err := File(context.Background(), ckpt, out, ft, archmap.Options{NoVocab: noVocab}, Options{}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := manifest.FromFile(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, diff := range manifest.Diff(got, want, provenance) {
-		t.Error(diff)
-	}
-	// Provenance keys are reported, not required to match (tensor lines of this second diff
-	// repeat the first one's).
-	for _, diff := range manifest.Diff(got, want, func(k string) bool { return !provenance(k) }) {
-		if strings.HasPrefix(diff, "kv ") {
-			t.Log("provenance:", diff)
-		}
-	}
+	out, got, want := convertAndDiff(t, ckpt, ref, outtype, filepath.Base(ckpt)+"."+outtype+".gguf", archmap.Options{NoVocab: noVocab})
 	if len(got.Tensors) != len(want.Tensors) {
 		t.Errorf("%d tensors, llama.cpp wrote %d", len(got.Tensors), len(want.Tensors))
 	}

@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/ggufy/ggufy/archmap"
-	"github.com/ggufy/ggufy/gguf"
-	"github.com/ggufy/ggufy/internal/manifest"
 	"github.com/ggufy/ggufy/internal/testmodel"
 )
 
@@ -51,33 +48,7 @@ func TestFamiliesMatchLlamaCpp(t *testing.T) {
 				base := strings.TrimSuffix(filepath.Base(ref), ".gguf.json")
 				_, outtype, _ := strings.Cut(base, ".")
 				t.Run(outtype, func(t *testing.T) {
-					want, err := manifest.Load(ref)
-					if err != nil {
-						t.Fatal(err)
-					}
-					ft, err := ParseOutType(outtype)
-					if err != nil {
-						t.Fatal(err)
-					}
-					out := filepath.Join(t.TempDir(), base+".gguf")
-					if _, err := File(context.Background(), dir, out, ft, archmap.Options{TransformersConfig: true}, Options{}); err != nil {
-						t.Fatal(err)
-					}
-					f, err := gguf.Open(out)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer f.Close()
-					got, err := manifest.FromFile(f)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, d := range manifest.Diff(got, want, provenance) {
-						t.Error(d)
-					}
-					for _, d := range manifest.Diff(got, want, func(k string) bool { return !provenance(k) }) {
-						t.Log("provenance:", d)
-					}
+					convertAndDiff(t, dir, ref, outtype, base+".gguf", archmap.Options{TransformersConfig: true})
 				})
 			}
 		})

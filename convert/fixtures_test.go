@@ -22,6 +22,44 @@ func provenance(key string) bool {
 	return strings.HasPrefix(key, "general.")
 }
 
+// convertAndDiff converts the checkpoint ckpt at outtype into a temporary file named name and
+// requires the tensors and metadata of the llama.cpp manifest at ref; the general.* provenance
+// keys are reported, not required to match. It returns the output path and both manifests.
+func convertAndDiff(t *testing.T, ckpt, ref, outtype, name string, aopts archmap.Options) (out string, got, want *manifest.Manifest) {
+	t.Helper()
+	want, err := manifest.Load(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft, err := ParseOutType(outtype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = filepath.Join(t.TempDir(), name)
+	if _, err := File(context.Background(), ckpt, out, ft, aopts, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err = manifest.FromFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, diff := range manifest.Diff(got, want, provenance) {
+		t.Error(diff)
+	}
+	// The tensor lines of this second diff repeat the first one's.
+	for _, diff := range manifest.Diff(got, want, func(k string) bool { return !provenance(k) }) {
+		if strings.HasPrefix(diff, "kv ") {
+			t.Log("provenance:", diff)
+		}
+	}
+	return out, got, want
+}
+
 // TestFixturesMatchLlamaCpp converts the fixture checkpoints at every outtype llama.cpp's
 // converter was run with and compares the result with its output, tensor for tensor and key for
 // key.
@@ -34,34 +72,7 @@ func TestFixturesMatchLlamaCpp(t *testing.T) {
 		base := strings.TrimSuffix(filepath.Base(ref), ".gguf.json")
 		model, outtype, _ := strings.Cut(base, ".")
 		t.Run(base, func(t *testing.T) {
-			want, err := manifest.Load(ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ft, err := ParseOutType(outtype)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := filepath.Join(t.TempDir(), base+".gguf")
-			if _, err := File(context.Background(), filepath.Join("../testdata/models", model), out, ft, archmap.Options{}, Options{}); err != nil {
-				t.Fatal(err)
-			}
-			f, err := gguf.Open(out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			got, err := manifest.FromFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range manifest.Diff(got, want, provenance) {
-				t.Error(d)
-			}
-			// Provenance keys are reported, not required to match.
-			for _, d := range manifest.Diff(got, want, func(k string) bool { return !provenance(k) }) {
-				t.Log("provenance:", d)
-			}
+			out, _, want := convertAndDiff(t, filepath.Join("../testdata/models", model), ref, outtype, base+".gguf", archmap.Options{})
 			if st, _ := os.Stat(out); st != nil && st.Size() != want.FileSize {
 				t.Logf("file size %d, llama.cpp's %d", st.Size(), want.FileSize)
 			}
