@@ -86,14 +86,20 @@ func (r *metaReader) fail(k, msg string) {
 	}
 }
 
+// get looks up key k of the architecture; a missing key fails the reader when required.
+func (r *metaReader) get(k string, required bool) (full string, v gguf.Value, ok bool) {
+	full = r.key(k)
+	v, ok = r.meta.Get(full)
+	if !ok && required {
+		r.fail(full, "missing")
+	}
+	return full, v, ok
+}
+
 // u32 reads an unsigned integer key; required keys that are absent are an error.
 func (r *metaReader) u32(k string, dst *int, required bool) bool {
-	full := r.key(k)
-	v, ok := r.meta.Get(full)
+	full, v, ok := r.get(k, required)
 	if !ok {
-		if required {
-			r.fail(full, "missing")
-		}
 		return false
 	}
 	n, ok := v.Int()
@@ -113,12 +119,8 @@ func (r *metaReader) u32(k string, dst *int, required bool) bool {
 
 // u32arr reads a key that is either one integer (for every layer) or an array of n integers.
 func (r *metaReader) u32arr(k string, dst []int, required bool) bool {
-	full := r.key(k)
-	v, ok := r.meta.Get(full)
+	full, v, ok := r.get(k, required)
 	if !ok {
-		if required {
-			r.fail(full, "missing")
-		}
 		return false
 	}
 	if n, ok := v.Int(); ok {
@@ -152,12 +154,8 @@ func (r *metaReader) u32arr(k string, dst []int, required bool) bool {
 }
 
 func (r *metaReader) f32(k string, dst *float32, required bool) bool {
-	full := r.key(k)
-	v, ok := r.meta.Get(full)
+	full, v, ok := r.get(k, required)
 	if !ok {
-		if required {
-			r.fail(full, "missing")
-		}
 		return false
 	}
 	f, ok := v.Float()
@@ -170,8 +168,7 @@ func (r *metaReader) f32(k string, dst *float32, required bool) bool {
 }
 
 func (r *metaReader) str(k string, dst *string) bool {
-	full := r.key(k)
-	v, ok := r.meta.Get(full)
+	full, v, ok := r.get(k, false)
 	if !ok {
 		return false
 	}
@@ -185,8 +182,7 @@ func (r *metaReader) str(k string, dst *string) bool {
 }
 
 func (r *metaReader) boolean(k string, dst *bool) bool {
-	full := r.key(k)
-	v, ok := r.meta.Get(full)
+	full, v, ok := r.get(k, false)
 	if !ok {
 		return false
 	}
