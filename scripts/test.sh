@@ -21,8 +21,9 @@ eval "$(scripts/llamacpp.sh)"
 for s in scripts/tokenizers.sh scripts/testmodels.sh scripts/hubjs.sh; do
 	if [ -x "$s" ]; then
 		step "$s"
-		vars=$("$s" | grep -E '^(export )?[A-Z_][A-Z0-9_]*=' | sed 's/^export //' || true)
-		for v in $vars; do export "$v"; done
+		while IFS= read -r line; do
+			eval "export ${line#export }"
+		done < <("$s" | grep -E '^(export )?[A-Z_][A-Z0-9_]*=' || true)
 	fi
 done
 export GGUFY_REQUIRE_TESTMODELS=1
