@@ -139,9 +139,6 @@ func (c *Converter) Warnf(format string, args ...any) {
 	c.Warnings = append(c.Warnings, fmt.Sprintf(format, args...))
 }
 
-// Plan is the result of planning a conversion: everything needed to write the GGUF.
-type Plan = Converter
-
 // Open reads a checkpoint directory and plans its conversion for the given output file type
 // (gguf.FileTypeGuessed for --outtype auto). Tensor data is not read.
 func Open(dir string, ftype gguf.FileType, opts Options) (*Converter, error) {
