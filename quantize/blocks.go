@@ -166,6 +166,15 @@ func clampInt(v, lo, hi int) int {
 	return v
 }
 
+// sumSquares is ggml's sum of x[i]*x[i], in order.
+func sumSquares(x []float32) float32 {
+	var s float32
+	for _, v := range x {
+		s += float32(v * v)
+	}
+	return s
+}
+
 // maxBlockScratch bounds the group sizes the searches below keep on the stack.
 const maxBlockScratch = 32
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/ggufy/ggufy/gguf"
@@ -41,42 +40,6 @@ func sameBits(a, b []float32) (int, bool) {
 		}
 	}
 	return -1, true
-}
-
-// describeBlockDiff reports the first block where got and want differ, with the block's input and
-// both decodings.
-func describeBlockDiff(t gguf.Type, src []float32, got, want []byte) string {
-	bs, ts := t.BlockSize(), t.TypeSize()
-	for b := 0; b*ts < len(got); b++ {
-		g, w := got[b*ts:(b+1)*ts], want[b*ts:(b+1)*ts]
-		if bytes.Equal(g, w) {
-			continue
-		}
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "first differing block %d of %d (values %d..%d)\n", b, len(got)/ts, b*bs, (b+1)*bs-1)
-		fmt.Fprintf(&sb, "  got  %x\n  want %x\n", g, w)
-		for i := range g {
-			if g[i] != w[i] {
-				fmt.Fprintf(&sb, "  first differing byte %d: got %#02x want %#02x\n", i, g[i], w[i])
-				break
-			}
-		}
-		x := src[b*bs : (b+1)*bs]
-		gd, wd := make([]float32, bs), make([]float32, bs)
-		if Dequantize(t, gd, g) == nil && Dequantize(t, wd, w) == nil {
-			for i := range x {
-				mark := ""
-				if math.Float32bits(gd[i]) != math.Float32bits(wd[i]) {
-					mark = "  <-"
-				}
-				fmt.Fprintf(&sb, "  [%3d] x=% .9g got=% .9g want=% .9g%s\n", i, x[i], gd[i], wd[i], mark)
-			}
-		} else {
-			fmt.Fprintf(&sb, "  x=%v\n", x)
-		}
-		return sb.String()
-	}
-	return "no difference"
 }
 
 // TestGGMLIdentical quantizes every input with ggml and with this package and requires identical

@@ -40,7 +40,6 @@ func kScalesRef(y []byte, x []float32, L *[qkK]uint8, nmax int, rmin, rdelta flo
 	var Laux [32]uint8
 	var weights [32]float32
 	var mins, scales [qkK / 32]float32
-	var maxScale, maxMin float32
 	for j := 0; j < qkK/32; j++ {
 		xj := x[32*j : 32*j+32]
 		var sumX2 float32
@@ -52,6 +51,15 @@ func kScalesRef(y []byte, x []float32, L *[qkK]uint8, nmax int, rmin, rdelta flo
 			weights[l] = avX + absf(v)
 		}
 		scales[j] = makeQkx2Quants(xj, nmax, weights[:], L[32*j:32*j+32], Laux[:], &mins[j], rmin, rdelta, nstep, false)
+	}
+	kPutScalesRef(y, &scales, &mins)
+}
+
+// kPutScalesRef quantizes the group scales and mins of the reference search to 6 bits against
+// their maxima and stores them with d and dmin.
+func kPutScalesRef(y []byte, scales, mins *[qkK / 32]float32) {
+	var maxScale, maxMin float32
+	for j := 0; j < qkK/32; j++ {
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -82,12 +90,7 @@ func kScalesWeighted(y []byte, x, qw []float32, L *[qkK]uint8, nmax int, clamp63
 	var Laux [32]uint8
 	var weights [32]float32
 	var mins, scales, sw [qkK / 32]float32
-	var Ls, Lm [qkK / 32]uint8
-	var sumX2 float32
-	for _, v := range x {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := float32(2 * sumX2 / qkK)
+	sigma2 := float32(2 * sumSquares(x) / qkK)
 	avX := sqrtf(sigma2)
 	for j := 0; j < qkK/32; j++ {
 		xj := x[32*j : 32*j+32]
@@ -107,6 +110,13 @@ func kScalesWeighted(y []byte, x, qw []float32, L *[qkK]uint8, nmax int, clamp63
 		sw[j] = sumw
 		scales[j] = makeQkx3Quants(xj, nmax, weights[:], L[32*j:32*j+32], Laux[:], &mins[j], -0.9, 0.05, 36, false)
 	}
+	kPutScalesWeighted(y, &scales, &mins, &sw, clamp63)
+}
+
+// kPutScalesWeighted quantizes the group scales and mins of the weighted search with
+// make_qp_quants (weighted by the groups' weight sums sw) and stores them with d and dmin.
+func kPutScalesWeighted(y []byte, scales, mins, sw *[qkK / 32]float32, clamp63 bool) {
+	var Ls, Lm [qkK / 32]uint8
 	dBlock := makeQpQuants(scales[:], 63, Ls[:], sw[:])
 	mBlock := makeQpQuants(mins[:], 63, Lm[:], sw[:])
 	sc := y[4:16]
@@ -122,13 +132,15 @@ func kScalesWeighted(y []byte, x, qw []float32, L *[qkK]uint8, nmax int, clamp63
 }
 
 // kRequantize recomputes the quants of the groups with a non-zero scale from the stored scales.
-func kRequantize(y []byte, x []float32, L *[qkK]uint8, nmax int) {
+// The other groups keep the levels of the search; kept has their bits set.
+func kRequantize(y []byte, x []float32, L *[qkK]uint8, nmax int) (kept uint8) {
 	sc := y[4:16]
 	d, dmin := getF16(y), getF16(y[2:])
 	for j := 0; j < qkK/32; j++ {
 		s, m := scaleMinK4(j, sc)
 		dl := d * float32(s)
 		if dl == 0 {
+			kept |= 1 << j
 			continue
 		}
 		dm := float32(dmin * float32(m))
@@ -136,9 +148,19 @@ func kRequantize(y []byte, x []float32, L *[qkK]uint8, nmax int) {
 			L[32*j+ii] = uint8(clampInt(nearestInt((x[32*j+ii]+dm)/dl), 0, nmax))
 		}
 	}
+	return kept
 }
 
 func quantizeRowQ4K(dst []byte, src, imatrix []float32) {
+	if useAsm {
+		quantizeRowQ4KAsm(dst, src, imatrix)
+		return
+	}
+	quantizeRowQ4KGo(dst, src, imatrix)
+}
+
+// quantizeRowQ4KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
+func quantizeRowQ4KGo(dst []byte, src, imatrix []float32) {
 	var L [qkK]uint8
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]
@@ -149,13 +171,18 @@ func quantizeRowQ4K(dst []byte, src, imatrix []float32) {
 			kScalesRef(y, x, &L, 15, -1, 0.1, 20)
 		}
 		kRequantize(y, x, &L, 15)
-		q := y[16:]
-		for j := 0; j < qkK; j += 64 {
-			for l := 0; l < 32; l++ {
-				q[l] = L[j+l] | L[j+l+32]<<4
-			}
-			q = q[32:]
+		packQ4K(y, &L)
+	}
+}
+
+// packQ4K stores the 4-bit quants: byte l of each 32-byte run holds values l and l+32 of its 64.
+func packQ4K(y []byte, L *[qkK]uint8) {
+	q := y[16:]
+	for j := 0; j < qkK; j += 64 {
+		for l := 0; l < 32; l++ {
+			q[l] = L[j+l] | L[j+l+32]<<4
 		}
+		q = q[32:]
 	}
 }
 

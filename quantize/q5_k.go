@@ -14,6 +14,15 @@ func init() {
 }
 
 func quantizeRowQ5K(dst []byte, src, imatrix []float32) {
+	if useAsm {
+		quantizeRowQ5KAsm(dst, src, imatrix)
+		return
+	}
+	quantizeRowQ5KGo(dst, src, imatrix)
+}
+
+// quantizeRowQ5KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
+func quantizeRowQ5KGo(dst []byte, src, imatrix []float32) {
 	var L [qkK]uint8
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]
@@ -24,27 +33,32 @@ func quantizeRowQ5K(dst []byte, src, imatrix []float32) {
 			kScalesRef(y, x, &L, 31, -0.5, 0.1, 15)
 		}
 		kRequantize(y, x, &L, 31)
-		qh := y[16 : 16+qkK/8]
-		ql := y[16+qkK/8:]
-		clear(qh)
-		m1, m2 := uint8(1), uint8(2)
-		for n := 0; n < qkK; n += 64 {
-			for j := 0; j < 32; j++ {
-				l1, l2 := L[n+j], L[n+j+32]
-				if l1 > 15 {
-					l1 -= 16
-					qh[j] |= m1
-				}
-				if l2 > 15 {
-					l2 -= 16
-					qh[j] |= m2
-				}
-				ql[j] = l1 | l2<<4
+		packQ5K(y, &L)
+	}
+}
+
+// packQ5K stores the 5-bit quants: the low nibbles as Q4_K does, the fifth bits in qh.
+func packQ5K(y []byte, L *[qkK]uint8) {
+	qh := y[16 : 16+qkK/8]
+	ql := y[16+qkK/8:]
+	clear(qh)
+	m1, m2 := uint8(1), uint8(2)
+	for n := 0; n < qkK; n += 64 {
+		for j := 0; j < 32; j++ {
+			l1, l2 := L[n+j], L[n+j+32]
+			if l1 > 15 {
+				l1 -= 16
+				qh[j] |= m1
 			}
-			m1 <<= 2
-			m2 <<= 2
-			ql = ql[32:]
+			if l2 > 15 {
+				l2 -= 16
+				qh[j] |= m2
+			}
+			ql[j] = l1 | l2<<4
 		}
+		m1 <<= 2
+		m2 <<= 2
+		ql = ql[32:]
 	}
 }
 

@@ -14,57 +14,83 @@ func init() {
 }
 
 func quantizeRowQ6K(dst []byte, src, imatrix []float32) {
+	if useAsm {
+		quantizeRowQ6KAsm(dst, src, imatrix)
+		return
+	}
+	quantizeRowQ6KGo(dst, src, imatrix)
+}
+
+// quantizeRowQ6KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
+func quantizeRowQ6KGo(dst []byte, src, imatrix []float32) {
 	var L [qkK]int8
 	var scales [qkK / 16]float32
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]
 		y := dst[i*blockQ6K : (i+1)*blockQ6K]
-		var maxScale, maxAbsScale float32
 		for ib := 0; ib < qkK/16; ib++ {
 			var qw []float32
 			if imatrix != nil {
 				qw = imatrix[i*qkK+16*ib : i*qkK+16*ib+16]
 			}
-			scale := makeQxQuants(x[16*ib:16*ib+16], 32, L[16*ib:16*ib+16], 1, qw)
-			scales[ib] = scale
-			if as := absf(scale); as > maxAbsScale {
-				maxAbsScale, maxScale = as, scale
-			}
+			scales[ib] = makeQxQuants(x[16*ib:16*ib+16], 32, L[16*ib:16*ib+16], 1, qw)
 		}
-		if maxAbsScale < groupMaxEps {
-			clear(y)
-			putF16(y[blockQ6K-2:], 0)
+		if _, ok := q6KRequantize(y, x, &L, &scales); ok {
+			packQ6K(y, &L)
+		}
+	}
+}
+
+// q6KRequantize quantizes the group scales to int8 against the largest one, stores them with d,
+// and recomputes the quants of the groups with a non-zero scale; the other groups keep the levels
+// of the search (kept has their bits set). A block whose scales are all zero is stored as zeros
+// and ok is false: nothing is left to pack.
+func q6KRequantize(y []byte, x []float32, L *[qkK]int8, scales *[qkK / 16]float32) (kept uint16, ok bool) {
+	var maxScale, maxAbsScale float32
+	for _, scale := range scales {
+		if as := absf(scale); as > maxAbsScale {
+			maxAbsScale, maxScale = as, scale
+		}
+	}
+	if maxAbsScale < groupMaxEps {
+		clear(y)
+		putF16(y[blockQ6K-2:], 0)
+		return 0, false
+	}
+	iscale := -128 / maxScale
+	putF16(y[blockQ6K-2:], 1/iscale)
+	sc := y[qkK/2+qkK/4 : qkK/2+qkK/4+qkK/16]
+	for ib := range sc {
+		sc[ib] = uint8(int8(min(127, nearestInt(iscale*scales[ib]))))
+	}
+	d := getF16(y[blockQ6K-2:])
+	for j := 0; j < qkK/16; j++ {
+		dl := d * float32(int8(sc[j]))
+		if dl == 0 {
+			kept |= 1 << j
 			continue
 		}
-		iscale := -128 / maxScale
-		putF16(y[blockQ6K-2:], 1/iscale)
-		sc := y[qkK/2+qkK/4 : qkK/2+qkK/4+qkK/16]
-		for ib := range sc {
-			sc[ib] = uint8(int8(min(127, nearestInt(iscale*scales[ib]))))
+		for ii := 0; ii < 16; ii++ {
+			l := clampInt(nearestInt(x[16*j+ii]/dl), -32, 31)
+			L[16*j+ii] = int8(l + 32)
 		}
-		d := getF16(y[blockQ6K-2:])
-		for j := 0; j < qkK/16; j++ {
-			dl := d * float32(int8(sc[j]))
-			if dl == 0 {
-				continue
-			}
-			for ii := 0; ii < 16; ii++ {
-				l := clampInt(nearestInt(x[16*j+ii]/dl), -32, 31)
-				L[16*j+ii] = int8(l + 32)
-			}
+	}
+	return kept, true
+}
+
+// packQ6K stores the 6-bit quants: low nibbles in ql, two high bits in qh.
+func packQ6K(y []byte, L *[qkK]int8) {
+	ql, qh := y[:qkK/2], y[qkK/2:qkK/2+qkK/4]
+	for j := 0; j < qkK; j += 128 {
+		for l := 0; l < 32; l++ {
+			q1, q2 := uint8(L[j+l])&0xf, uint8(L[j+l+32])&0xf
+			q3, q4 := uint8(L[j+l+64])&0xf, uint8(L[j+l+96])&0xf
+			ql[l] = q1 | q3<<4
+			ql[l+32] = q2 | q4<<4
+			qh[l] = uint8(L[j+l]>>4 | L[j+l+32]>>4<<2 | L[j+l+64]>>4<<4 | L[j+l+96]>>4<<6)
 		}
-		ql, qh := y[:qkK/2], y[qkK/2:qkK/2+qkK/4]
-		for j := 0; j < qkK; j += 128 {
-			for l := 0; l < 32; l++ {
-				q1, q2 := uint8(L[j+l])&0xf, uint8(L[j+l+32])&0xf
-				q3, q4 := uint8(L[j+l+64])&0xf, uint8(L[j+l+96])&0xf
-				ql[l] = q1 | q3<<4
-				ql[l+32] = q2 | q4<<4
-				qh[l] = uint8(L[j+l]>>4 | L[j+l+32]>>4<<2 | L[j+l+64]>>4<<4 | L[j+l+96]>>4<<6)
-			}
-			ql = ql[64:]
-			qh = qh[32:]
-		}
+		ql = ql[64:]
+		qh = qh[32:]
 	}
 }
 

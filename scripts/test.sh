@@ -57,7 +57,7 @@ if [ "$short" = 0 ]; then
 	for f in $(git ls-files '*_test.go' | xargs grep -lE '^func Fuzz' | sort); do
 		grep -q '^//go:build' "$f" && continue
 		for target in $(grep -oE '^func Fuzz[A-Za-z0-9_]+' "$f" | sed 's/func //'); do
-			go test -run XXX -fuzz "^$target\$" -fuzztime 10s "$(dirname "$f")"
+			go test -run XXX -fuzz "^$target\$" -fuzztime 10s "./$(dirname "$f")"
 		done
 	done
 fi
