@@ -194,3 +194,75 @@ func quantizeRowQ6KAsm(dst []byte, src, imatrix []float32) {
 		packQ6K(y, &L)
 	}
 }
+
+var (
+	q2kRefParams      = qkxParams(3, -0.5, 0.1, 15)
+	q2kWeightedParams = qkxParams(3, -0.9, 0.05, 36)
+	q3kParams         = qxParams(4)
+)
+
+// quantizeRowQ2KAsm is quantizeRowQ2K with the 16 group searches of a block in the lane
+// kernels (two sets of eight groups of 16).
+func quantizeRowQ2KAsm(dst []byte, src, imatrix []float32) {
+	var wk kqWork
+	var L [qkK]uint8
+	var scales, mins, sw [qkK / 16]float32
+	for i := 0; i < len(src)/qkK; i++ {
+		x := src[i*qkK : (i+1)*qkK]
+		y := dst[i*blockQ2K : (i+1)*blockQ2K]
+		if imatrix == nil {
+			qkxAbs16AVX2(&x[0], nil, &q2kRefParams[0], &wk[0])
+		} else {
+			wk.sigma2Into(x, 1)
+			wk[kqSigma+1] = wk[kqSigma] // both sets are groups of this block
+			qkxSigma16AVX2(&x[0], &imatrix[i*qkK], &q2kWeightedParams[0], &wk[0])
+		}
+		for j := range scales {
+			scales[j] = wk[kqScale+j]
+			mins[j] = -wk[kqMin+j]
+		}
+		if imatrix == nil {
+			q2KPutScalesRef(y, &scales, &mins)
+		} else {
+			copy(sw[:], wk[kqSumW:])
+			q2KPutScalesWeighted(y, &scales, &mins, &sw)
+		}
+		kept := requantizeQ2K(y, x, &L)
+		for j := 0; kept != 0; j, kept = j+1, kept>>1 {
+			if kept&1 != 0 {
+				wk.qkxLevels(j, x[16*j:16*j+16], L[16*j:16*j+16], 3)
+			}
+		}
+		pack2(y[qkK/16:], L[:])
+	}
+}
+
+// quantizeRowQ3KAsm is quantizeRowQ3K with the 16 group searches of a block in the lane
+// kernels. Only the importance-weighted search (make_qx_quants) has one: without an
+// importance matrix Q3_K runs make_q3_quants in Go.
+func quantizeRowQ3KAsm(dst []byte, src, imatrix []float32) {
+	if imatrix == nil {
+		quantizeRowQ3KGo(dst, src, nil)
+		return
+	}
+	var wk kqWork
+	var L [qkK]int8
+	var scales, sw [qkK / 16]float32
+	for i := 0; i < len(src)/qkK; i++ {
+		x := src[i*qkK : (i+1)*qkK]
+		y := dst[i*blockQ3K : (i+1)*blockQ3K]
+		wk.sigma2Into(x, 2)
+		wk[kqSigma+1] = wk[kqSigma] // both sets are groups of this block
+		qxSigmaAVX2(&x[0], &imatrix[i*qkK], &q3kParams[0], &wk[0])
+		copy(scales[:], wk[kqScale:])
+		copy(sw[:], wk[kqSumW:])
+		q3KPutScalesWeighted(y, &scales, &sw)
+		kept := requantizeQ3K(y, x, &L)
+		for j := 0; kept != 0; j, kept = j+1, kept>>1 {
+			if kept&1 != 0 {
+				wk.qxLevels(j, x[16*j:16*j+16], L[16*j:16*j+16], 4)
+			}
+		}
+		packQ3K(y, &L)
+	}
+}

@@ -15,3 +15,5 @@ var useAsm = false
 func quantizeRowQ4KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ4KGo(dst, src, imatrix) }
 func quantizeRowQ5KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ5KGo(dst, src, imatrix) }
 func quantizeRowQ6KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ6KGo(dst, src, imatrix) }
+func quantizeRowQ2KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ2KGo(dst, src, imatrix) }
+func quantizeRowQ3KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ3KGo(dst, src, imatrix) }

@@ -12,7 +12,8 @@ import (
 )
 
 // kasmTypes are the types whose encoders have lane kernels (kasm_amd64.go).
-var kasmTypes = []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K}
+// Q3_K without an importance matrix has none (make_q3_quants); its cases compare Go with Go.
+var kasmTypes = []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K, gguf.TypeQ2_K, gguf.TypeQ3_K}
 
 // encodeWith encodes src with the lane kernels on or off.
 func encodeWith(tb testing.TB, asm bool, typ gguf.Type, src []float32, nPerRow int, im []float32) []byte {
@@ -90,6 +91,8 @@ func TestLaneKernelsMatchGo(t *testing.T) {
 func FuzzLaneKernels(f *testing.F) {
 	f.Add([]byte{0, 0, 128, 63}, uint8(0), false)
 	f.Add(bytes.Repeat([]byte{1, 2, 3, 250}, 300), uint8(2), true)
+	f.Add(bytes.Repeat([]byte{7, 0, 32, 190, 1, 2, 3, 61}, 200), uint8(3), false)
+	f.Add(bytes.Repeat([]byte{9, 4, 200, 64, 0, 0, 1, 0}, 150), uint8(4), true)
 	f.Fuzz(func(t *testing.T, b []byte, typSel uint8, withImatrix bool) {
 		if !haveAsm {
 			t.Skip("no lane kernels")

@@ -27,23 +27,39 @@ func pack2(qs []byte, L []uint8) {
 }
 
 func quantizeRowQ2K(dst []byte, src, imatrix []float32) {
+	if useAsm {
+		quantizeRowQ2KAsm(dst, src, imatrix)
+		return
+	}
+	quantizeRowQ2KGo(dst, src, imatrix)
+}
+
+// quantizeRowQ2KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
+func quantizeRowQ2KGo(dst []byte, src, imatrix []float32) {
+	var L [qkK]uint8
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]
 		y := dst[i*blockQ2K : (i+1)*blockQ2K]
 		if imatrix != nil {
-			quantizeBlockQ2KWeighted(y, x, imatrix[i*qkK:(i+1)*qkK])
+			q2KScalesWeighted(y, x, imatrix[i*qkK:(i+1)*qkK], &L)
 		} else {
-			quantizeBlockQ2K(y, x)
+			q2KScalesRef(y, x, &L)
 		}
+		requantizeQ2K(y, x, &L)
+		pack2(y[qkK/16:], L[:])
 	}
 }
 
 // requantizeQ2K recomputes the 2-bit quants of the groups with a non-zero scale from the
-// stored (rounded) scales, as ggml does after fixing the block scales.
-func requantizeQ2K(L *[qkK]uint8, x []float32, scales []byte, d, dmin float32) {
+// stored (rounded) scales, as ggml does after fixing the block scales. The other groups keep
+// the levels of the search; kept has their bits set.
+func requantizeQ2K(y []byte, x []float32, L *[qkK]uint8) (kept uint16) {
+	scales := y[:qkK/16]
+	d, dmin := getF16(y[blockQ2K-4:]), getF16(y[blockQ2K-2:])
 	for j := 0; j < qkK/16; j++ {
 		dl := d * float32(scales[j]&0xf)
 		if dl == 0 {
+			kept |= 1 << j
 			continue
 		}
 		ml := float32(dmin * float32(scales[j]>>4))
@@ -51,21 +67,31 @@ func requantizeQ2K(L *[qkK]uint8, x []float32, scales []byte, d, dmin float32) {
 			L[16*j+ii] = uint8(clampInt(nearestInt((x[16*j+ii]+ml)/dl), 0, 3))
 		}
 	}
+	return kept
 }
 
-func quantizeBlockQ2K(y []byte, x []float32) {
-	var L [qkK]uint8
+// q2KScalesRef is the reference (no importance matrix) scale search of Q2_K: make_qkx2_quants
+// (MAD, |x| weights) per group of 16, then the group scales and mins quantized to 4 bits.
+func q2KScalesRef(y []byte, x []float32, L *[qkK]uint8) {
 	var Laux [16]uint8
 	var weights [16]float32
 	var mins, scales [qkK / 16]float32
-	const q4scale = 15
-	var maxScale, maxMin float32
 	for j := 0; j < qkK/16; j++ {
 		xj := x[16*j : 16*j+16]
 		for l, v := range xj {
 			weights[l] = absf(v)
 		}
 		scales[j] = makeQkx2Quants(xj, 3, weights[:], L[16*j:16*j+16], Laux[:], &mins[j], -0.5, 0.1, 15, true)
+	}
+	q2KPutScalesRef(y, &scales, &mins)
+}
+
+// q2KPutScalesRef quantizes the group scales and mins of the reference search to 4 bits against
+// their maxima and stores them with d and dmin.
+func q2KPutScalesRef(y []byte, scales, mins *[qkK / 16]float32) {
+	const q4scale = 15
+	var maxScale, maxMin float32
+	for j := 0; j < qkK/16; j++ {
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -93,21 +119,16 @@ func quantizeBlockQ2K(y []byte, x []float32) {
 	} else {
 		putF16(y[blockQ2K-2:], 0)
 	}
-	requantizeQ2K(&L, x, sc, getF16(y[blockQ2K-4:]), getF16(y[blockQ2K-2:]))
-	pack2(y[qkK/16:], L[:])
 }
 
-func quantizeBlockQ2KWeighted(y []byte, x, qw []float32) {
-	var L [qkK]uint8
+// q2KScalesWeighted is the importance-weighted scale search of Q2_K (quantize_row_q2_K_impl):
+// make_qkx3_quants per group with weights qw*sqrt(sigma2 + x²), then make_qp_quants for the
+// group scales and mins.
+func q2KScalesWeighted(y []byte, x, qw []float32, L *[qkK]uint8) {
 	var Laux [16]uint8
 	var weight [16]float32
 	var mins, scales, sw [qkK / 16]float32
-	var Ls, Lm [qkK / 16]uint8
-	var sumX2 float32
-	for _, v := range x {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := float32(sumX2 / qkK)
+	sigma2 := float32(sumSquares(x) / qkK)
 	for j := 0; j < qkK/16; j++ {
 		xj := x[16*j : 16*j+16]
 		for l, v := range xj {
@@ -120,6 +141,13 @@ func quantizeBlockQ2KWeighted(y []byte, x, qw []float32) {
 		sw[j] = s
 		scales[j] = makeQkx3Quants(xj, 3, weight[:], L[16*j:16*j+16], Laux[:], &mins[j], -0.9, 0.05, 36, false)
 	}
+	q2KPutScalesWeighted(y, &scales, &mins, &sw)
+}
+
+// q2KPutScalesWeighted quantizes the group scales and mins of the weighted search with
+// make_qp_quants (weighted by the groups' weight sums sw) and stores them with d and dmin.
+func q2KPutScalesWeighted(y []byte, scales, mins, sw *[qkK / 16]float32) {
+	var Ls, Lm [qkK / 16]uint8
 	dm := makeQpQuants(scales[:], 15, Ls[:], sw[:])
 	mm := makeQpQuants(mins[:], 15, Lm[:], sw[:])
 	putF16(y[blockQ2K-4:], dm)
@@ -128,8 +156,6 @@ func quantizeBlockQ2KWeighted(y []byte, x, qw []float32) {
 	for j := range sc {
 		sc[j] = Ls[j] | Lm[j]<<4
 	}
-	requantizeQ2K(&L, x, sc, getF16(y[blockQ2K-4:]), getF16(y[blockQ2K-2:]))
-	pack2(y[qkK/16:], L[:])
 }
 
 func dequantizeRowQ2K(dst []float32, src []byte) {

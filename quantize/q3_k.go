@@ -14,14 +14,26 @@ func init() {
 }
 
 func quantizeRowQ3K(dst []byte, src, imatrix []float32) {
+	if useAsm && imatrix != nil { // make_q3_quants (no importance matrix) has no lane kernel
+		quantizeRowQ3KAsm(dst, src, imatrix)
+		return
+	}
+	quantizeRowQ3KGo(dst, src, imatrix)
+}
+
+// quantizeRowQ3KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
+func quantizeRowQ3KGo(dst []byte, src, imatrix []float32) {
+	var L [qkK]int8
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]
 		y := dst[i*blockQ3K : (i+1)*blockQ3K]
 		if imatrix != nil {
-			quantizeBlockQ3KWeighted(y, x, imatrix[i*qkK:(i+1)*qkK])
+			q3KScalesWeighted(y, x, imatrix[i*qkK:(i+1)*qkK], &L)
 		} else {
-			quantizeBlockQ3K(y, x)
+			q3KScalesRef(y, x, &L)
 		}
+		requantizeQ3K(y, x, &L)
+		packQ3K(y, &L)
 	}
 }
 
@@ -47,14 +59,15 @@ func scaleQ3K(sc []byte, j int) int8 {
 	return (s | int8((sc[8+j%4]>>(2*(j/4))&3)<<4)) - 32
 }
 
-// finishQ3K requantizes with the stored scales and packs the quants (the tail shared by the
-// reference and the weighted quantizer).
-func finishQ3K(y []byte, x []float32, L *[qkK]int8) {
+// requantizeQ3K recomputes the quants of the groups with a non-zero scale from the stored
+// scales. The other groups keep the levels of the search; kept has their bits set.
+func requantizeQ3K(y []byte, x []float32, L *[qkK]int8) (kept uint16) {
 	sc := y[qkK/8+qkK/4 : qkK/8+qkK/4+12]
 	dAll := getF16(y[blockQ3K-2:])
 	for j := 0; j < qkK/16; j++ {
 		d := dAll * float32(scaleQ3K(sc, j))
 		if d == 0 {
+			kept |= 1 << j
 			continue
 		}
 		for ii := 0; ii < 16; ii++ {
@@ -62,6 +75,12 @@ func finishQ3K(y []byte, x []float32, L *[qkK]int8) {
 			L[16*j+ii] = int8(l + 4)
 		}
 	}
+	return kept
+}
+
+// packQ3K stores the 3-bit quants (0..7): the high bits in hmask, the 2 low bits in qs. L is
+// modified.
+func packQ3K(y []byte, L *[qkK]int8) {
 	hmask := y[:qkK/8]
 	clear(hmask)
 	m, hm := 0, uint8(1)
@@ -82,8 +101,9 @@ func finishQ3K(y []byte, x []float32, L *[qkK]int8) {
 	}
 }
 
-func quantizeBlockQ3K(y []byte, x []float32) {
-	var L [qkK]int8
+// q3KScalesRef is the reference (no importance matrix) scale search of Q3_K: make_q3_quants per
+// group of 16, then the group scales quantized to 6 bits against the largest one.
+func q3KScalesRef(y []byte, x []float32, L *[qkK]int8) {
 	var scales [qkK / 16]float32
 	var maxScale, amax float32
 	for j := 0; j < qkK/16; j++ {
@@ -105,19 +125,15 @@ func quantizeBlockQ3K(y []byte, x []float32) {
 	} else {
 		putF16(y[blockQ3K-2:], 0)
 	}
-	finishQ3K(y, x, &L)
 }
 
-func quantizeBlockQ3KWeighted(y []byte, x, qw []float32) {
-	var L [qkK]int8
+// q3KScalesWeighted is the importance-weighted scale search of Q3_K (quantize_row_q3_K_impl):
+// make_qx_quants per group with weights qw*sqrt(sigma2 + x²), then make_qx_quants for the
+// group scales weighted by the groups' weight sums.
+func q3KScalesWeighted(y []byte, x, qw []float32, L *[qkK]int8) {
 	var scales, sw [qkK / 16]float32
 	var weight [16]float32
-	var Ls [qkK / 16]int8
-	var sumX2 float32
-	for _, v := range x {
-		sumX2 += float32(v * v)
-	}
-	sigma2 := float32(2 * sumX2 / qkK)
+	sigma2 := float32(2 * sumSquares(x) / qkK)
 	for j := 0; j < qkK/16; j++ {
 		xj := x[16*j : 16*j+16]
 		for l, v := range xj {
@@ -130,6 +146,13 @@ func quantizeBlockQ3KWeighted(y []byte, x, qw []float32) {
 		sw[j] = sumw
 		scales[j] = makeQxQuants(xj, 4, L[16*j:16*j+16], 1, weight[:])
 	}
+	q3KPutScalesWeighted(y, &scales, &sw)
+}
+
+// q3KPutScalesWeighted quantizes the group scales of the weighted search to 6 bits with
+// make_qx_quants (weighted by sw) and stores them with d.
+func q3KPutScalesWeighted(y []byte, scales, sw *[qkK / 16]float32) {
+	var Ls [qkK / 16]int8
 	sc := y[qkK/8+qkK/4 : qkK/8+qkK/4+12]
 	clear(sc)
 	dBlock := makeQxQuants(scales[:], 32, Ls[:], 1, sw[:])
@@ -137,7 +160,6 @@ func quantizeBlockQ3KWeighted(y []byte, x, qw []float32) {
 		putScaleQ3K(sc, j, Ls[j])
 	}
 	putF16(y[blockQ3K-2:], dBlock)
-	finishQ3K(y, x, &L)
 }
 
 func dequantizeRowQ3K(dst []float32, src []byte) {
