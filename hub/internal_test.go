@@ -39,6 +39,11 @@ func TestFnmatchLikePython(t *testing.T) {
 		{"a.b", "aXb", false},
 		{"^x$", "^x$", true},
 		{`\d`, `\d`, true},
+		{"模型-*.gguf", "模型-Q4_K_M.gguf", true}, // non-ASCII literals stay whole runes
+		{"é?", "éx", true},
+		{"?.txt", "é.txt", true},
+		{"\xff", "\xff", true}, // invalid UTF-8: compared as a literal
+		{"\xff", "ÿ", false},
 	} {
 		if got := fnmatch(tc.pat, tc.name); got != tc.want {
 			t.Errorf("fnmatch(%q, %q) = %v, want %v", tc.pat, tc.name, got, tc.want)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // conversionMetadata are the small root files conversion reads besides weights: configs,
@@ -195,7 +196,10 @@ func fnmatchRegexp(pattern string) (*regexp.Regexp, error) {
 				b.WriteString(`[` + class + `]`)
 			}
 		default:
-			b.WriteString(regexp.QuoteMeta(string(ch)))
+			// the whole UTF-8 sequence: string(ch) would re-encode a byte of it as a rune
+			_, size := utf8.DecodeRuneInString(pattern[i:])
+			b.WriteString(regexp.QuoteMeta(pattern[i : i+size]))
+			i += size - 1
 		}
 	}
 	b.WriteString(`)$`)
