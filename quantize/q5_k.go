@@ -42,22 +42,13 @@ func packQ5K(y []byte, L *[qkK]uint8) {
 	qh := y[16 : 16+qkK/8]
 	ql := y[16+qkK/8:]
 	clear(qh)
-	m1, m2 := uint8(1), uint8(2)
-	for n := 0; n < qkK; n += 64 {
+	// levels are 0..31: bit 4 is the fifth bit (branch-free form of ggml's l > 15 test)
+	for n, shift := 0, 0; n < qkK; n, shift = n+64, shift+2 {
 		for j := 0; j < 32; j++ {
 			l1, l2 := L[n+j], L[n+j+32]
-			if l1 > 15 {
-				l1 -= 16
-				qh[j] |= m1
-			}
-			if l2 > 15 {
-				l2 -= 16
-				qh[j] |= m2
-			}
-			ql[j] = l1 | l2<<4
+			ql[j] = l1&15 | l2<<4
+			qh[j] |= (l1>>4 | l2>>4<<1) << shift
 		}
-		m1 <<= 2
-		m2 <<= 2
 		ql = ql[32:]
 	}
 }
