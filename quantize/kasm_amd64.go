@@ -237,29 +237,48 @@ func quantizeRowQ2KAsm(dst []byte, src, imatrix []float32) {
 	}
 }
 
-// quantizeRowQ3KAsm is quantizeRowQ3K with the 16 group searches of a block in the lane
-// kernels. Only the importance-weighted search (make_qx_quants) has one: without an
-// importance matrix Q3_K runs make_q3_quants in Go.
-func quantizeRowQ3KAsm(dst []byte, src, imatrix []float32) {
-	if imatrix == nil {
-		quantizeRowQ3KGo(dst, src, nil)
+// q3Levels are the levels (offset by 4) make_q3_quants kept for group g: the kernel leaves them
+// in Aux, since its refinement changes them one at a time.
+func (wk *kqWork) q3Levels(g int, L []int8) {
+	if wk.isFlat(g) {
+		clear(L[:16])
 		return
 	}
+	s, j := g/8, g%8
+	for i := range L[:16] {
+		L[i] = int8(wk[kqAux+8*(16*s+i)+j]) + 4
+	}
+}
+
+// quantizeRowQ3KAsm is quantizeRowQ3K with the 16 group searches of a block in the lane
+// kernels: make_q3_quants without an importance matrix, make_qx_quants with one.
+func quantizeRowQ3KAsm(dst []byte, src, imatrix []float32) {
 	var wk kqWork
 	var L [qkK]int8
 	var scales, sw [qkK / 16]float32
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]
 		y := dst[i*blockQ3K : (i+1)*blockQ3K]
-		wk.sigma2Into(x, 2)
-		wk[kqSigma+1] = wk[kqSigma] // both sets are groups of this block
-		qxSigmaAVX2(&x[0], &imatrix[i*qkK], &q3kParams[0], &wk[0])
-		copy(scales[:], wk[kqScale:])
-		copy(sw[:], wk[kqSumW:])
-		q3KPutScalesWeighted(y, &scales, &sw)
+		if imatrix == nil {
+			q3AVX2(&x[0], nil, &q3kParams[0], &wk[0])
+			copy(scales[:], wk[kqScale:])
+			q3KPutScalesRef(y, &scales)
+		} else {
+			wk.sigma2Into(x, 2)
+			wk[kqSigma+1] = wk[kqSigma] // both sets are groups of this block
+			qxSigmaAVX2(&x[0], &imatrix[i*qkK], &q3kParams[0], &wk[0])
+			copy(scales[:], wk[kqScale:])
+			copy(sw[:], wk[kqSumW:])
+			q3KPutScalesWeighted(y, &scales, &sw)
+		}
 		kept := requantizeQ3K(y, x, &L)
 		for j := 0; kept != 0; j, kept = j+1, kept>>1 {
-			if kept&1 != 0 {
+			if kept&1 == 0 {
+				continue
+			}
+			if imatrix == nil {
+				wk.q3Levels(j, L[16*j:16*j+16])
+			} else {
 				wk.qxLevels(j, x[16*j:16*j+16], L[16*j:16*j+16], 4)
 			}
 		}

@@ -12,7 +12,6 @@ import (
 )
 
 // kasmTypes are the types whose encoders have lane kernels (kasm_amd64.go).
-// Q3_K without an importance matrix has none (make_q3_quants); its cases compare Go with Go.
 var kasmTypes = []gguf.Type{gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K, gguf.TypeQ2_K, gguf.TypeQ3_K}
 
 // encodeWith encodes src with the lane kernels on or off.

@@ -48,3 +48,8 @@ func qxQwAVX2(x *float32, qw *float32, p *float32, wk *float32)
 //
 //go:noescape
 func qxSigmaAVX2(x *float32, qw *float32, p *float32, wk *float32)
+
+// q3AVX2 runs make_q3_quants (do_rmse) on the 16 groups of 16 of one block, leaving the levels in the Aux region (Q3_K reference).
+//
+//go:noescape
+func q3AVX2(x *float32, qw *float32, p *float32, wk *float32)

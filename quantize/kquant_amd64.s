@@ -3572,18 +3572,18 @@ TEXT ·qkxRef2AVX2(SB), NOSPLIT, $0-32
 	VMINPS       Y0, Y4, Y0
 	VCMPPS       $0x00, Y0, Y1, Y4
 	VMOVUPS      Y4, 6432(DX)
-	VMOVUPS      Y1, 7040(DX)
-	VMOVUPS      Y2, 7072(DX)
-	VMOVUPS      Y3, 7104(DX)
-	VMOVUPS      Y0, 7168(DX)
-	VMOVUPS      Y0, 7264(DX)
+	VMOVUPS      Y1, 7104(DX)
+	VMOVUPS      Y2, 7136(DX)
+	VMOVUPS      Y3, 7168(DX)
+	VMOVUPS      Y0, 7232(DX)
+	VMOVUPS      Y0, 7328(DX)
 	VSUBPS       Y0, Y1, Y1
 	VBROADCASTSS (CX), Y2
 	VDIVPS       Y1, Y2, Y2
-	VMOVUPS      Y2, 7232(DX)
+	VMOVUPS      Y2, 7296(DX)
 	VBROADCASTSS one<>+0(SB), Y1
 	VDIVPS       Y2, Y1, Y1
-	VMOVUPS      Y1, 7200(DX)
+	VMOVUPS      Y1, 7264(DX)
 	VXORPS       Y3, Y3, Y3
 	VMOVUPS      1024(DX), Y5
 	VSUBPS       Y0, Y5, Y5
@@ -4066,7 +4066,7 @@ TEXT ·qkxRef2AVX2(SB), NOSPLIT, $0-32
 	VMULPS       4064(DX), Y1, Y1
 	VADDPS       Y1, Y3, Y3
 	VBLENDVPS    Y4, qnan<>+0(SB), Y3, Y3
-	VMOVUPS      Y3, 7136(DX)
+	VMOVUPS      Y3, 7200(DX)
 	XORQ         AX, AX
 	MOVL         8(CX), BX
 
@@ -4076,10 +4076,10 @@ qkxRef2AVX2_cand:
 	VSUBPS       6784(DX), Y1, Y1
 	VDIVPS       Y1, Y0, Y1
 	VMOVUPS      Y1, 6912(DX)
-	VMOVUPS      7040(DX), Y1
-	VSUBPS       7168(DX), Y1, Y1
+	VMOVUPS      7104(DX), Y1
+	VSUBPS       7232(DX), Y1, Y1
 	VDIVPS       Y1, Y0, Y1
-	VMOVUPS      Y1, 7296(DX)
+	VMOVUPS      Y1, 7360(DX)
 	VXORPS       Y0, Y0, Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
@@ -4103,8 +4103,8 @@ qkxRef2AVX2_cand:
 	VMULPS       (DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1024(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4135,8 +4135,8 @@ qkxRef2AVX2_cand:
 	VMULPS       32(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1056(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4167,8 +4167,8 @@ qkxRef2AVX2_cand:
 	VMULPS       64(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1088(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4199,8 +4199,8 @@ qkxRef2AVX2_cand:
 	VMULPS       96(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1120(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4231,8 +4231,8 @@ qkxRef2AVX2_cand:
 	VMULPS       128(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1152(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4263,8 +4263,8 @@ qkxRef2AVX2_cand:
 	VMULPS       160(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1184(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4295,8 +4295,8 @@ qkxRef2AVX2_cand:
 	VMULPS       192(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1216(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4327,8 +4327,8 @@ qkxRef2AVX2_cand:
 	VMULPS       224(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1248(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4359,8 +4359,8 @@ qkxRef2AVX2_cand:
 	VMULPS       256(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1280(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4391,8 +4391,8 @@ qkxRef2AVX2_cand:
 	VMULPS       288(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1312(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4423,8 +4423,8 @@ qkxRef2AVX2_cand:
 	VMULPS       320(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1344(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4455,8 +4455,8 @@ qkxRef2AVX2_cand:
 	VMULPS       352(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1376(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4487,8 +4487,8 @@ qkxRef2AVX2_cand:
 	VMULPS       384(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1408(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4519,8 +4519,8 @@ qkxRef2AVX2_cand:
 	VMULPS       416(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1440(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4551,8 +4551,8 @@ qkxRef2AVX2_cand:
 	VMULPS       448(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1472(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4583,8 +4583,8 @@ qkxRef2AVX2_cand:
 	VMULPS       480(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1504(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4615,8 +4615,8 @@ qkxRef2AVX2_cand:
 	VMULPS       512(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1536(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4647,8 +4647,8 @@ qkxRef2AVX2_cand:
 	VMULPS       544(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1568(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4679,8 +4679,8 @@ qkxRef2AVX2_cand:
 	VMULPS       576(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1600(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4711,8 +4711,8 @@ qkxRef2AVX2_cand:
 	VMULPS       608(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1632(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4743,8 +4743,8 @@ qkxRef2AVX2_cand:
 	VMULPS       640(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1664(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4775,8 +4775,8 @@ qkxRef2AVX2_cand:
 	VMULPS       672(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1696(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4807,8 +4807,8 @@ qkxRef2AVX2_cand:
 	VMULPS       704(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1728(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4839,8 +4839,8 @@ qkxRef2AVX2_cand:
 	VMULPS       736(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1760(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4871,8 +4871,8 @@ qkxRef2AVX2_cand:
 	VMULPS       768(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1792(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4903,8 +4903,8 @@ qkxRef2AVX2_cand:
 	VMULPS       800(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1824(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4935,8 +4935,8 @@ qkxRef2AVX2_cand:
 	VMULPS       832(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1856(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4967,8 +4967,8 @@ qkxRef2AVX2_cand:
 	VMULPS       864(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1888(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -4999,8 +4999,8 @@ qkxRef2AVX2_cand:
 	VMULPS       896(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1920(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -5031,8 +5031,8 @@ qkxRef2AVX2_cand:
 	VMULPS       928(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1952(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -5063,8 +5063,8 @@ qkxRef2AVX2_cand:
 	VMULPS       960(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1984(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -5095,8 +5095,8 @@ qkxRef2AVX2_cand:
 	VMULPS       992(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      2016(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -5130,8 +5130,8 @@ qkxRef2AVX2_cand:
 	VDIVPS       Y1, Y2, Y9
 	VBLENDVPS    Y8, Y9, Y6, Y6
 	VBLENDVPS    Y8, Y0, Y7, Y7
-	VMOVUPS      7072(DX), Y0
-	VMOVUPS      7104(DX), Y1
+	VMOVUPS      7136(DX), Y0
+	VMOVUPS      7168(DX), Y1
 	VMULPS       Y4, Y0, Y2
 	VMULPS       Y3, Y3, Y8
 	VSUBPS       Y8, Y2, Y2
@@ -5145,7 +5145,7 @@ qkxRef2AVX2_cand:
 	VDIVPS       Y2, Y1, Y1
 	VXORPS       Y3, Y3, Y3
 	VCMPPS       $0x0e, Y3, Y2, Y2
-	VMOVUPS      Y2, 7328(DX)
+	VMOVUPS      Y2, 7392(DX)
 	VCMPPS       $0x0e, Y3, Y1, Y2
 	VDIVPS       Y4, Y5, Y8
 	VBLENDVPS    Y2, Y8, Y0, Y0
@@ -5553,23 +5553,23 @@ qkxRef2AVX2_cand:
 	VMOVUPS      6784(DX), Y2
 	VBLENDVPS    Y4, Y7, Y2, Y2
 	VMOVUPS      Y2, 6784(DX)
-	VCMPPS       $0x01, 7136(DX), Y3, Y2
-	VANDPS       7328(DX), Y2, Y2
-	VMOVUPS      7136(DX), Y4
+	VCMPPS       $0x01, 7200(DX), Y3, Y2
+	VANDPS       7392(DX), Y2, Y2
+	VMOVUPS      7200(DX), Y4
 	VBLENDVPS    Y2, Y3, Y4, Y4
-	VMOVUPS      Y4, 7136(DX)
-	VMOVUPS      7200(DX), Y3
+	VMOVUPS      Y4, 7200(DX)
+	VMOVUPS      7264(DX), Y3
 	VBLENDVPS    Y2, Y0, Y3, Y3
-	VMOVUPS      Y3, 7200(DX)
+	VMOVUPS      Y3, 7264(DX)
+	VMOVUPS      7296(DX), Y0
+	VBLENDVPS    Y2, 7360(DX), Y0, Y0
+	VMOVUPS      Y0, 7296(DX)
+	VMOVUPS      7328(DX), Y0
+	VBLENDVPS    Y2, 7232(DX), Y0, Y0
+	VMOVUPS      Y0, 7328(DX)
 	VMOVUPS      7232(DX), Y0
-	VBLENDVPS    Y2, 7296(DX), Y0, Y0
-	VMOVUPS      Y0, 7232(DX)
-	VMOVUPS      7264(DX), Y0
-	VBLENDVPS    Y2, 7168(DX), Y0, Y0
-	VMOVUPS      Y0, 7264(DX)
-	VMOVUPS      7168(DX), Y0
 	VBLENDVPS    Y2, Y1, Y0, Y0
-	VMOVUPS      Y0, 7168(DX)
+	VMOVUPS      Y0, 7232(DX)
 	INCQ         AX
 	CMPQ         AX, BX
 	JL           qkxRef2AVX2_cand
@@ -5583,13 +5583,13 @@ qkxRef2AVX2_cand:
 	VMOVUPS      6880(DX), Y0
 	VMOVUPS      Y0, 6336(DX)
 	VMOVUPS      6432(DX), Y0
-	VANDNPS      7200(DX), Y0, Y0
+	VANDNPS      7264(DX), Y0, Y0
 	VMOVUPS      Y0, 6176(DX)
-	VMOVUPS      7168(DX), Y0
-	VMOVUPS      Y0, 6240(DX)
 	VMOVUPS      7232(DX), Y0
+	VMOVUPS      Y0, 6240(DX)
+	VMOVUPS      7296(DX), Y0
 	VMOVUPS      Y0, 6304(DX)
-	VMOVUPS      7264(DX), Y0
+	VMOVUPS      7328(DX), Y0
 	VMOVUPS      Y0, 6368(DX)
 	VZEROUPPER
 	RET
@@ -9787,18 +9787,18 @@ TEXT ·qkxSigma2AVX2(SB), NOSPLIT, $0-32
 	VMINPS       Y0, Y4, Y0
 	VCMPPS       $0x00, Y0, Y1, Y4
 	VMOVUPS      Y4, 6432(BX)
-	VMOVUPS      Y1, 7040(BX)
-	VMOVUPS      Y2, 7072(BX)
-	VMOVUPS      Y3, 7104(BX)
-	VMOVUPS      Y0, 7168(BX)
-	VMOVUPS      Y0, 7264(BX)
+	VMOVUPS      Y1, 7104(BX)
+	VMOVUPS      Y2, 7136(BX)
+	VMOVUPS      Y3, 7168(BX)
+	VMOVUPS      Y0, 7232(BX)
+	VMOVUPS      Y0, 7328(BX)
 	VSUBPS       Y0, Y1, Y1
 	VBROADCASTSS (DX), Y2
 	VDIVPS       Y1, Y2, Y2
-	VMOVUPS      Y2, 7232(BX)
+	VMOVUPS      Y2, 7296(BX)
 	VBROADCASTSS one<>+0(SB), Y1
 	VDIVPS       Y2, Y1, Y1
-	VMOVUPS      Y1, 7200(BX)
+	VMOVUPS      Y1, 7264(BX)
 	VXORPS       Y3, Y3, Y3
 	VMOVUPS      1024(BX), Y5
 	VSUBPS       Y0, Y5, Y5
@@ -10281,7 +10281,7 @@ TEXT ·qkxSigma2AVX2(SB), NOSPLIT, $0-32
 	VMULPS       4064(BX), Y1, Y1
 	VADDPS       Y1, Y3, Y3
 	VBLENDVPS    Y4, qnan<>+0(SB), Y3, Y3
-	VMOVUPS      Y3, 7136(BX)
+	VMOVUPS      Y3, 7200(BX)
 	XORQ         AX, AX
 	MOVL         8(DX), CX
 
@@ -10291,10 +10291,10 @@ qkxSigma2AVX2_cand:
 	VSUBPS       6784(BX), Y1, Y1
 	VDIVPS       Y1, Y0, Y1
 	VMOVUPS      Y1, 6912(BX)
-	VMOVUPS      7040(BX), Y1
-	VSUBPS       7168(BX), Y1, Y1
+	VMOVUPS      7104(BX), Y1
+	VSUBPS       7232(BX), Y1, Y1
 	VDIVPS       Y1, Y0, Y1
-	VMOVUPS      Y1, 7296(BX)
+	VMOVUPS      Y1, 7360(BX)
 	VXORPS       Y0, Y0, Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
@@ -10318,8 +10318,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       (BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1024(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10350,8 +10350,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       32(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1056(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10382,8 +10382,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       64(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1088(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10414,8 +10414,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       96(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1120(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10446,8 +10446,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       128(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1152(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10478,8 +10478,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       160(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1184(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10510,8 +10510,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       192(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1216(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10542,8 +10542,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       224(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1248(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10574,8 +10574,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       256(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1280(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10606,8 +10606,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       288(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1312(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10638,8 +10638,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       320(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1344(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10670,8 +10670,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       352(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1376(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10702,8 +10702,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       384(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1408(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10734,8 +10734,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       416(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1440(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10766,8 +10766,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       448(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1472(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10798,8 +10798,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       480(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1504(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10830,8 +10830,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       512(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1536(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10862,8 +10862,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       544(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1568(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10894,8 +10894,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       576(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1600(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10926,8 +10926,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       608(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1632(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10958,8 +10958,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       640(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1664(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -10990,8 +10990,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       672(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1696(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11022,8 +11022,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       704(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1728(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11054,8 +11054,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       736(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1760(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11086,8 +11086,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       768(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1792(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11118,8 +11118,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       800(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1824(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11150,8 +11150,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       832(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1856(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11182,8 +11182,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       864(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1888(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11214,8 +11214,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       896(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1920(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11246,8 +11246,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       928(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1952(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11278,8 +11278,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       960(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      1984(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11310,8 +11310,8 @@ qkxSigma2AVX2_cand:
 	VMULPS       992(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      2016(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -11345,8 +11345,8 @@ qkxSigma2AVX2_cand:
 	VDIVPS       Y1, Y2, Y9
 	VBLENDVPS    Y8, Y9, Y6, Y6
 	VBLENDVPS    Y8, Y0, Y7, Y7
-	VMOVUPS      7072(BX), Y0
-	VMOVUPS      7104(BX), Y1
+	VMOVUPS      7136(BX), Y0
+	VMOVUPS      7168(BX), Y1
 	VMULPS       Y4, Y0, Y2
 	VMULPS       Y3, Y3, Y8
 	VSUBPS       Y8, Y2, Y2
@@ -11360,7 +11360,7 @@ qkxSigma2AVX2_cand:
 	VDIVPS       Y2, Y1, Y1
 	VXORPS       Y3, Y3, Y3
 	VCMPPS       $0x0e, Y3, Y2, Y2
-	VMOVUPS      Y2, 7328(BX)
+	VMOVUPS      Y2, 7392(BX)
 	VCMPPS       $0x0e, Y3, Y1, Y2
 	VDIVPS       Y4, Y5, Y8
 	VBLENDVPS    Y2, Y8, Y0, Y0
@@ -11768,23 +11768,23 @@ qkxSigma2AVX2_cand:
 	VMOVUPS      6784(BX), Y2
 	VBLENDVPS    Y4, Y7, Y2, Y2
 	VMOVUPS      Y2, 6784(BX)
-	VCMPPS       $0x01, 7136(BX), Y3, Y2
-	VANDPS       7328(BX), Y2, Y2
-	VMOVUPS      7136(BX), Y4
+	VCMPPS       $0x01, 7200(BX), Y3, Y2
+	VANDPS       7392(BX), Y2, Y2
+	VMOVUPS      7200(BX), Y4
 	VBLENDVPS    Y2, Y3, Y4, Y4
-	VMOVUPS      Y4, 7136(BX)
-	VMOVUPS      7200(BX), Y3
+	VMOVUPS      Y4, 7200(BX)
+	VMOVUPS      7264(BX), Y3
 	VBLENDVPS    Y2, Y0, Y3, Y3
-	VMOVUPS      Y3, 7200(BX)
+	VMOVUPS      Y3, 7264(BX)
+	VMOVUPS      7296(BX), Y0
+	VBLENDVPS    Y2, 7360(BX), Y0, Y0
+	VMOVUPS      Y0, 7296(BX)
+	VMOVUPS      7328(BX), Y0
+	VBLENDVPS    Y2, 7232(BX), Y0, Y0
+	VMOVUPS      Y0, 7328(BX)
 	VMOVUPS      7232(BX), Y0
-	VBLENDVPS    Y2, 7296(BX), Y0, Y0
-	VMOVUPS      Y0, 7232(BX)
-	VMOVUPS      7264(BX), Y0
-	VBLENDVPS    Y2, 7168(BX), Y0, Y0
-	VMOVUPS      Y0, 7264(BX)
-	VMOVUPS      7168(BX), Y0
 	VBLENDVPS    Y2, Y1, Y0, Y0
-	VMOVUPS      Y0, 7168(BX)
+	VMOVUPS      Y0, 7232(BX)
 	INCQ         AX
 	CMPQ         AX, CX
 	JL           qkxSigma2AVX2_cand
@@ -11798,13 +11798,13 @@ qkxSigma2AVX2_cand:
 	VMOVUPS      6880(BX), Y0
 	VMOVUPS      Y0, 6336(BX)
 	VMOVUPS      6432(BX), Y0
-	VANDNPS      7200(BX), Y0, Y0
+	VANDNPS      7264(BX), Y0, Y0
 	VMOVUPS      Y0, 6176(BX)
-	VMOVUPS      7168(BX), Y0
-	VMOVUPS      Y0, 6240(BX)
 	VMOVUPS      7232(BX), Y0
+	VMOVUPS      Y0, 6240(BX)
+	VMOVUPS      7296(BX), Y0
 	VMOVUPS      Y0, 6304(BX)
-	VMOVUPS      7264(BX), Y0
+	VMOVUPS      7328(BX), Y0
 	VMOVUPS      Y0, 6368(BX)
 	VZEROUPPER
 	RET
@@ -12526,18 +12526,18 @@ TEXT ·qkxAbs16AVX2(SB), NOSPLIT, $0-32
 	VMINPS       Y0, Y4, Y0
 	VCMPPS       $0x00, Y0, Y1, Y4
 	VMOVUPS      Y4, 6432(DX)
-	VMOVUPS      Y1, 7040(DX)
-	VMOVUPS      Y2, 7072(DX)
-	VMOVUPS      Y3, 7104(DX)
-	VMOVUPS      Y0, 7168(DX)
-	VMOVUPS      Y0, 7264(DX)
+	VMOVUPS      Y1, 7104(DX)
+	VMOVUPS      Y2, 7136(DX)
+	VMOVUPS      Y3, 7168(DX)
+	VMOVUPS      Y0, 7232(DX)
+	VMOVUPS      Y0, 7328(DX)
 	VSUBPS       Y0, Y1, Y1
 	VBROADCASTSS (CX), Y2
 	VDIVPS       Y1, Y2, Y2
-	VMOVUPS      Y2, 7232(DX)
+	VMOVUPS      Y2, 7296(DX)
 	VBROADCASTSS one<>+0(SB), Y1
 	VDIVPS       Y2, Y1, Y1
-	VMOVUPS      Y1, 7200(DX)
+	VMOVUPS      Y1, 7264(DX)
 	VXORPS       Y3, Y3, Y3
 	VMOVUPS      512(DX), Y5
 	VSUBPS       Y0, Y5, Y5
@@ -12780,7 +12780,7 @@ TEXT ·qkxAbs16AVX2(SB), NOSPLIT, $0-32
 	VMULPS       3040(DX), Y1, Y1
 	VADDPS       Y1, Y3, Y3
 	VBLENDVPS    Y4, qnan<>+0(SB), Y3, Y3
-	VMOVUPS      Y3, 7136(DX)
+	VMOVUPS      Y3, 7200(DX)
 	XORQ         AX, AX
 	MOVL         8(CX), BX
 
@@ -12790,10 +12790,10 @@ qkxAbs16AVX2_cand:
 	VSUBPS       6784(DX), Y1, Y1
 	VDIVPS       Y1, Y0, Y1
 	VMOVUPS      Y1, 6912(DX)
-	VMOVUPS      7040(DX), Y1
-	VSUBPS       7168(DX), Y1, Y1
+	VMOVUPS      7104(DX), Y1
+	VSUBPS       7232(DX), Y1, Y1
 	VDIVPS       Y1, Y0, Y1
-	VMOVUPS      Y1, 7296(DX)
+	VMOVUPS      Y1, 7360(DX)
 	VXORPS       Y0, Y0, Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
@@ -12817,8 +12817,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       (DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      512(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -12849,8 +12849,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       32(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      544(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -12881,8 +12881,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       64(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      576(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -12913,8 +12913,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       96(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      608(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -12945,8 +12945,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       128(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      640(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -12977,8 +12977,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       160(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      672(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13009,8 +13009,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       192(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      704(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13041,8 +13041,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       224(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      736(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13073,8 +13073,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       256(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      768(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13105,8 +13105,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       288(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      800(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13137,8 +13137,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       320(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      832(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13169,8 +13169,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       352(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      864(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13201,8 +13201,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       384(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      896(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13233,8 +13233,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       416(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      928(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13265,8 +13265,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       448(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      960(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13297,8 +13297,8 @@ qkxAbs16AVX2_cand:
 	VMULPS       480(DX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      992(DX), Y6
-	VSUBPS       7168(DX), Y6, Y6
-	VMULPS       7296(DX), Y6, Y6
+	VSUBPS       7232(DX), Y6, Y6
+	VMULPS       7360(DX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -13332,8 +13332,8 @@ qkxAbs16AVX2_cand:
 	VDIVPS       Y1, Y2, Y9
 	VBLENDVPS    Y8, Y9, Y6, Y6
 	VBLENDVPS    Y8, Y0, Y7, Y7
-	VMOVUPS      7072(DX), Y0
-	VMOVUPS      7104(DX), Y1
+	VMOVUPS      7136(DX), Y0
+	VMOVUPS      7168(DX), Y1
 	VMULPS       Y4, Y0, Y2
 	VMULPS       Y3, Y3, Y8
 	VSUBPS       Y8, Y2, Y2
@@ -13347,7 +13347,7 @@ qkxAbs16AVX2_cand:
 	VDIVPS       Y2, Y1, Y1
 	VXORPS       Y3, Y3, Y3
 	VCMPPS       $0x0e, Y3, Y2, Y2
-	VMOVUPS      Y2, 7328(DX)
+	VMOVUPS      Y2, 7392(DX)
 	VCMPPS       $0x0e, Y3, Y1, Y2
 	VDIVPS       Y4, Y5, Y8
 	VBLENDVPS    Y2, Y8, Y0, Y0
@@ -13563,23 +13563,23 @@ qkxAbs16AVX2_cand:
 	VMOVUPS      6784(DX), Y2
 	VBLENDVPS    Y4, Y7, Y2, Y2
 	VMOVUPS      Y2, 6784(DX)
-	VCMPPS       $0x01, 7136(DX), Y3, Y2
-	VANDPS       7328(DX), Y2, Y2
-	VMOVUPS      7136(DX), Y4
+	VCMPPS       $0x01, 7200(DX), Y3, Y2
+	VANDPS       7392(DX), Y2, Y2
+	VMOVUPS      7200(DX), Y4
 	VBLENDVPS    Y2, Y3, Y4, Y4
-	VMOVUPS      Y4, 7136(DX)
-	VMOVUPS      7200(DX), Y3
+	VMOVUPS      Y4, 7200(DX)
+	VMOVUPS      7264(DX), Y3
 	VBLENDVPS    Y2, Y0, Y3, Y3
-	VMOVUPS      Y3, 7200(DX)
+	VMOVUPS      Y3, 7264(DX)
+	VMOVUPS      7296(DX), Y0
+	VBLENDVPS    Y2, 7360(DX), Y0, Y0
+	VMOVUPS      Y0, 7296(DX)
+	VMOVUPS      7328(DX), Y0
+	VBLENDVPS    Y2, 7232(DX), Y0, Y0
+	VMOVUPS      Y0, 7328(DX)
 	VMOVUPS      7232(DX), Y0
-	VBLENDVPS    Y2, 7296(DX), Y0, Y0
-	VMOVUPS      Y0, 7232(DX)
-	VMOVUPS      7264(DX), Y0
-	VBLENDVPS    Y2, 7168(DX), Y0, Y0
-	VMOVUPS      Y0, 7264(DX)
-	VMOVUPS      7168(DX), Y0
 	VBLENDVPS    Y2, Y1, Y0, Y0
-	VMOVUPS      Y0, 7168(DX)
+	VMOVUPS      Y0, 7232(DX)
 	INCQ         AX
 	CMPQ         AX, BX
 	JL           qkxAbs16AVX2_cand
@@ -13593,13 +13593,13 @@ qkxAbs16AVX2_cand:
 	VMOVUPS      6880(DX), Y0
 	VMOVUPS      Y0, 6336(DX)
 	VMOVUPS      6432(DX), Y0
-	VANDNPS      7200(DX), Y0, Y0
+	VANDNPS      7264(DX), Y0, Y0
 	VMOVUPS      Y0, 6176(DX)
-	VMOVUPS      7168(DX), Y0
-	VMOVUPS      Y0, 6240(DX)
 	VMOVUPS      7232(DX), Y0
+	VMOVUPS      Y0, 6240(DX)
+	VMOVUPS      7296(DX), Y0
 	VMOVUPS      Y0, 6304(DX)
-	VMOVUPS      7264(DX), Y0
+	VMOVUPS      7328(DX), Y0
 	VMOVUPS      Y0, 6368(DX)
 	VZEROUPPER
 	RET
@@ -14678,18 +14678,18 @@ TEXT ·qkxSigma16AVX2(SB), NOSPLIT, $0-32
 	VMINPS       Y0, Y4, Y0
 	VCMPPS       $0x00, Y0, Y1, Y4
 	VMOVUPS      Y4, 6432(BX)
-	VMOVUPS      Y1, 7040(BX)
-	VMOVUPS      Y2, 7072(BX)
-	VMOVUPS      Y3, 7104(BX)
-	VMOVUPS      Y0, 7168(BX)
-	VMOVUPS      Y0, 7264(BX)
+	VMOVUPS      Y1, 7104(BX)
+	VMOVUPS      Y2, 7136(BX)
+	VMOVUPS      Y3, 7168(BX)
+	VMOVUPS      Y0, 7232(BX)
+	VMOVUPS      Y0, 7328(BX)
 	VSUBPS       Y0, Y1, Y1
 	VBROADCASTSS (DX), Y2
 	VDIVPS       Y1, Y2, Y2
-	VMOVUPS      Y2, 7232(BX)
+	VMOVUPS      Y2, 7296(BX)
 	VBROADCASTSS one<>+0(SB), Y1
 	VDIVPS       Y2, Y1, Y1
-	VMOVUPS      Y1, 7200(BX)
+	VMOVUPS      Y1, 7264(BX)
 	VXORPS       Y3, Y3, Y3
 	VMOVUPS      512(BX), Y5
 	VSUBPS       Y0, Y5, Y5
@@ -14932,7 +14932,7 @@ TEXT ·qkxSigma16AVX2(SB), NOSPLIT, $0-32
 	VMULPS       3040(BX), Y1, Y1
 	VADDPS       Y1, Y3, Y3
 	VBLENDVPS    Y4, qnan<>+0(SB), Y3, Y3
-	VMOVUPS      Y3, 7136(BX)
+	VMOVUPS      Y3, 7200(BX)
 	XORQ         AX, AX
 	MOVL         8(DX), CX
 
@@ -14942,10 +14942,10 @@ qkxSigma16AVX2_cand:
 	VSUBPS       6784(BX), Y1, Y1
 	VDIVPS       Y1, Y0, Y1
 	VMOVUPS      Y1, 6912(BX)
-	VMOVUPS      7040(BX), Y1
-	VSUBPS       7168(BX), Y1, Y1
+	VMOVUPS      7104(BX), Y1
+	VSUBPS       7232(BX), Y1, Y1
 	VDIVPS       Y1, Y0, Y1
-	VMOVUPS      Y1, 7296(BX)
+	VMOVUPS      Y1, 7360(BX)
 	VXORPS       Y0, Y0, Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
@@ -14969,8 +14969,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       (BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      512(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15001,8 +15001,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       32(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      544(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15033,8 +15033,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       64(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      576(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15065,8 +15065,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       96(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      608(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15097,8 +15097,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       128(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      640(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15129,8 +15129,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       160(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      672(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15161,8 +15161,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       192(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      704(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15193,8 +15193,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       224(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      736(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15225,8 +15225,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       256(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      768(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15257,8 +15257,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       288(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      800(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15289,8 +15289,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       320(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      832(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15321,8 +15321,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       352(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      864(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15353,8 +15353,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       384(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      896(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15385,8 +15385,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       416(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      928(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15417,8 +15417,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       448(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      960(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15449,8 +15449,8 @@ qkxSigma16AVX2_cand:
 	VMULPS       480(BX), Y7, Y6
 	VADDPS       Y6, Y2, Y2
 	VMOVUPS      992(BX), Y6
-	VSUBPS       7168(BX), Y6, Y6
-	VMULPS       7296(BX), Y6, Y6
+	VSUBPS       7232(BX), Y6, Y6
+	VMULPS       7360(BX), Y6, Y6
 	VADDPS       magic<>+0(SB), Y6, Y6
 	VPAND        mant<>+0(SB), Y6, Y6
 	VPSUBD       half22<>+0(SB), Y6, Y6
@@ -15484,8 +15484,8 @@ qkxSigma16AVX2_cand:
 	VDIVPS       Y1, Y2, Y9
 	VBLENDVPS    Y8, Y9, Y6, Y6
 	VBLENDVPS    Y8, Y0, Y7, Y7
-	VMOVUPS      7072(BX), Y0
-	VMOVUPS      7104(BX), Y1
+	VMOVUPS      7136(BX), Y0
+	VMOVUPS      7168(BX), Y1
 	VMULPS       Y4, Y0, Y2
 	VMULPS       Y3, Y3, Y8
 	VSUBPS       Y8, Y2, Y2
@@ -15499,7 +15499,7 @@ qkxSigma16AVX2_cand:
 	VDIVPS       Y2, Y1, Y1
 	VXORPS       Y3, Y3, Y3
 	VCMPPS       $0x0e, Y3, Y2, Y2
-	VMOVUPS      Y2, 7328(BX)
+	VMOVUPS      Y2, 7392(BX)
 	VCMPPS       $0x0e, Y3, Y1, Y2
 	VDIVPS       Y4, Y5, Y8
 	VBLENDVPS    Y2, Y8, Y0, Y0
@@ -15715,23 +15715,23 @@ qkxSigma16AVX2_cand:
 	VMOVUPS      6784(BX), Y2
 	VBLENDVPS    Y4, Y7, Y2, Y2
 	VMOVUPS      Y2, 6784(BX)
-	VCMPPS       $0x01, 7136(BX), Y3, Y2
-	VANDPS       7328(BX), Y2, Y2
-	VMOVUPS      7136(BX), Y4
+	VCMPPS       $0x01, 7200(BX), Y3, Y2
+	VANDPS       7392(BX), Y2, Y2
+	VMOVUPS      7200(BX), Y4
 	VBLENDVPS    Y2, Y3, Y4, Y4
-	VMOVUPS      Y4, 7136(BX)
-	VMOVUPS      7200(BX), Y3
+	VMOVUPS      Y4, 7200(BX)
+	VMOVUPS      7264(BX), Y3
 	VBLENDVPS    Y2, Y0, Y3, Y3
-	VMOVUPS      Y3, 7200(BX)
+	VMOVUPS      Y3, 7264(BX)
+	VMOVUPS      7296(BX), Y0
+	VBLENDVPS    Y2, 7360(BX), Y0, Y0
+	VMOVUPS      Y0, 7296(BX)
+	VMOVUPS      7328(BX), Y0
+	VBLENDVPS    Y2, 7232(BX), Y0, Y0
+	VMOVUPS      Y0, 7328(BX)
 	VMOVUPS      7232(BX), Y0
-	VBLENDVPS    Y2, 7296(BX), Y0, Y0
-	VMOVUPS      Y0, 7232(BX)
-	VMOVUPS      7264(BX), Y0
-	VBLENDVPS    Y2, 7168(BX), Y0, Y0
-	VMOVUPS      Y0, 7264(BX)
-	VMOVUPS      7168(BX), Y0
 	VBLENDVPS    Y2, Y1, Y0, Y0
-	VMOVUPS      Y0, 7168(BX)
+	VMOVUPS      Y0, 7232(BX)
 	INCQ         AX
 	CMPQ         AX, CX
 	JL           qkxSigma16AVX2_cand
@@ -15745,13 +15745,13 @@ qkxSigma16AVX2_cand:
 	VMOVUPS      6880(BX), Y0
 	VMOVUPS      Y0, 6336(BX)
 	VMOVUPS      6432(BX), Y0
-	VANDNPS      7200(BX), Y0, Y0
+	VANDNPS      7264(BX), Y0, Y0
 	VMOVUPS      Y0, 6176(BX)
-	VMOVUPS      7168(BX), Y0
-	VMOVUPS      Y0, 6240(BX)
 	VMOVUPS      7232(BX), Y0
+	VMOVUPS      Y0, 6240(BX)
+	VMOVUPS      7296(BX), Y0
 	VMOVUPS      Y0, 6304(BX)
-	VMOVUPS      7264(BX), Y0
+	VMOVUPS      7328(BX), Y0
 	VMOVUPS      Y0, 6368(BX)
 	VZEROUPPER
 	RET
@@ -16264,14 +16264,14 @@ TEXT ·qxSqAVX2(SB), NOSPLIT, $0-32
 	VBLENDVPS    Y3, 992(DX), Y1, Y1
 	VCMPPS       $0x01, eps15<>+0(SB), Y0, Y0
 	VMOVUPS      Y0, 6432(DX)
-	VMOVUPS      Y1, 7040(DX)
+	VMOVUPS      Y1, 7104(DX)
 	VBROADCASTSS 12(CX), Y0
 	VDIVPS       Y1, Y0, Y0
-	VMOVUPS      Y0, 7232(DX)
+	VMOVUPS      Y0, 7296(DX)
 	VMOVUPS      6848(DX), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
-	VMOVUPS      7232(DX), Y3
+	VMOVUPS      7296(DX), Y3
 	VXORPS       Y4, Y4, Y4
 	VXORPS       Y5, Y5, Y5
 	VMULPS       (DX), Y0, Y6
@@ -16669,9 +16669,9 @@ TEXT ·qxSqAVX2(SB), NOSPLIT, $0-32
 	VXORPS       Y1, Y1, Y1
 	VCMPPS       $0x04, Y1, Y5, Y1
 	VANDPS       Y1, Y0, Y0
-	VMOVUPS      Y0, 7200(DX)
+	VMOVUPS      Y0, 7264(DX)
 	VMULPS       Y4, Y0, Y0
-	VMOVUPS      Y0, 7136(DX)
+	VMOVUPS      Y0, 7200(DX)
 	XORQ         AX, AX
 	MOVL         8(CX), BX
 
@@ -16679,12 +16679,12 @@ qxSqAVX2_cand:
 	VBROADCASTSS 32(CX)(AX*4), Y0
 	VDIVPS       6656(DX), Y0, Y1
 	VMOVUPS      Y1, 6912(DX)
-	VDIVPS       7040(DX), Y0, Y0
-	VMOVUPS      Y0, 7296(DX)
+	VDIVPS       7104(DX), Y0, Y0
+	VMOVUPS      Y0, 7360(DX)
 	VMOVUPS      6912(DX), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
-	VMOVUPS      7296(DX), Y3
+	VMOVUPS      7360(DX), Y3
 	VXORPS       Y4, Y4, Y4
 	VXORPS       Y5, Y5, Y5
 	VMULPS       (DX), Y0, Y6
@@ -17091,20 +17091,20 @@ qxSqAVX2_cand:
 	VXORPS       Y0, Y0, Y0
 	VCMPPS       $0x0e, Y0, Y5, Y0
 	VMULPS       Y4, Y4, Y1
-	VMULPS       7136(DX), Y5, Y2
+	VMULPS       7200(DX), Y5, Y2
 	VCMPPS       $0x0e, Y2, Y1, Y2
 	VANDPS       Y2, Y0, Y0
 	VDIVPS       Y5, Y4, Y1
+	VMOVUPS      7264(DX), Y2
+	VBLENDVPS    Y0, Y1, Y2, Y2
+	VMOVUPS      Y2, 7264(DX)
+	VMULPS       Y4, Y1, Y1
 	VMOVUPS      7200(DX), Y2
 	VBLENDVPS    Y0, Y1, Y2, Y2
 	VMOVUPS      Y2, 7200(DX)
-	VMULPS       Y4, Y1, Y1
-	VMOVUPS      7136(DX), Y2
-	VBLENDVPS    Y0, Y1, Y2, Y2
-	VMOVUPS      Y2, 7136(DX)
-	VMOVUPS      7232(DX), Y1
-	VBLENDVPS    Y0, 7296(DX), Y1, Y1
-	VMOVUPS      Y1, 7232(DX)
+	VMOVUPS      7296(DX), Y1
+	VBLENDVPS    Y0, 7360(DX), Y1, Y1
+	VMOVUPS      Y1, 7296(DX)
 	INCQ         AX
 	CMPQ         AX, BX
 	JL           qxSqAVX2_cand
@@ -17114,9 +17114,9 @@ qxSqAVX2_cand:
 	VMOVUPS      6848(DX), Y0
 	VMOVUPS      Y0, 6272(DX)
 	VMOVUPS      6432(DX), Y0
-	VANDNPS      7200(DX), Y0, Y0
+	VANDNPS      7264(DX), Y0, Y0
 	VMOVUPS      Y0, 6176(DX)
-	VMOVUPS      7232(DX), Y0
+	VMOVUPS      7296(DX), Y0
 	VMOVUPS      Y0, 6304(DX)
 	VZEROUPPER
 	RET
@@ -17705,14 +17705,14 @@ TEXT ·qxQwAVX2(SB), NOSPLIT, $0-32
 	VBLENDVPS    Y3, 992(BX), Y1, Y1
 	VCMPPS       $0x01, eps15<>+0(SB), Y0, Y0
 	VMOVUPS      Y0, 6432(BX)
-	VMOVUPS      Y1, 7040(BX)
+	VMOVUPS      Y1, 7104(BX)
 	VBROADCASTSS 12(DX), Y0
 	VDIVPS       Y1, Y0, Y0
-	VMOVUPS      Y0, 7232(BX)
+	VMOVUPS      Y0, 7296(BX)
 	VMOVUPS      6848(BX), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
-	VMOVUPS      7232(BX), Y3
+	VMOVUPS      7296(BX), Y3
 	VXORPS       Y4, Y4, Y4
 	VXORPS       Y5, Y5, Y5
 	VMULPS       (BX), Y0, Y6
@@ -18110,9 +18110,9 @@ TEXT ·qxQwAVX2(SB), NOSPLIT, $0-32
 	VXORPS       Y1, Y1, Y1
 	VCMPPS       $0x04, Y1, Y5, Y1
 	VANDPS       Y1, Y0, Y0
-	VMOVUPS      Y0, 7200(BX)
+	VMOVUPS      Y0, 7264(BX)
 	VMULPS       Y4, Y0, Y0
-	VMOVUPS      Y0, 7136(BX)
+	VMOVUPS      Y0, 7200(BX)
 	XORQ         AX, AX
 	MOVL         8(DX), CX
 
@@ -18120,12 +18120,12 @@ qxQwAVX2_cand:
 	VBROADCASTSS 32(DX)(AX*4), Y0
 	VDIVPS       6656(BX), Y0, Y1
 	VMOVUPS      Y1, 6912(BX)
-	VDIVPS       7040(BX), Y0, Y0
-	VMOVUPS      Y0, 7296(BX)
+	VDIVPS       7104(BX), Y0, Y0
+	VMOVUPS      Y0, 7360(BX)
 	VMOVUPS      6912(BX), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
-	VMOVUPS      7296(BX), Y3
+	VMOVUPS      7360(BX), Y3
 	VXORPS       Y4, Y4, Y4
 	VXORPS       Y5, Y5, Y5
 	VMULPS       (BX), Y0, Y6
@@ -18532,20 +18532,20 @@ qxQwAVX2_cand:
 	VXORPS       Y0, Y0, Y0
 	VCMPPS       $0x0e, Y0, Y5, Y0
 	VMULPS       Y4, Y4, Y1
-	VMULPS       7136(BX), Y5, Y2
+	VMULPS       7200(BX), Y5, Y2
 	VCMPPS       $0x0e, Y2, Y1, Y2
 	VANDPS       Y2, Y0, Y0
 	VDIVPS       Y5, Y4, Y1
+	VMOVUPS      7264(BX), Y2
+	VBLENDVPS    Y0, Y1, Y2, Y2
+	VMOVUPS      Y2, 7264(BX)
+	VMULPS       Y4, Y1, Y1
 	VMOVUPS      7200(BX), Y2
 	VBLENDVPS    Y0, Y1, Y2, Y2
 	VMOVUPS      Y2, 7200(BX)
-	VMULPS       Y4, Y1, Y1
-	VMOVUPS      7136(BX), Y2
-	VBLENDVPS    Y0, Y1, Y2, Y2
-	VMOVUPS      Y2, 7136(BX)
-	VMOVUPS      7232(BX), Y1
-	VBLENDVPS    Y0, 7296(BX), Y1, Y1
-	VMOVUPS      Y1, 7232(BX)
+	VMOVUPS      7296(BX), Y1
+	VBLENDVPS    Y0, 7360(BX), Y1, Y1
+	VMOVUPS      Y1, 7296(BX)
 	INCQ         AX
 	CMPQ         AX, CX
 	JL           qxQwAVX2_cand
@@ -18555,9 +18555,9 @@ qxQwAVX2_cand:
 	VMOVUPS      6848(BX), Y0
 	VMOVUPS      Y0, 6272(BX)
 	VMOVUPS      6432(BX), Y0
-	VANDNPS      7200(BX), Y0, Y0
+	VANDNPS      7264(BX), Y0, Y0
 	VMOVUPS      Y0, 6176(BX)
-	VMOVUPS      7232(BX), Y0
+	VMOVUPS      7296(BX), Y0
 	VMOVUPS      Y0, 6304(BX)
 	VZEROUPPER
 	RET
@@ -19396,14 +19396,14 @@ TEXT ·qxSigmaAVX2(SB), NOSPLIT, $0-32
 	VBLENDVPS    Y3, 992(BX), Y1, Y1
 	VCMPPS       $0x01, eps15<>+0(SB), Y0, Y0
 	VMOVUPS      Y0, 6432(BX)
-	VMOVUPS      Y1, 7040(BX)
+	VMOVUPS      Y1, 7104(BX)
 	VBROADCASTSS 12(DX), Y0
 	VDIVPS       Y1, Y0, Y0
-	VMOVUPS      Y0, 7232(BX)
+	VMOVUPS      Y0, 7296(BX)
 	VMOVUPS      6848(BX), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
-	VMOVUPS      7232(BX), Y3
+	VMOVUPS      7296(BX), Y3
 	VXORPS       Y4, Y4, Y4
 	VXORPS       Y5, Y5, Y5
 	VMULPS       (BX), Y0, Y6
@@ -19801,9 +19801,9 @@ TEXT ·qxSigmaAVX2(SB), NOSPLIT, $0-32
 	VXORPS       Y1, Y1, Y1
 	VCMPPS       $0x04, Y1, Y5, Y1
 	VANDPS       Y1, Y0, Y0
-	VMOVUPS      Y0, 7200(BX)
+	VMOVUPS      Y0, 7264(BX)
 	VMULPS       Y4, Y0, Y0
-	VMOVUPS      Y0, 7136(BX)
+	VMOVUPS      Y0, 7200(BX)
 	XORQ         AX, AX
 	MOVL         8(DX), CX
 
@@ -19811,12 +19811,12 @@ qxSigmaAVX2_cand:
 	VBROADCASTSS 32(DX)(AX*4), Y0
 	VDIVPS       6656(BX), Y0, Y1
 	VMOVUPS      Y1, 6912(BX)
-	VDIVPS       7040(BX), Y0, Y0
-	VMOVUPS      Y0, 7296(BX)
+	VDIVPS       7104(BX), Y0, Y0
+	VMOVUPS      Y0, 7360(BX)
 	VMOVUPS      6912(BX), Y0
 	VXORPS       Y1, Y1, Y1
 	VXORPS       Y2, Y2, Y2
-	VMOVUPS      7296(BX), Y3
+	VMOVUPS      7360(BX), Y3
 	VXORPS       Y4, Y4, Y4
 	VXORPS       Y5, Y5, Y5
 	VMULPS       (BX), Y0, Y6
@@ -20223,20 +20223,20 @@ qxSigmaAVX2_cand:
 	VXORPS       Y0, Y0, Y0
 	VCMPPS       $0x0e, Y0, Y5, Y0
 	VMULPS       Y4, Y4, Y1
-	VMULPS       7136(BX), Y5, Y2
+	VMULPS       7200(BX), Y5, Y2
 	VCMPPS       $0x0e, Y2, Y1, Y2
 	VANDPS       Y2, Y0, Y0
 	VDIVPS       Y5, Y4, Y1
+	VMOVUPS      7264(BX), Y2
+	VBLENDVPS    Y0, Y1, Y2, Y2
+	VMOVUPS      Y2, 7264(BX)
+	VMULPS       Y4, Y1, Y1
 	VMOVUPS      7200(BX), Y2
 	VBLENDVPS    Y0, Y1, Y2, Y2
 	VMOVUPS      Y2, 7200(BX)
-	VMULPS       Y4, Y1, Y1
-	VMOVUPS      7136(BX), Y2
-	VBLENDVPS    Y0, Y1, Y2, Y2
-	VMOVUPS      Y2, 7136(BX)
-	VMOVUPS      7232(BX), Y1
-	VBLENDVPS    Y0, 7296(BX), Y1, Y1
-	VMOVUPS      Y1, 7232(BX)
+	VMOVUPS      7296(BX), Y1
+	VBLENDVPS    Y0, 7360(BX), Y1, Y1
+	VMOVUPS      Y1, 7296(BX)
 	INCQ         AX
 	CMPQ         AX, CX
 	JL           qxSigmaAVX2_cand
@@ -20246,9 +20246,2218 @@ qxSigmaAVX2_cand:
 	VMOVUPS      6848(BX), Y0
 	VMOVUPS      Y0, 6272(BX)
 	VMOVUPS      6432(BX), Y0
-	VANDNPS      7200(BX), Y0, Y0
+	VANDNPS      7264(BX), Y0, Y0
 	VMOVUPS      Y0, 6176(BX)
-	VMOVUPS      7232(BX), Y0
+	VMOVUPS      7296(BX), Y0
 	VMOVUPS      Y0, 6304(BX)
+	VZEROUPPER
+	RET
+
+// func q3AVX2(x *float32, qw *float32, p *float32, wk *float32)
+// Requires: AVX, AVX2
+TEXT ·q3AVX2(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), AX
+	MOVQ         qw+8(FP), CX
+	MOVQ         p+16(FP), CX
+	MOVQ         wk+24(FP), DX
+	VMOVUPS      (AX), Y0
+	VMOVUPS      64(AX), Y1
+	VMOVUPS      128(AX), Y2
+	VMOVUPS      192(AX), Y3
+	VMOVUPS      256(AX), Y4
+	VMOVUPS      320(AX), Y5
+	VMOVUPS      384(AX), Y6
+	VMOVUPS      448(AX), Y7
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VSHUFPS      $0x44, Y1, Y8, Y7
+	VSHUFPS      $0xee, Y1, Y8, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y8
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VSHUFPS      $0x44, Y5, Y3, Y2
+	VSHUFPS      $0xee, Y5, Y3, Y3
+	VSHUFPS      $0x44, Y6, Y4, Y5
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VPERM2F128   $0x20, Y2, Y7, Y6
+	VMOVUPS      Y6, (DX)
+	VPERM2F128   $0x31, Y2, Y7, Y2
+	VMOVUPS      Y2, 128(DX)
+	VPERM2F128   $0x20, Y3, Y1, Y2
+	VMOVUPS      Y2, 32(DX)
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VMOVUPS      Y1, 160(DX)
+	VPERM2F128   $0x20, Y5, Y8, Y1
+	VMOVUPS      Y1, 64(DX)
+	VPERM2F128   $0x31, Y5, Y8, Y1
+	VMOVUPS      Y1, 192(DX)
+	VPERM2F128   $0x20, Y4, Y0, Y1
+	VMOVUPS      Y1, 96(DX)
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	VMOVUPS      Y0, 224(DX)
+	VMOVUPS      32(AX), Y0
+	VMOVUPS      96(AX), Y1
+	VMOVUPS      160(AX), Y2
+	VMOVUPS      224(AX), Y3
+	VMOVUPS      288(AX), Y4
+	VMOVUPS      352(AX), Y5
+	VMOVUPS      416(AX), Y6
+	VMOVUPS      480(AX), Y7
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VSHUFPS      $0x44, Y1, Y8, Y7
+	VSHUFPS      $0xee, Y1, Y8, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y8
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VSHUFPS      $0x44, Y5, Y3, Y2
+	VSHUFPS      $0xee, Y5, Y3, Y3
+	VSHUFPS      $0x44, Y6, Y4, Y5
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VPERM2F128   $0x20, Y2, Y7, Y6
+	VMOVUPS      Y6, 256(DX)
+	VPERM2F128   $0x31, Y2, Y7, Y2
+	VMOVUPS      Y2, 384(DX)
+	VPERM2F128   $0x20, Y3, Y1, Y2
+	VMOVUPS      Y2, 288(DX)
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VMOVUPS      Y1, 416(DX)
+	VPERM2F128   $0x20, Y5, Y8, Y1
+	VMOVUPS      Y1, 320(DX)
+	VPERM2F128   $0x31, Y5, Y8, Y1
+	VMOVUPS      Y1, 448(DX)
+	VPERM2F128   $0x20, Y4, Y0, Y1
+	VMOVUPS      Y1, 352(DX)
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	VMOVUPS      Y0, 480(DX)
+	VMOVUPS      512(AX), Y0
+	VMOVUPS      576(AX), Y1
+	VMOVUPS      640(AX), Y2
+	VMOVUPS      704(AX), Y3
+	VMOVUPS      768(AX), Y4
+	VMOVUPS      832(AX), Y5
+	VMOVUPS      896(AX), Y6
+	VMOVUPS      960(AX), Y7
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VSHUFPS      $0x44, Y1, Y8, Y7
+	VSHUFPS      $0xee, Y1, Y8, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y8
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VSHUFPS      $0x44, Y5, Y3, Y2
+	VSHUFPS      $0xee, Y5, Y3, Y3
+	VSHUFPS      $0x44, Y6, Y4, Y5
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VPERM2F128   $0x20, Y2, Y7, Y6
+	VMOVUPS      Y6, 512(DX)
+	VPERM2F128   $0x31, Y2, Y7, Y2
+	VMOVUPS      Y2, 640(DX)
+	VPERM2F128   $0x20, Y3, Y1, Y2
+	VMOVUPS      Y2, 544(DX)
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VMOVUPS      Y1, 672(DX)
+	VPERM2F128   $0x20, Y5, Y8, Y1
+	VMOVUPS      Y1, 576(DX)
+	VPERM2F128   $0x31, Y5, Y8, Y1
+	VMOVUPS      Y1, 704(DX)
+	VPERM2F128   $0x20, Y4, Y0, Y1
+	VMOVUPS      Y1, 608(DX)
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	VMOVUPS      Y0, 736(DX)
+	VMOVUPS      544(AX), Y0
+	VMOVUPS      608(AX), Y1
+	VMOVUPS      672(AX), Y2
+	VMOVUPS      736(AX), Y3
+	VMOVUPS      800(AX), Y4
+	VMOVUPS      864(AX), Y5
+	VMOVUPS      928(AX), Y6
+	VMOVUPS      992(AX), Y7
+	VUNPCKLPS    Y1, Y0, Y8
+	VUNPCKHPS    Y1, Y0, Y0
+	VUNPCKLPS    Y3, Y2, Y1
+	VUNPCKHPS    Y3, Y2, Y2
+	VUNPCKLPS    Y5, Y4, Y3
+	VUNPCKHPS    Y5, Y4, Y4
+	VUNPCKLPS    Y7, Y6, Y5
+	VUNPCKHPS    Y7, Y6, Y6
+	VSHUFPS      $0x44, Y1, Y8, Y7
+	VSHUFPS      $0xee, Y1, Y8, Y1
+	VSHUFPS      $0x44, Y2, Y0, Y8
+	VSHUFPS      $0xee, Y2, Y0, Y0
+	VSHUFPS      $0x44, Y5, Y3, Y2
+	VSHUFPS      $0xee, Y5, Y3, Y3
+	VSHUFPS      $0x44, Y6, Y4, Y5
+	VSHUFPS      $0xee, Y6, Y4, Y4
+	VPERM2F128   $0x20, Y2, Y7, Y6
+	VMOVUPS      Y6, 768(DX)
+	VPERM2F128   $0x31, Y2, Y7, Y2
+	VMOVUPS      Y2, 896(DX)
+	VPERM2F128   $0x20, Y3, Y1, Y2
+	VMOVUPS      Y2, 800(DX)
+	VPERM2F128   $0x31, Y3, Y1, Y1
+	VMOVUPS      Y1, 928(DX)
+	VPERM2F128   $0x20, Y5, Y8, Y1
+	VMOVUPS      Y1, 832(DX)
+	VPERM2F128   $0x31, Y5, Y8, Y1
+	VMOVUPS      Y1, 960(DX)
+	VPERM2F128   $0x20, Y4, Y0, Y1
+	VMOVUPS      Y1, 864(DX)
+	VPERM2F128   $0x31, Y4, Y0, Y0
+	VMOVUPS      Y0, 992(DX)
+	VMOVUPS      (DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2048(DX)
+	VMOVUPS      32(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2080(DX)
+	VMOVUPS      64(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2112(DX)
+	VMOVUPS      96(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2144(DX)
+	VMOVUPS      128(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2176(DX)
+	VMOVUPS      160(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2208(DX)
+	VMOVUPS      192(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2240(DX)
+	VMOVUPS      224(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2272(DX)
+	VMOVUPS      256(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2304(DX)
+	VMOVUPS      288(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2336(DX)
+	VMOVUPS      320(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2368(DX)
+	VMOVUPS      352(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2400(DX)
+	VMOVUPS      384(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2432(DX)
+	VMOVUPS      416(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2464(DX)
+	VMOVUPS      448(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2496(DX)
+	VMOVUPS      480(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2528(DX)
+	VMOVUPS      512(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2560(DX)
+	VMOVUPS      544(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2592(DX)
+	VMOVUPS      576(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2624(DX)
+	VMOVUPS      608(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2656(DX)
+	VMOVUPS      640(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2688(DX)
+	VMOVUPS      672(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2720(DX)
+	VMOVUPS      704(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2752(DX)
+	VMOVUPS      736(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2784(DX)
+	VMOVUPS      768(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2816(DX)
+	VMOVUPS      800(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2848(DX)
+	VMOVUPS      832(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2880(DX)
+	VMOVUPS      864(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2912(DX)
+	VMOVUPS      896(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2944(DX)
+	VMOVUPS      928(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 2976(DX)
+	VMOVUPS      960(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 3008(DX)
+	VMOVUPS      992(DX), Y0
+	VMULPS       Y0, Y0, Y0
+	VMOVUPS      Y0, 3040(DX)
+	VMOVUPS      2048(DX), Y0
+	VMULPS       (DX), Y0, Y0
+	VMOVUPS      Y0, 3072(DX)
+	VMOVUPS      2080(DX), Y0
+	VMULPS       32(DX), Y0, Y0
+	VMOVUPS      Y0, 3104(DX)
+	VMOVUPS      2112(DX), Y0
+	VMULPS       64(DX), Y0, Y0
+	VMOVUPS      Y0, 3136(DX)
+	VMOVUPS      2144(DX), Y0
+	VMULPS       96(DX), Y0, Y0
+	VMOVUPS      Y0, 3168(DX)
+	VMOVUPS      2176(DX), Y0
+	VMULPS       128(DX), Y0, Y0
+	VMOVUPS      Y0, 3200(DX)
+	VMOVUPS      2208(DX), Y0
+	VMULPS       160(DX), Y0, Y0
+	VMOVUPS      Y0, 3232(DX)
+	VMOVUPS      2240(DX), Y0
+	VMULPS       192(DX), Y0, Y0
+	VMOVUPS      Y0, 3264(DX)
+	VMOVUPS      2272(DX), Y0
+	VMULPS       224(DX), Y0, Y0
+	VMOVUPS      Y0, 3296(DX)
+	VMOVUPS      2304(DX), Y0
+	VMULPS       256(DX), Y0, Y0
+	VMOVUPS      Y0, 3328(DX)
+	VMOVUPS      2336(DX), Y0
+	VMULPS       288(DX), Y0, Y0
+	VMOVUPS      Y0, 3360(DX)
+	VMOVUPS      2368(DX), Y0
+	VMULPS       320(DX), Y0, Y0
+	VMOVUPS      Y0, 3392(DX)
+	VMOVUPS      2400(DX), Y0
+	VMULPS       352(DX), Y0, Y0
+	VMOVUPS      Y0, 3424(DX)
+	VMOVUPS      2432(DX), Y0
+	VMULPS       384(DX), Y0, Y0
+	VMOVUPS      Y0, 3456(DX)
+	VMOVUPS      2464(DX), Y0
+	VMULPS       416(DX), Y0, Y0
+	VMOVUPS      Y0, 3488(DX)
+	VMOVUPS      2496(DX), Y0
+	VMULPS       448(DX), Y0, Y0
+	VMOVUPS      Y0, 3520(DX)
+	VMOVUPS      2528(DX), Y0
+	VMULPS       480(DX), Y0, Y0
+	VMOVUPS      Y0, 3552(DX)
+	VMOVUPS      2560(DX), Y0
+	VMULPS       512(DX), Y0, Y0
+	VMOVUPS      Y0, 3584(DX)
+	VMOVUPS      2592(DX), Y0
+	VMULPS       544(DX), Y0, Y0
+	VMOVUPS      Y0, 3616(DX)
+	VMOVUPS      2624(DX), Y0
+	VMULPS       576(DX), Y0, Y0
+	VMOVUPS      Y0, 3648(DX)
+	VMOVUPS      2656(DX), Y0
+	VMULPS       608(DX), Y0, Y0
+	VMOVUPS      Y0, 3680(DX)
+	VMOVUPS      2688(DX), Y0
+	VMULPS       640(DX), Y0, Y0
+	VMOVUPS      Y0, 3712(DX)
+	VMOVUPS      2720(DX), Y0
+	VMULPS       672(DX), Y0, Y0
+	VMOVUPS      Y0, 3744(DX)
+	VMOVUPS      2752(DX), Y0
+	VMULPS       704(DX), Y0, Y0
+	VMOVUPS      Y0, 3776(DX)
+	VMOVUPS      2784(DX), Y0
+	VMULPS       736(DX), Y0, Y0
+	VMOVUPS      Y0, 3808(DX)
+	VMOVUPS      2816(DX), Y0
+	VMULPS       768(DX), Y0, Y0
+	VMOVUPS      Y0, 3840(DX)
+	VMOVUPS      2848(DX), Y0
+	VMULPS       800(DX), Y0, Y0
+	VMOVUPS      Y0, 3872(DX)
+	VMOVUPS      2880(DX), Y0
+	VMULPS       832(DX), Y0, Y0
+	VMOVUPS      Y0, 3904(DX)
+	VMOVUPS      2912(DX), Y0
+	VMULPS       864(DX), Y0, Y0
+	VMOVUPS      Y0, 3936(DX)
+	VMOVUPS      2944(DX), Y0
+	VMULPS       896(DX), Y0, Y0
+	VMOVUPS      Y0, 3968(DX)
+	VMOVUPS      2976(DX), Y0
+	VMULPS       928(DX), Y0, Y0
+	VMOVUPS      Y0, 4000(DX)
+	VMOVUPS      3008(DX), Y0
+	VMULPS       960(DX), Y0, Y0
+	VMOVUPS      Y0, 4032(DX)
+	VMOVUPS      3040(DX), Y0
+	VMULPS       992(DX), Y0, Y0
+	VMOVUPS      Y0, 4064(DX)
+	VPBROADCASTD 4(CX), Y0
+	VPXOR        Y1, Y1, Y1
+	VPSUBD       Y0, Y1, Y0
+	VMOVDQU      Y0, 6560(DX)
+	VPBROADCASTD 4(CX), Y0
+	VPSUBD       ione<>+0(SB), Y0, Y0
+	VMOVDQU      Y0, 6592(DX)
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VMOVUPS      absMask<>+0(SB), Y2
+	VANDPS       (DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, (DX), Y1, Y1
+	VANDPS       32(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 32(DX), Y1, Y1
+	VANDPS       64(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 64(DX), Y1, Y1
+	VANDPS       96(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 96(DX), Y1, Y1
+	VANDPS       128(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 128(DX), Y1, Y1
+	VANDPS       160(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 160(DX), Y1, Y1
+	VANDPS       192(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 192(DX), Y1, Y1
+	VANDPS       224(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 224(DX), Y1, Y1
+	VANDPS       256(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 256(DX), Y1, Y1
+	VANDPS       288(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 288(DX), Y1, Y1
+	VANDPS       320(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 320(DX), Y1, Y1
+	VANDPS       352(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 352(DX), Y1, Y1
+	VANDPS       384(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 384(DX), Y1, Y1
+	VANDPS       416(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 416(DX), Y1, Y1
+	VANDPS       448(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 448(DX), Y1, Y1
+	VANDPS       480(DX), Y2, Y2
+	VCMPPS       $0x0e, Y0, Y2, Y3
+	VBLENDVPS    Y3, Y2, Y0, Y0
+	VBLENDVPS    Y3, 480(DX), Y1, Y1
+	VCMPPS       $0x01, eps15<>+0(SB), Y0, Y0
+	VMOVUPS      Y0, 6400(DX)
+	VMOVUPS      Y1, 6656(DX)
+	VBROADCASTSS 12(CX), Y0
+	VDIVPS       Y1, Y0, Y0
+	VMOVUPS      Y0, 6848(DX)
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VMOVUPS      absMask<>+0(SB), Y2
+	VANDPS       512(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 512(DX), Y1, Y1
+	VANDPS       544(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 544(DX), Y1, Y1
+	VANDPS       576(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 576(DX), Y1, Y1
+	VANDPS       608(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 608(DX), Y1, Y1
+	VANDPS       640(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 640(DX), Y1, Y1
+	VANDPS       672(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 672(DX), Y1, Y1
+	VANDPS       704(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 704(DX), Y1, Y1
+	VANDPS       736(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 736(DX), Y1, Y1
+	VANDPS       768(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 768(DX), Y1, Y1
+	VANDPS       800(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 800(DX), Y1, Y1
+	VANDPS       832(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 832(DX), Y1, Y1
+	VANDPS       864(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 864(DX), Y1, Y1
+	VANDPS       896(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 896(DX), Y1, Y1
+	VANDPS       928(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 928(DX), Y1, Y1
+	VANDPS       960(DX), Y2, Y3
+	VCMPPS       $0x0e, Y0, Y3, Y4
+	VBLENDVPS    Y4, Y3, Y0, Y0
+	VBLENDVPS    Y4, 960(DX), Y1, Y1
+	VANDPS       992(DX), Y2, Y2
+	VCMPPS       $0x0e, Y0, Y2, Y3
+	VBLENDVPS    Y3, Y2, Y0, Y0
+	VBLENDVPS    Y3, 992(DX), Y1, Y1
+	VCMPPS       $0x01, eps15<>+0(SB), Y0, Y0
+	VMOVUPS      Y0, 6432(DX)
+	VMOVUPS      Y1, 7104(DX)
+	VBROADCASTSS 12(CX), Y0
+	VDIVPS       Y1, Y0, Y0
+	VMOVUPS      Y0, 7296(DX)
+	VMOVUPS      6848(DX), Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VMOVUPS      7296(DX), Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	VMULPS       (DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4096(DX)
+	VMULPS       3072(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2048(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       512(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4608(DX)
+	VMULPS       3584(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2560(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       32(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4128(DX)
+	VMULPS       3104(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2080(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       544(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4640(DX)
+	VMULPS       3616(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2592(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       64(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4160(DX)
+	VMULPS       3136(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2112(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       576(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4672(DX)
+	VMULPS       3648(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2624(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       96(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4192(DX)
+	VMULPS       3168(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2144(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       608(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4704(DX)
+	VMULPS       3680(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2656(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       128(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4224(DX)
+	VMULPS       3200(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2176(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       640(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4736(DX)
+	VMULPS       3712(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2688(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       160(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4256(DX)
+	VMULPS       3232(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2208(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       672(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4768(DX)
+	VMULPS       3744(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2720(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       192(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4288(DX)
+	VMULPS       3264(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2240(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       704(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4800(DX)
+	VMULPS       3776(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2752(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       224(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4320(DX)
+	VMULPS       3296(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2272(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       736(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4832(DX)
+	VMULPS       3808(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2784(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       256(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4352(DX)
+	VMULPS       3328(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2304(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       768(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4864(DX)
+	VMULPS       3840(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2816(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       288(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4384(DX)
+	VMULPS       3360(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2336(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       800(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4896(DX)
+	VMULPS       3872(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2848(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       320(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4416(DX)
+	VMULPS       3392(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2368(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       832(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4928(DX)
+	VMULPS       3904(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2880(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       352(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4448(DX)
+	VMULPS       3424(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2400(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       864(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4960(DX)
+	VMULPS       3936(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2912(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       384(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4480(DX)
+	VMULPS       3456(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2432(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       896(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4992(DX)
+	VMULPS       3968(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2944(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       416(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4512(DX)
+	VMULPS       3488(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2464(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       928(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 5024(DX)
+	VMULPS       4000(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       2976(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       448(DX), Y0, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 4544(DX)
+	VMULPS       3520(DX), Y6, Y7
+	VADDPS       Y7, Y1, Y1
+	VMULPS       2496(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y2, Y2
+	VMULPS       960(DX), Y3, Y6
+	VADDPS       magic<>+0(SB), Y6, Y6
+	VPAND        mant<>+0(SB), Y6, Y6
+	VPSUBD       half22<>+0(SB), Y6, Y6
+	VPMINSD      6592(DX), Y6, Y6
+	VPMAXSD      6560(DX), Y6, Y6
+	VCVTDQ2PS    Y6, Y6
+	VMOVUPS      Y6, 5056(DX)
+	VMULPS       4032(DX), Y6, Y7
+	VADDPS       Y7, Y4, Y4
+	VMULPS       3008(DX), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VADDPS       Y7, Y5, Y5
+	VMULPS       480(DX), Y0, Y0
+	VADDPS       magic<>+0(SB), Y0, Y0
+	VPAND        mant<>+0(SB), Y0, Y0
+	VPSUBD       half22<>+0(SB), Y0, Y0
+	VPMINSD      6592(DX), Y0, Y0
+	VPMAXSD      6560(DX), Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMOVUPS      Y0, 4576(DX)
+	VMULPS       3552(DX), Y0, Y6
+	VADDPS       Y6, Y1, Y1
+	VMULPS       2528(DX), Y0, Y6
+	VMULPS       Y0, Y6, Y6
+	VADDPS       Y6, Y2, Y2
+	VMULPS       992(DX), Y3, Y0
+	VADDPS       magic<>+0(SB), Y0, Y0
+	VPAND        mant<>+0(SB), Y0, Y0
+	VPSUBD       half22<>+0(SB), Y0, Y0
+	VPMINSD      6592(DX), Y0, Y0
+	VPMAXSD      6560(DX), Y0, Y0
+	VCVTDQ2PS    Y0, Y0
+	VMOVUPS      Y0, 5088(DX)
+	VMULPS       4064(DX), Y0, Y3
+	VADDPS       Y3, Y4, Y4
+	VMULPS       3040(DX), Y0, Y3
+	VMULPS       Y0, Y3, Y3
+	VADDPS       Y3, Y5, Y5
+	VMOVUPS      Y1, 7008(DX)
+	VMOVUPS      Y2, 7040(DX)
+	VPCMPEQD     Y0, Y0, Y0
+	VMOVUPS      6400(DX), Y1
+	VANDNPS      Y0, Y1, Y0
+	VMOVUPS      Y0, 7072(DX)
+	VMOVUPS      Y4, 7456(DX)
+	VMOVUPS      Y5, 7488(DX)
+	VPCMPEQD     Y0, Y0, Y0
+	VMOVUPS      6432(DX), Y1
+	VANDNPS      Y0, Y1, Y0
+	VMOVUPS      Y0, 7520(DX)
+	MOVQ         $0x00000005, AX
+
+q3AVX2_sweep:
+	VMOVUPS   7008(DX), Y0
+	VMOVUPS   7040(DX), Y1
+	VXORPS    Y2, Y2, Y2
+	VMOVUPS   7456(DX), Y3
+	VMOVUPS   7488(DX), Y4
+	VXORPS    Y5, Y5, Y5
+	VMOVUPS   4096(DX), Y6
+	VMULPS    3072(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2048(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    (DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3072(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2048(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4096(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4608(DX), Y6
+	VMULPS    3584(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2560(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    512(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3584(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2560(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4608(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4128(DX), Y6
+	VMULPS    3104(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2080(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    32(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3104(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2080(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4128(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4640(DX), Y6
+	VMULPS    3616(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2592(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    544(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3616(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2592(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4640(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4160(DX), Y6
+	VMULPS    3136(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2112(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    64(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3136(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2112(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4160(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4672(DX), Y6
+	VMULPS    3648(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2624(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    576(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3648(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2624(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4672(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4192(DX), Y6
+	VMULPS    3168(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2144(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    96(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3168(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2144(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4192(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4704(DX), Y6
+	VMULPS    3680(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2656(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    608(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3680(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2656(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4704(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4224(DX), Y6
+	VMULPS    3200(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2176(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    128(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3200(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2176(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4224(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4736(DX), Y6
+	VMULPS    3712(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2688(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    640(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3712(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2688(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4736(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4256(DX), Y6
+	VMULPS    3232(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2208(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    160(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3232(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2208(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4256(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4768(DX), Y6
+	VMULPS    3744(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2720(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    672(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3744(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2720(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4768(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4288(DX), Y6
+	VMULPS    3264(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2240(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    192(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3264(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2240(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4288(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4800(DX), Y6
+	VMULPS    3776(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2752(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    704(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3776(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2752(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4800(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4320(DX), Y6
+	VMULPS    3296(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2272(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    224(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3296(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2272(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4320(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4832(DX), Y6
+	VMULPS    3808(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2784(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    736(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3808(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2784(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4832(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4352(DX), Y6
+	VMULPS    3328(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2304(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    256(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3328(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2304(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4352(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4864(DX), Y6
+	VMULPS    3840(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2816(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    768(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3840(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2816(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4864(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4384(DX), Y6
+	VMULPS    3360(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2336(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    288(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3360(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2336(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4384(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4896(DX), Y6
+	VMULPS    3872(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2848(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    800(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3872(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2848(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4896(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4416(DX), Y6
+	VMULPS    3392(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2368(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    320(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3392(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2368(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4416(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4928(DX), Y6
+	VMULPS    3904(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2880(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    832(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3904(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2880(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4928(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4448(DX), Y6
+	VMULPS    3424(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2400(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    352(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3424(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2400(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4448(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4960(DX), Y6
+	VMULPS    3936(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2912(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    864(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3936(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2912(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4960(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4480(DX), Y6
+	VMULPS    3456(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2432(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    384(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3456(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2432(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4480(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   4992(DX), Y6
+	VMULPS    3968(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2944(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    896(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3968(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2944(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4992(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4512(DX), Y6
+	VMULPS    3488(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2464(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    416(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3488(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2464(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4512(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   5024(DX), Y6
+	VMULPS    4000(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    2976(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    928(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    4000(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2976(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 5024(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4544(DX), Y6
+	VMULPS    3520(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2496(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    448(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3520(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2496(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4544(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   5056(DX), Y6
+	VMULPS    4032(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    3008(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    960(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    4032(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    3008(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 5056(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   4576(DX), Y6
+	VMULPS    3552(DX), Y6, Y7
+	VSUBPS    Y7, Y0, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7072(DX), Y8, Y8
+	VMULPS    2528(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y1, Y9
+	VMULPS    480(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    3552(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    2528(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y1, Y12, Y12
+	VMULPS    Y0, Y0, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 4576(DX)
+	VBLENDVPS Y8, Y7, Y0, Y0
+	VBLENDVPS Y8, Y9, Y1, Y1
+	VORPS     Y8, Y2, Y2
+	VMOVUPS   5088(DX), Y6
+	VMULPS    4064(DX), Y6, Y7
+	VSUBPS    Y7, Y3, Y7
+	VXORPS    Y8, Y8, Y8
+	VCMPPS    $0x0e, Y8, Y7, Y8
+	VANDPS    7520(DX), Y8, Y8
+	VMULPS    3040(DX), Y6, Y9
+	VMULPS    Y6, Y9, Y9
+	VSUBPS    Y9, Y4, Y9
+	VMULPS    992(DX), Y9, Y10
+	VDIVPS    Y7, Y10, Y10
+	VADDPS    magic<>+0(SB), Y10, Y10
+	VPAND     mant<>+0(SB), Y10, Y10
+	VPSUBD    half22<>+0(SB), Y10, Y10
+	VPMINSD   6592(DX), Y10, Y10
+	VPMAXSD   6560(DX), Y10, Y10
+	VCVTDQ2PS Y10, Y10
+	VCMPPS    $0x04, Y6, Y10, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    4064(DX), Y10, Y11
+	VADDPS    Y11, Y7, Y7
+	VMULPS    3040(DX), Y10, Y11
+	VMULPS    Y10, Y11, Y11
+	VADDPS    Y11, Y9, Y9
+	VXORPS    Y11, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y9, Y11
+	VANDPS    Y11, Y8, Y8
+	VMULPS    Y7, Y7, Y12
+	VMULPS    Y4, Y12, Y12
+	VMULPS    Y3, Y3, Y11
+	VMULPS    Y9, Y11, Y11
+	VCMPPS    $0x0e, Y11, Y12, Y11
+	VANDPS    Y11, Y8, Y8
+	VBLENDVPS Y8, Y10, Y6, Y6
+	VMOVUPS   Y6, 5088(DX)
+	VBLENDVPS Y8, Y7, Y3, Y3
+	VBLENDVPS Y8, Y9, Y4, Y4
+	VORPS     Y8, Y5, Y5
+	VMOVUPS   Y0, 7008(DX)
+	VMOVUPS   Y1, 7040(DX)
+	VANDPS    7072(DX), Y2, Y2
+	VMOVUPS   Y2, 7072(DX)
+	VMOVUPS   Y3, 7456(DX)
+	VMOVUPS   Y4, 7488(DX)
+	VANDPS    7520(DX), Y5, Y5
+	VMOVUPS   Y5, 7520(DX)
+	VMOVUPS   7072(DX), Y0
+	VORPS     7520(DX), Y0, Y0
+	VMOVMSKPS Y0, CX
+	TESTL     CX, CX
+	JZ        q3AVX2_done
+	DECQ      AX
+	JNZ       q3AVX2_sweep
+
+q3AVX2_done:
+	VMOVUPS 7040(DX), Y0
+	VMOVUPS 7008(DX), Y1
+	VDIVPS  Y0, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VCMPPS  $0x0e, Y2, Y0, Y0
+	VANDPS  Y0, Y1, Y1
+	VMOVUPS 6400(DX), Y0
+	VANDNPS Y1, Y0, Y1
+	VMOVUPS Y1, 6144(DX)
+	VMOVUPS 7488(DX), Y0
+	VMOVUPS 7456(DX), Y1
+	VDIVPS  Y0, Y1, Y1
+	VXORPS  Y2, Y2, Y2
+	VCMPPS  $0x0e, Y2, Y0, Y0
+	VANDPS  Y0, Y1, Y1
+	VMOVUPS 6432(DX), Y0
+	VANDNPS Y1, Y0, Y1
+	VMOVUPS Y1, 6176(DX)
 	VZEROUPPER
 	RET

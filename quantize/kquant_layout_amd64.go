@@ -9,7 +9,7 @@ package quantize
 const (
 	kqX        = 0    // transposed values: set s, step i, lane j at kqX + 8*(n*s+i) + j
 	kqW        = 512  // transposed weights, same layout
-	kqAux      = 1024 // levels of the current candidate (qkx) or w*x (qx), same layout
+	kqAux      = 1024 // levels of the current candidate (qkx), w*x (qx) or the kept levels (q3), same layout
 	kqScale    = 1536 // per group (8*set + lane): the scale the search returns
 	kqMin      = 1552 // per group: the final min (make_qkx*: *the_min = -min)
 	kqIscale   = 1568 // per group: the inverse scale the kept levels were computed with
@@ -17,7 +17,7 @@ const (
 	kqFlat     = 1600 // per group: all ones where the search took its early exit
 	kqSumW     = 1616 // per group: the sum of the weights (importance-weighted kernels)
 	kqSigma    = 1632 // per set: sigma2 of the importance weights (set by the caller)
-	kqWorkLen  = 1856
+	kqWorkLen  = 1888
 	kqPNmax    = 0 // float32(nmax)
 	kqPNmaxI   = 1 // int32 nmax (bits)
 	kqPNcand   = 2 // int32 number of candidate scales (bits)

@@ -14,7 +14,7 @@ func init() {
 }
 
 func quantizeRowQ3K(dst []byte, src, imatrix []float32) {
-	if useAsm && imatrix != nil { // make_q3_quants (no importance matrix) has no lane kernel
+	if useAsm {
 		quantizeRowQ3KAsm(dst, src, imatrix)
 		return
 	}
@@ -78,25 +78,22 @@ func requantizeQ3K(y []byte, x []float32, L *[qkK]int8) (kept uint16) {
 	return kept
 }
 
-// packQ3K stores the 3-bit quants (0..7): the high bits in hmask, the 2 low bits in qs. L is
-// modified.
+// packQ3K stores the 3-bit quants (0..7): the high bits in hmask, the 2 low bits in qs. Value
+// 32*b+m has its high bit in bit b of hmask[m] (the branch-free form of ggml's L > 3 test:
+// levels are 0..7, so that is bit 2, and L - 4 is L & 3).
 func packQ3K(y []byte, L *[qkK]int8) {
 	hmask := y[:qkK/8]
-	clear(hmask)
-	m, hm := 0, uint8(1)
-	for j := 0; j < qkK; j++ {
-		if L[j] > 3 {
-			hmask[m] |= hm
-			L[j] -= 4
+	for m := range hmask {
+		var h uint8
+		for b := 0; b < 8; b++ {
+			h |= uint8(L[32*b+m]) >> 2 << b
 		}
-		if m++; m == qkK/8 {
-			m, hm = 0, hm<<1
-		}
+		hmask[m] = h
 	}
 	qs := y[qkK/8 : qkK/8+qkK/4]
 	for j := 0; j < qkK; j += 128 {
 		for l := 0; l < 32; l++ {
-			qs[j/4+l] = uint8(L[j+l] | L[j+l+32]<<2 | L[j+l+64]<<4 | L[j+l+96]<<6)
+			qs[j/4+l] = uint8(L[j+l]&3 | (L[j+l+32]&3)<<2 | (L[j+l+64]&3)<<4 | (L[j+l+96]&3)<<6)
 		}
 	}
 }
@@ -105,9 +102,17 @@ func packQ3K(y []byte, L *[qkK]int8) {
 // group of 16, then the group scales quantized to 6 bits against the largest one.
 func q3KScalesRef(y []byte, x []float32, L *[qkK]int8) {
 	var scales [qkK / 16]float32
-	var maxScale, amax float32
 	for j := 0; j < qkK/16; j++ {
 		scales[j] = makeQ3Quants(x[16*j:16*j+16], 4, L[16*j:16*j+16], true)
+	}
+	q3KPutScalesRef(y, &scales)
+}
+
+// q3KPutScalesRef quantizes the group scales of the reference search to 6 bits against the
+// largest one and stores them with d.
+func q3KPutScalesRef(y []byte, scales *[qkK / 16]float32) {
+	var maxScale, amax float32
+	for j := range scales {
 		if s := absf(scales[j]); s > amax {
 			amax, maxScale = s, scales[j]
 		}

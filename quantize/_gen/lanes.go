@@ -24,7 +24,7 @@ const (
 	offSigma  = 1632
 	offConst  = 1640 // three int32 vectors: level bounds lo, hi
 	offState  = 1664 // per set stateLen vectors
-	stateLen  = 12
+	stateLen  = 14
 	workLen   = offState + 2*stateLen*8
 
 	pNmax    = 0
@@ -48,6 +48,9 @@ const (
 	stIsc            // inverse scale of the current candidate
 	stPosD           // D > 0 of the current candidate (qkx)
 	stZero           // all-zero group (qx)
+	stSumLX          // sumlx of the kept levels (q3)
+	stSumL2          // suml2 of the kept levels (q3)
+	stActive         // the group is still refining: every sweep so far changed a level (q3)
 )
 
 // weight modes
@@ -82,6 +85,7 @@ func (k *lk) at(off int) Mem            { return Mem{Base: k.wk, Disp: 4 * off} 
 func (k *lk) X(s, i int) Mem            { return k.at(offX + 8*(k.n*s+i)) }
 func (k *lk) W(s, i int) Mem            { return k.at(offW + 8*(k.n*s+i)) }
 func (k *lk) Aux(s, i int) Mem          { return k.at(offAux + 8*(k.n*s+i)) }
+func (k *lk) WX(s, i int) Mem           { return k.W(k.sets+s, i) } // w*x after the weights (q3)
 func (k *lk) res(off, s int) Mem        { return k.at(off + 8*s) }
 func (k *lk) st(s, v int) Mem           { return k.at(offState + 8*(stateLen*s+v)) }
 func (k *lk) lo() Mem                   { return k.at(offConst) }
@@ -467,35 +471,9 @@ func genQx(name string, wmode int, doc string) {
 			k.store(t, k.Aux(s, i))
 		}
 	}
-	// levels in [-nmax, nmax-1]
-	k.bounds(func(v VecVirtual) {
-		VPBROADCASTD(k.param(pNmaxI), v)
-		z := YMM()
-		VPXOR(z, z, z)
-		VPSUBD(v, z, v)
-	}, func(v VecVirtual) {
-		VPBROADCASTD(k.param(pNmaxI), v)
-		VPSUBD(u32Const("ione", 1), v, v)
-	})
+	k.qxBounds()
 	for s := 0; s < k.sets; s++ {
-		amax, max := k.zero(), k.zero()
-		abs := absMaskReg()
-		for i := 0; i < k.n; i++ {
-			ax := YMM()
-			VANDPS(k.X(s, i), abs, ax)
-			gt := YMM()
-			VCMPPS(U8(0x0e), amax, ax, gt) // ax > amax: amax = ax; max = x
-			VBLENDVPS(gt, ax, amax, amax)
-			VBLENDVPS(gt, k.X(s, i), max, max)
-		}
-		zero := YMM()
-		VCMPPS(U8(0x01), f32Const("eps15", 1e-15), amax, zero) // amax < GROUP_MAX_EPS
-		k.store(zero, k.res(offFlat, s))
-		k.store(max, k.st(s, stMax))
-		isc := YMM()
-		VBROADCASTSS(k.param(pNegNmax), isc)
-		VDIVPS(max, isc, isc) // -nmax / max
-		k.store(isc, k.st(s, stIscaleL))
+		k.qxMax(s)
 	}
 	// the first levels: scale = suml2 ? sumlx/suml2 : 0; best = scale*sumlx
 	k.qxPass(func(s int) Op { return k.st(s, stIscaleL) }, func(s int, slx, sl2 VecVirtual) {
@@ -557,6 +535,43 @@ func genQx(name string, wmode int, doc string) {
 	RET()
 }
 
+// qxBounds stores the level bounds of make_qx_quants and make_q3_quants: [-nmax, nmax-1].
+func (k *lk) qxBounds() {
+	k.bounds(func(v VecVirtual) {
+		VPBROADCASTD(k.param(pNmaxI), v)
+		z := YMM()
+		VPXOR(z, z, z)
+		VPSUBD(v, z, v)
+	}, func(v VecVirtual) {
+		VPBROADCASTD(k.param(pNmaxI), v)
+		VPSUBD(u32Const("ione", 1), v, v)
+	})
+}
+
+// qxMax is the start of make_qx_quants and make_q3_quants for set s: max (the value of the
+// largest magnitude, the first one on ties; NaNs never win), the early exit amax < GROUP_MAX_EPS
+// as the flat mask, and the first inverse scale -nmax/max.
+func (k *lk) qxMax(s int) {
+	amax, max := k.zero(), k.zero()
+	abs := absMaskReg()
+	for i := 0; i < k.n; i++ {
+		ax := YMM()
+		VANDPS(k.X(s, i), abs, ax)
+		gt := YMM()
+		VCMPPS(U8(0x0e), amax, ax, gt) // ax > amax: amax = ax; max = x
+		VBLENDVPS(gt, ax, amax, amax)
+		VBLENDVPS(gt, k.X(s, i), max, max)
+	}
+	zero := YMM()
+	VCMPPS(U8(0x01), f32Const("eps15", 1e-15), amax, zero) // amax < GROUP_MAX_EPS
+	k.store(zero, k.res(offFlat, s))
+	k.store(max, k.st(s, stMax))
+	isc := YMM()
+	VBROADCASTSS(k.param(pNegNmax), isc)
+	VDIVPS(max, isc, isc) // -nmax / max
+	k.store(isc, k.st(s, stIscaleL))
+}
+
 // qxPass sums sumlx += w*x*l and suml2 += w*l*l over the levels of iscale(s)*x, for both sets,
 // then calls done per set.
 func (k *lk) qxPass(isc func(s int) Op, done func(s int, slx, sl2 VecVirtual)) {
@@ -583,5 +598,166 @@ func (k *lk) qxPass(isc func(s int) Op, done func(s int, slx, sl2 VecVirtual)) {
 	}
 	for s := 0; s < k.sets; s++ {
 		done(s, slx[s], sl2[s])
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// make_q3_quants (do_rmse, n = 16), the 16 groups of a block as two sets of eight lanes.
+
+// genQ3 is make_q3_quants(16, nmax, x, L, true): the levels of -nmax/max, then up to five
+// sweeps of coordinate descent over the 16 values with weights x², a lane leaving the sweeps
+// after the first one that changes none of its levels. The kept levels (-nmax..nmax-1, as
+// floats) are left in Aux for the caller: they come from the refinement, not from one scale.
+func genQ3(name, doc string) {
+	k := begin(name, 16, 2, doc)
+	if 2*k.n*k.sets > offAux-offW {
+		panic("no room for w*x after the weights")
+	}
+	k.transposeIn(k.x, k.X)
+	k.weights(wSq) // w = x[i]*x[i]
+	for s := 0; s < k.sets; s++ {
+		for i := 0; i < k.n; i++ {
+			t := k.load(k.W(s, i))
+			VMULPS(k.X(s, i), t, t) // w*x[i], the factor of sumlx
+			k.store(t, k.WX(s, i))
+		}
+	}
+	k.qxBounds()
+	for s := 0; s < k.sets; s++ {
+		k.qxMax(s)
+	}
+	// the first levels: l = MAX(-nmax, MIN(nmax-1, nearest_int(iscale*x[i]))); sumlx += w*x[i]*l;
+	// suml2 += w*l*l
+	iv := make([]VecVirtual, k.sets)
+	slx := make([]VecVirtual, k.sets)
+	sl2 := make([]VecVirtual, k.sets)
+	for s := 0; s < k.sets; s++ {
+		iv[s] = k.load(k.st(s, stIscaleL))
+		slx[s], sl2[s] = k.zero(), k.zero()
+	}
+	for i := 0; i < k.n; i++ {
+		for s := 0; s < k.sets; s++ {
+			t := YMM()
+			VMULPS(k.X(s, i), iv[s], t) // iscale * x[i]
+			k.levels(t)
+			k.store(t, k.Aux(s, i))
+			u := YMM()
+			VMULPS(k.WX(s, i), t, u) // (w*x[i])*l
+			VADDPS(u, slx[s], slx[s])
+			VMULPS(k.W(s, i), t, u) // w*l
+			VMULPS(t, u, u)         // *l
+			VADDPS(u, sl2[s], sl2[s])
+		}
+	}
+	for s := 0; s < k.sets; s++ {
+		k.store(slx[s], k.st(s, stSumLX))
+		k.store(sl2[s], k.st(s, stSumL2))
+		ones := YMM()
+		VPCMPEQD(ones, ones, ones)
+		act := YMM()
+		VANDNPS(ones, k.load(k.res(offFlat, s)), act) // a flat group has returned already
+		k.store(act, k.st(s, stActive))
+	}
+	it := GP64()
+	MOVQ(U32(5), it)
+	Label(name + "_sweep")
+	k.q3Sweep()
+	// a lane stops after a sweep that changed nothing (if (!n_changed) break)
+	any := YMM()
+	VMOVUPS(k.st(0, stActive), any)
+	for s := 1; s < k.sets; s++ {
+		VORPS(k.st(s, stActive), any, any)
+	}
+	msk := GP32()
+	VMOVMSKPS(any, msk)
+	TESTL(msk, msk)
+	JZ(LabelRef(name + "_done"))
+	DECQ(it)
+	JNZ(LabelRef(name + "_sweep"))
+	Label(name + "_done")
+	// return suml2 > 0.0f ? sumlx / suml2 : 0.0f (0 for a flat group)
+	for s := 0; s < k.sets; s++ {
+		l2 := k.load(k.st(s, stSumL2))
+		sc := k.load(k.st(s, stSumLX))
+		VDIVPS(l2, sc, sc)
+		pos := YMM()
+		VCMPPS(U8(0x0e), k.zero(), l2, pos) // suml2 > 0 (false for NaN)
+		VANDPS(pos, sc, sc)
+		f := k.load(k.res(offFlat, s))
+		VANDNPS(sc, f, sc)
+		k.store(sc, k.res(offScale, s))
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// q3Sweep is one sweep of make_q3_quants' refinement over the 16 values, on the lanes still
+// active; it clears the active bit of the lanes where it changed no level.
+//
+//	float slx = sumlx - w*x[i]*L[i];
+//	if (slx > 0) {
+//	    float sl2 = suml2 - w*L[i]*L[i];
+//	    int new_l = MAX(-nmax, MIN(nmax-1, nearest_int(x[i] * sl2 / slx)));
+//	    if (new_l != L[i]) {
+//	        slx += w*x[i]*new_l; sl2 += w*new_l*new_l;
+//	        if (sl2 > 0 && slx*slx*suml2 > sumlx*sumlx*sl2) { L[i] = new_l; sumlx = slx; suml2 = sl2; ++n_changed; }
+//	    }
+//	}
+func (k *lk) q3Sweep() {
+	sumlx := make([]VecVirtual, k.sets)
+	suml2 := make([]VecVirtual, k.sets)
+	changed := make([]VecVirtual, k.sets)
+	for s := 0; s < k.sets; s++ {
+		sumlx[s] = k.load(k.st(s, stSumLX))
+		suml2[s] = k.load(k.st(s, stSumL2))
+		changed[s] = k.zero()
+	}
+	for i := 0; i < k.n; i++ {
+		for s := 0; s < k.sets; s++ {
+			L := k.load(k.Aux(s, i))
+			slx := YMM()
+			VMULPS(k.WX(s, i), L, slx) // (w*x[i])*L[i]
+			VSUBPS(slx, sumlx[s], slx) // sumlx - ...
+			m := YMM()
+			VCMPPS(U8(0x0e), k.zero(), slx, m) // slx > 0
+			VANDPS(k.st(s, stActive), m, m)
+			sl2 := YMM()
+			VMULPS(k.W(s, i), L, sl2) // w*L[i]
+			VMULPS(L, sl2, sl2)       // *L[i]
+			VSUBPS(sl2, suml2[s], sl2)
+			nl := YMM()
+			VMULPS(k.X(s, i), sl2, nl) // x[i] * sl2
+			VDIVPS(slx, nl, nl)        // / slx
+			k.levels(nl)
+			c := YMM()
+			VCMPPS(U8(0x04), L, nl, c) // new_l != L[i]
+			VANDPS(c, m, m)
+			u := YMM()
+			VMULPS(k.WX(s, i), nl, u) // (w*x[i])*new_l
+			VADDPS(u, slx, slx)
+			VMULPS(k.W(s, i), nl, u) // w*new_l
+			VMULPS(nl, u, u)         // *new_l
+			VADDPS(u, sl2, sl2)
+			VCMPPS(U8(0x0e), k.zero(), sl2, c) // sl2 > 0
+			VANDPS(c, m, m)
+			lhs := YMM()
+			VMULPS(slx, slx, lhs)      // slx*slx
+			VMULPS(suml2[s], lhs, lhs) // *suml2
+			VMULPS(sumlx[s], sumlx[s], c)
+			VMULPS(sl2, c, c)           // sumlx*sumlx*sl2
+			VCMPPS(U8(0x0e), c, lhs, c) // >
+			VANDPS(c, m, m)
+			VBLENDVPS(m, nl, L, L)
+			k.store(L, k.Aux(s, i))
+			VBLENDVPS(m, slx, sumlx[s], sumlx[s])
+			VBLENDVPS(m, sl2, suml2[s], suml2[s])
+			VORPS(m, changed[s], changed[s])
+		}
+	}
+	for s := 0; s < k.sets; s++ {
+		k.store(sumlx[s], k.st(s, stSumLX))
+		k.store(suml2[s], k.st(s, stSumL2))
+		VANDPS(k.st(s, stActive), changed[s], changed[s])
+		k.store(changed[s], k.st(s, stActive))
 	}
 }

@@ -9,7 +9,7 @@
 // to the scalar search, and the data-dependent branches of the C become per-lane masks and
 // blends. The searches are ported from ggml/src/ggml-quants.c (ggml, MIT license, Copyright
 // (c) 2023-2024 The ggml authors): make_qkx2_quants / make_qkx3_quants (Q2_K, Q4_K, Q5_K) and
-// make_qx_quants (Q3_K, Q6_K).
+// make_qx_quants (Q3_K, Q6_K), make_q3_quants (Q3_K).
 package main
 
 import (
@@ -47,6 +47,8 @@ func main() {
 		"qxQwAVX2 runs make_qx_quants with the importance weights as they are (Q6_K).")
 	genQx("qxSigmaAVX2", wSigma,
 		"qxSigmaAVX2 runs make_qx_quants with weights qw*sqrt(sigma2+x²) (Q3_K).")
+	genQ3("q3AVX2",
+		"q3AVX2 runs make_q3_quants (do_rmse) on the 16 groups of 16 of one block, leaving the levels in the Aux region (Q3_K reference).")
 
 	Generate()
 	checkVEX()
@@ -86,7 +88,7 @@ package quantize
 const (
 	kqX        = %d  // transposed values: set s, step i, lane j at kqX + 8*(n*s+i) + j
 	kqW        = %d  // transposed weights, same layout
-	kqAux      = %d  // levels of the current candidate (qkx) or w*x (qx), same layout
+	kqAux      = %d  // levels of the current candidate (qkx), w*x (qx) or the kept levels (q3), same layout
 	kqScale    = %d  // per group (8*set + lane): the scale the search returns
 	kqMin      = %d  // per group: the final min (make_qkx*: *the_min = -min)
 	kqIscale   = %d  // per group: the inverse scale the kept levels were computed with
