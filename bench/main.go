@@ -190,8 +190,8 @@ func run(c config) (*Report, error) {
 	}()
 
 	// llama.cpp's converter: the convert benchmark's reference and the first step of the
-	// sequence the one command replaces.
-	pyConvert, err := measure(c, []string{c.src}, "llamacpp convert f16", c.python, c.shim, c.converter, c.src, "--outtype", "f16", "--outfile", llamaF16)
+	// sequence the one command replaces. warm has just read the checkpoint.
+	pyConvert, err := measure(c, nil, "llamacpp convert f16", c.python, c.shim, c.converter, c.src, "--outtype", "f16", "--outfile", llamaF16)
 	if err != nil {
 		return rep, err
 	}

@@ -396,6 +396,19 @@ func TestParseSplitPath(t *testing.T) {
 	}
 }
 
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"2G": 2e9, "500M": 5e8, "6g": 6e9, "4096": 4096, "4096K": 4096e3, " 1T ": 1e12} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "G", "-1G", "2.5G", "x", "0", "10000000T"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q): no error", in)
+		}
+	}
+}
+
 func TestTypeTable(t *testing.T) {
 	// Sizes from ggml-common.h; bits per weight of a few well-known types as a cross-check.
 	bpw := map[Type]float64{TypeQ4_0: 4.5, TypeQ8_0: 8.5, TypeQ4_K: 4.5, TypeQ6_K: 6.5625, TypeIQ4_XS: 4.25, TypeIQ2_XXS: 2.0625, TypeF16: 16, TypeTQ1_0: 1.6875}

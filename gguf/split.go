@@ -3,10 +3,12 @@ package gguf
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // Metadata keys of split models, as llama.cpp's gguf-split writes them.
@@ -35,6 +37,34 @@ func ParseSplitPath(path string) (prefix string, no, count int, ok bool) {
 		return "", 0, 0, false
 	}
 	return m[1], n - 1, c, true
+}
+
+// ParseSize parses a size as gguf-split's --split-max-size takes it (its split_str_to_n_bytes):
+// a positive byte count, or one followed by K, M, G or T (either case), in powers of 1000:
+// 50G, 500M, 4096K.
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("empty size")
+	}
+	num, mult := s[:len(s)-1], int64(1)
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "K":
+		mult = 1e3
+	case "M":
+		mult = 1e6
+	case "G":
+		mult = 1e9
+	case "T":
+		mult = 1e12
+	default:
+		num = s
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("bad size %q (want e.g. 50G, 500M)", s)
+	}
+	return n * mult, nil
 }
 
 // SplitOptions limits the size of each shard; zero values mean no limit.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ggufy/ggufy/gguf"
 	"github.com/ggufy/ggufy/internal/synth"
 )
 
@@ -34,10 +35,10 @@ func main() {
 		os.Exit(2)
 	}
 	var err error
-	if c.Size, err = synth.ParseSize(*size); err != nil {
+	if c.Size, err = gguf.ParseSize(*size); err != nil {
 		fail(err)
 	}
-	if c.ShardSize, err = synth.ParseSize(*shard); err != nil {
+	if c.ShardSize, err = gguf.ParseSize(*shard); err != nil {
 		fail(err)
 	}
 	start := time.Now()

@@ -128,41 +128,12 @@ func splitOptions(size string, tensors int) (gguf.SplitOptions, error) {
 	if size == "" {
 		return opt, nil
 	}
-	n, err := parseSize(size)
+	n, err := gguf.ParseSize(size)
 	if err != nil {
 		return opt, err
 	}
 	opt.MaxBytes = n
 	return opt, nil
-}
-
-// parseSize parses sizes like 50G, 500M, 4096K or a byte count, in the units llama.cpp's
-// gguf-split uses (powers of 1000, as its split_str_to_n_bytes).
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, fmt.Errorf("empty size")
-	}
-	mult := int64(1)
-	switch strings.ToUpper(s[len(s)-1:]) {
-	case "K":
-		mult = 1000
-	case "M":
-		mult = 1000 * 1000
-	case "G":
-		mult = 1000 * 1000 * 1000
-	case "T":
-		mult = 1000 * 1000 * 1000 * 1000
-	}
-	num := s
-	if mult != 1 {
-		num = s[:len(s)-1]
-	}
-	var n int64
-	if _, err := fmt.Sscanf(num, "%d", &n); err != nil || n <= 0 {
-		return 0, fmt.Errorf("bad size %q (want e.g. 50G, 500M)", s)
-	}
-	return n * mult, nil
 }
 
 // runPipeline is the one command: variants of a checkpoint (local or on the Hub) in one pass,

@@ -67,7 +67,7 @@ func planCommand() *cli.Command {
 				return usageError("plan needs one SRC")
 			}
 			src := cctx.Args().First()
-			disk, err := parseSize(cctx.String("job-disk"))
+			disk, err := gguf.ParseSize(cctx.String("job-disk"))
 			if err != nil {
 				return usageError("--job-disk: %v", err)
 			}

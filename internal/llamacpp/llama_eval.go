@@ -431,17 +431,7 @@ func (a *kldAcc) add(p pplstat.Position) {
 	a.pDiffs = append(a.pDiffs, p.PDiff)
 }
 
-func (a *kldAcc) report() KLDStats {
-	if a.Count == 0 {
-		return KLDStats{}
-	}
-	sk := slices.Clone(a.klds)
-	slices.Sort(sk)
-	sp := slices.Clone(a.pDiffs)
-	slices.Sort(sp)
-	return kldReport(&a.Sums, func(f float32) float64 { return pplstat.Percentile(sk, f) }, pplstat.Median(sk),
-		func(f float32) float64 { return pplstat.Percentile(sp, f) }, pplstat.Median(sp))
-}
+func (a *kldAcc) report() KLDStats { return kldReport(&a.Sums, a.klds, a.pDiffs) }
 
 // kldPos32 is one position of the llama-perplexity-compatible computation.
 type kldPos32 struct {
@@ -477,24 +467,21 @@ func (a *kldAcc32) add(p kldPos32) {
 	a.pDiffs = append(a.pDiffs, p.pDiff)
 }
 
-func (a *kldAcc32) report() KLDStats {
-	if a.Count == 0 {
-		return KLDStats{}
-	}
-	sk := slices.Clone(a.klds)
-	slices.Sort(sk)
-	sp := slices.Clone(a.pDiffs)
-	slices.Sort(sp)
-	return kldReport(&a.Sums, func(f float32) float64 { return float64(percentile32(sk, f)) }, float64(median32(sk)),
-		func(f float32) float64 { return float64(percentile32(sp, f)) }, float64(median32(sp)))
-}
+func (a *kldAcc32) report() KLDStats { return kldReport(&a.Sums, a.klds, a.pDiffs) }
 
-// kldReport is kl_divergence()'s report of the sums s, with kp and pp the percentiles and kmed
-// and pmed the medians of the KLD and Δp values.
-func kldReport(s *pplstat.Sums, kp func(float32) float64, kmed float64, pp func(float32) float64, pmed float64) KLDStats {
+// kldReport is kl_divergence()'s report of the sums s and of the KLD and Δp values, whose
+// percentiles and medians it computes in T (float as llama-perplexity, or double).
+func kldReport[T float32 | float64](s *pplstat.Sums, klds, pDiffs []T) KLDStats {
 	if s.Count == 0 {
 		return KLDStats{}
 	}
+	sk := slices.Clone(klds)
+	slices.Sort(sk)
+	sp := slices.Clone(pDiffs)
+	slices.Sort(sp)
+	kp := func(f float32) float64 { return float64(pplstat.Percentile(sk, f)) }
+	pp := func(f float32) float64 { return float64(pplstat.Percentile(sp, f)) }
+	kmed, pmed := float64(pplstat.Median(sk)), float64(pplstat.Median(sp))
 	st := s.Summary()
 	r := KLDStats{Positions: s.Count, SameTop: s.Same}
 	r.PPLTest, r.PPLTestErr, r.PPLBase, r.PPLBaseErr = st.PPLTest, st.PPLTestErr, st.PPLBase, st.PPLBaseErr
@@ -512,27 +499,4 @@ func kldReport(s *pplstat.Sums, kp func(float32) float64, kmed float64, pp func(
 	r.P90DeltaP, r.P75DeltaP, r.MedianDeltaP, r.P25DeltaP = 100*pp(0.90), 100*pp(0.75), 100*pmed, 100*pp(0.25)
 	r.P10DeltaP, r.P5DeltaP, r.P1DeltaP, r.P01DeltaP, r.MinDeltaP = 100*pp(0.10), 100*pp(0.05), 100*pp(0.01), 100*pp(0.001), 100*pp(0)
 	return r
-}
-
-// percentile32 is pplstat.Percentile in float, as llama-perplexity computes it.
-func percentile32(v []float32, fraction float32) float32 {
-	if fraction <= 0 {
-		return v[0]
-	}
-	if fraction >= 1 {
-		return v[len(v)-1]
-	}
-	p := fraction * float32(len(v)-1)
-	ip := int(p)
-	p -= float32(ip)
-	return float32((1-p)*v[ip]) + float32(p*v[min(ip+1, len(v)-1)])
-}
-
-// median32 is pplstat.Median in float.
-func median32(v []float32) float32 {
-	n := len(v)
-	if n%2 == 0 {
-		return 0.5 * (v[n/2] + v[n/2-1])
-	}
-	return v[n/2]
 }

@@ -196,8 +196,10 @@ func Covariance(a, b, ab float64, count int) float64 {
 }
 
 // Percentile is kl_divergence()'s percentile of sorted values: the position fraction*(n-1)
-// computed in float, linear interpolation between its neighbours.
-func Percentile(sorted []float64, fraction float32) float64 {
+// computed in float, linear interpolation between its neighbours in T (float as llama-perplexity
+// computes it, or double). Each product is rounded to T before the sum, so no fused multiply-add
+// changes the result.
+func Percentile[T float32 | float64](sorted []T, fraction float32) T {
 	if fraction <= 0 {
 		return sorted[0]
 	}
@@ -206,12 +208,12 @@ func Percentile(sorted []float64, fraction float32) float64 {
 	}
 	p := fraction * float32(len(sorted)-1)
 	ip := int(p)
-	f := float64(p - float32(ip))
-	return (1-f)*sorted[ip] + f*sorted[min(ip+1, len(sorted)-1)]
+	f := T(p - float32(ip))
+	return T((1-f)*sorted[ip]) + T(f*sorted[min(ip+1, len(sorted)-1)])
 }
 
 // Median is the median of sorted values (the mean of the middle two for an even count).
-func Median(sorted []float64) float64 {
+func Median[T float32 | float64](sorted []T) T {
 	n := len(sorted)
 	if n%2 == 0 {
 		return 0.5 * (sorted[n/2] + sorted[n/2-1])

@@ -13,13 +13,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/ggufy/ggufy/internal/testmodel"
 )
 
 // Config describes the checkpoint. Zero fields take the defaults of TinyLlama-1.1B's shapes
@@ -276,7 +278,7 @@ func writeTensor(w io.Writer, t tensor, seed uint64) error {
 	total := t.elems()
 	nChunks := int((total + chunkElems - 1) / chunkElems)
 	workers := min(runtime.GOMAXPROCS(0), nChunks)
-	base := seed ^ fnv1a64(t.name)
+	base := seed ^ testmodel.FNV1a64(t.name)
 	type result struct {
 		buf  []byte
 		done chan struct{}
@@ -332,51 +334,20 @@ func writeTensor(w io.Writer, t tensor, seed uint64) error {
 // weights). Norm gains: 1 + a random 4-bit fraction (1.0 to 1.06).
 func fill(b []byte, state uint64, norm bool) {
 	for i := 0; i < len(b); {
-		r := splitmix64(&state)
+		r := testmodel.SplitMix64(&state)
 		for k := 0; k < 4 && i < len(b); k++ {
 			x := uint16(r >> (16 * k))
 			var v uint16
 			if norm {
 				v = 0x3f80 | x&0x0f
 			} else {
-				tz := min(8, trailingZeros8(uint8(x>>8)))
+				tz := bits.TrailingZeros8(uint8(x >> 8)) // 8 for 0
 				v = x&0x8000 | uint16(122-tz)<<7 | x&0x7f
 			}
 			b[i], b[i+1] = byte(v), byte(v>>8)
 			i += 2
 		}
 	}
-}
-
-func trailingZeros8(x uint8) int {
-	if x == 0 {
-		return 8
-	}
-	n := 0
-	for x&1 == 0 {
-		x >>= 1
-		n++
-	}
-	return n
-}
-
-// splitmix64 advances *state and returns the next output (Steele, Lea, Flood; public domain).
-func splitmix64(state *uint64) uint64 {
-	*state += 0x9e3779b97f4a7c15
-	z := *state
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-// fnv1a64 is FNV-1a, 64-bit, over the bytes of s.
-func fnv1a64(s string) uint64 {
-	h := uint64(0xcbf29ce484222325)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 0x100000001b3
-	}
-	return h
 }
 
 func writeJSON(path string, v any) error {
@@ -402,29 +373,4 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
-}
-
-// ParseSize parses sizes like 2G, 500M or a byte count (powers of 1000, as --split-max-size).
-func ParseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	if s != "" {
-		switch strings.ToUpper(s[len(s)-1:]) {
-		case "K":
-			mult = 1000
-		case "M":
-			mult = 1000 * 1000
-		case "G":
-			mult = 1000 * 1000 * 1000
-		}
-	}
-	num := s
-	if mult != 1 {
-		num = s[:len(s)-1]
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n <= 0 || n > 1<<50/mult {
-		return 0, fmt.Errorf("synth: bad size %q (want e.g. 2G, 500M)", s)
-	}
-	return n * mult, nil
 }

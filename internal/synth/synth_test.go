@@ -183,16 +183,3 @@ func TestBadConfig(t *testing.T) {
 		}
 	}
 }
-
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"2G": 2e9, "500M": 5e8, "6g": 6e9, "4096": 4096} {
-		if got, err := synth.ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "G", "-1G", "2.5G", "x"} {
-		if _, err := synth.ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q): no error", in)
-		}
-	}
-}

@@ -20,8 +20,8 @@ var scaleWeight = 0.02 * math.Sqrt(3)
 
 const normNoise = 0.1
 
-// fnv1a64 is FNV-1a, 64-bit, over the bytes of s.
-func fnv1a64(s string) uint64 {
+// FNV1a64 is FNV-1a, 64-bit, over the bytes of s.
+func FNV1a64(s string) uint64 {
 	h := uint64(0xcbf29ce484222325)
 	for i := 0; i < len(s); i++ {
 		h ^= uint64(s[i])
@@ -30,8 +30,8 @@ func fnv1a64(s string) uint64 {
 	return h
 }
 
-// splitmix64 advances *state and returns the next output (Steele, Lea, Flood; public domain).
-func splitmix64(state *uint64) uint64 {
+// SplitMix64 advances *state and returns the next output (Steele, Lea, Flood; public domain).
+func SplitMix64(state *uint64) uint64 {
 	*state += 0x9e3779b97f4a7c15
 	z := *state
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
@@ -51,13 +51,13 @@ func newStream(name, kind string) (*stream, error) {
 	default:
 		return nil, fmt.Errorf("testmodel: tensor %q: unknown generator kind %q", name, kind)
 	}
-	return &stream{state: fnv1a64(name), kind: kind}, nil
+	return &stream{state: FNV1a64(name), kind: kind}, nil
 }
 
 // next returns the next value. The explicit float64 conversions keep every operation a separately
 // rounded IEEE operation (no fused multiply-add), as numpy computes it.
 func (s *stream) next() float64 {
-	u := float64(splitmix64(&s.state)>>11) * 0x1p-53
+	u := float64(SplitMix64(&s.state)>>11) * 0x1p-53
 	v := float64(2*u) - 1
 	switch s.kind {
 	case KindNorm:
