@@ -24,6 +24,7 @@ import (
 )
 
 //go:generate go run . -out ../kernels_amd64.s -stubs ../kernels_amd64.go -pkg kernels
+//go:generate go run ./vexp -out ../vexp_amd64.s -stubs ../vexp_amd64.go -pkg kernels
 
 func main() {
 	ConstraintExpr("!purego")

@@ -4,6 +4,9 @@
 // llama.cpp v0.5.0, MIT License), instruction for instruction.
 //
 //	cd runtime/kernels/_gen && go run ./vexp -out ../vexp_amd64.s -stubs ../vexp_amd64.go -pkg kernels
+//
+// (the go:generate line is in ../main.go, run from _gen, so that the command line avo records
+// in the generated files' first line is the one above).
 package main
 
 import (
@@ -13,8 +16,6 @@ import (
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
-
-//go:generate go run . -out ../../vexp_amd64.s -stubs ../../vexp_amd64.go -pkg kernels
 
 var consts = map[string]Mem{}
 
