@@ -9,11 +9,11 @@ import (
 )
 
 // KL divergence as llama-perplexity --kl-divergence reports it (tools/perplexity/perplexity.cpp
-// of llama.cpp v0.5.0, MIT License, kl_divergence(); its statistics are in internal/pplstat). Both models are evaluated in lockstep on the base model's tokens, chunk by chunk,
-// and every scored position compares the two full distributions. The log-probabilities are taken
-// in double precision from the float32 logits (llama-perplexity stores the base model's as 16-bit
-// values in its logits file, which adds small noise; here a model compared with itself gives
-// exactly 0).
+// of llama.cpp v0.5.0, MIT License, kl_divergence(); its statistics are in internal/pplstat).
+// Both models are evaluated in lockstep on the base model's tokens, chunk by chunk, and every
+// scored position compares the two full distributions. The log-probabilities are taken in double
+// precision from the float32 logits (llama-perplexity stores the base model's as 16-bit values in
+// its logits file, which adds small noise; here a model compared with itself gives exactly 0).
 
 // KLDResult are the statistics of KLDivergence. Percentages are in percent.
 type KLDResult struct {

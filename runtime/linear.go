@@ -38,9 +38,8 @@ func (s *Session) mul(dst []float32, act []byte, n int, w *Tensor, e int, b []fl
 	rows := w.Rows()
 	m := w.matrix(e)
 	as := len(act) / n
-	cb := mulColumnBlock
-	for c0 := 0; c0 < n; c0 += cb {
-		c1 := min(n, c0+cb)
+	for c0 := 0; c0 < n; c0 += mulColumnBlock {
+		c1 := min(n, c0+mulColumnBlock)
 		check(kernels.MatMul(s.pool, dst[c0*rows:c1*rows], m, act[c0*as:c1*as], c1-c0))
 	}
 	if b != nil {
@@ -53,7 +52,7 @@ func (s *Session) mul(dst []float32, act []byte, n int, w *Tensor, e int, b []fl
 // mulColumnBlock is the number of activation columns one kernels.MatMul call multiplies: a
 // micro-batch of up to 512 tokens goes in one call. (Blocks of 64 columns measured slower on a
 // 16-core machine, 0.59-0.69x llama.cpp against 0.73-0.86x, from eight times the fan-outs.)
-var mulColumnBlock = 512
+const mulColumnBlock = 512
 
 // proj is one projection of a shared input: dst = w·x + b.
 type proj struct {

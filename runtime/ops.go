@@ -21,9 +21,6 @@ func fmaf(a, b, c float32) float32 {
 	return float32(math.FMA(float64(a), float64(b), float64(c)))
 }
 
-// vExpf is ggml_v_expf, ggml's vectorized expf, one lane (kernels.VExpf).
-func vExpf(x float32) float32 { return kernels.VExpf(x) }
-
 // siluf is ggml_silu_f32, the scalar tail: x / (1 + expf(-x)).
 func siluf(x float32) float32 { return x / (1 + expf(-x)) }
 

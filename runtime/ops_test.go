@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ggufy/ggufy/internal/half"
+	"github.com/ggufy/ggufy/runtime/kernels"
 )
 
 // Op-level tests against straightforward float64 references.
@@ -21,6 +22,9 @@ func randRow(r *rand.Rand, n int, scale float64) []float32 {
 func relErr(got, want float64) float64 {
 	return math.Abs(got-want) / max(math.Abs(want), 1e-30)
 }
+
+// vExpf is ggml_v_expf, ggml's vectorized expf, one lane.
+func vExpf(x float32) float32 { return kernels.VExpf(x) }
 
 func TestVExpf(t *testing.T) {
 	// ggml_v_expf: at most 1.45358 + 0.5 ulp from exp

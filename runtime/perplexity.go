@@ -11,9 +11,10 @@ import (
 )
 
 // Perplexity as llama-perplexity computes it (tools/perplexity/perplexity.cpp of llama.cpp
-// v0.5.0, MIT License, perplexity() and log_softmax(), the latter in internal/pplstat): the text is tokenized once with BOS, cut
-// into chunks of n_ctx tokens, each chunk is evaluated from an empty KV cache with its first token
-// replaced by BOS, and the second half of each chunk is scored.
+// v0.5.0, MIT License, perplexity() and log_softmax(), the latter in internal/pplstat): the text
+// is tokenized once with BOS, cut into chunks of n_ctx tokens, each chunk is evaluated from an
+// empty KV cache with its first token replaced by BOS, and the second half of each chunk is
+// scored.
 
 // PPLResult is the outcome of Perplexity.
 type PPLResult struct {
