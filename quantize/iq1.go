@@ -97,7 +97,7 @@ func quantizeRowIQ1S(dst []byte, x, qw []float32) {
 		qs := blk[2:34]
 		var qh [8]uint16
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
-		sigma2 := float32(2 * iqSumSq(xbl) / iqQK)
+		sigma2 := float32(2 * sumSquares(xbl) / iqQK)
 		var scales [8]float32
 		var shifts [8]int8
 		var maxScale float32
@@ -253,7 +253,7 @@ func quantizeRowIQ1M(dst []byte, x, qw []float32) {
 		clear(blk)
 		qs, qh, bsc := blk[0:32], blk[32:48], blk[48:56]
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
-		sigma2 := float32(2 * iqSumSq(xbl) / iqQK)
+		sigma2 := float32(2 * sumSquares(xbl) / iqQK)
 		var scales [16]float32
 		var shifts [16]int8
 		var maxScale float32

@@ -145,7 +145,7 @@ func quantizeRowIQ2XXS(dst []byte, x, qw []float32) {
 		var q2 [16]uint32
 		var scales [8]float32
 		var maxScale float32
-		sigma2 := float32(iqSumSq(xbl) / iqQK)
+		sigma2 := float32(sumSquares(xbl) / iqQK)
 
 		for ib := 0; ib < 8; ib++ {
 			xb := (*[32]float32)(xbl[32*ib:])
@@ -257,7 +257,7 @@ func quantizeRowIQ2XS(dst []byte, x, qw []float32) {
 		var q2 [32]uint16
 		var scales [16]float32
 		var maxScale float32
-		sigma2 := float32(iqSumSq(xbl) / iqQK)
+		sigma2 := float32(sumSquares(xbl) / iqQK)
 
 		for ib := 0; ib < 16; ib++ {
 			xb := (*[16]float32)(xbl[16*ib:])
@@ -325,7 +325,7 @@ func quantizeRowIQ2S(dst []byte, x, qw []float32) {
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
 		var scales [16]float32
 		var maxScale float32
-		sigma2 := float32(2 * iqSumSq(xbl) / iqQK)
+		sigma2 := float32(2 * sumSquares(xbl) / iqQK)
 
 		for ib := 0; ib < 16; ib++ {
 			xb := (*[16]float32)(xbl[16*ib:])

@@ -213,7 +213,7 @@ func quantizeRowIQ3XXS(dst []byte, x, qw []float32) {
 		blk := dst[ibl*iq3xxsBlockBytes : (ibl+1)*iq3xxsBlockBytes]
 		clear(blk)
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
-		sigma2 := 2 * iqSumSq(xbl) / iqQK
+		sigma2 := 2 * sumSquares(xbl) / iqQK
 		var scales [8]float32
 		var sas [8]uint32 // scales_and_signs
 		var maxScale float32
@@ -259,7 +259,7 @@ func quantizeRowIQ3S(dst []byte, x, qw []float32) {
 		clear(blk)
 		qs, qh, bsigns, bscales := blk[2:66], blk[66:74], blk[74:106], blk[106:110]
 		xbl := x[iqQK*ibl : iqQK*(ibl+1)]
-		sigma2 := 2 * iqSumSq(xbl) / iqQK
+		sigma2 := 2 * sumSquares(xbl) / iqQK
 		var scales [8]float32
 		var maxScale float32
 		stored := 0

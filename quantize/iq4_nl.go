@@ -57,11 +57,7 @@ func quantizeIQ4Impl(x, qw []float32, dh, q4, scalesH, scalesL []byte, ntry int)
 	var scales [qkK / blockSize]float32
 	var weight [blockSize]float32
 
-	var sigma2 float32
-	for _, v := range x {
-		sigma2 += float32(v * v)
-	}
-	sigma2 = float32(sigma2 * (2 / float32(superBlock)))
+	sigma2 := float32(sumSquares(x) * (2 / float32(superBlock)))
 
 	clear(q4[:superBlock/2])
 	putF16(dh, 0)

@@ -52,16 +52,6 @@ func (lat *iqLattice) neighbours(m int32) []uint16 {
 	return lat.neigh[off+1 : off+1+n]
 }
 
-// iqSumSq is the sum of the squares of x in float (sumx2, from which the i-quant quantizers
-// derive sigma2).
-func iqSumSq(x []float32) float32 {
-	var s float32
-	for _, v := range x {
-		s += float32(v * v)
-	}
-	return s
-}
-
 var (
 	iq2xxsLattice = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqgrid.KGrid2bit256[:], 8, 2, 43692, 2) })
 	iq2xsLattice  = sync.OnceValue(func() *iqLattice { return iqNewLattice(iqgrid.KGrid2bit512[:], 8, 2, 43692, 2) })

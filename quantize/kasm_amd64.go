@@ -10,6 +10,7 @@ package quantize
 
 import (
 	"math"
+	"math/bits"
 
 	"golang.org/x/sys/cpu"
 )
@@ -59,28 +60,42 @@ func qxParams(nmax int) *kqParams {
 // isFlat reports whether group g took the search's early exit (all levels 0).
 func (wk *kqWork) isFlat(g int) bool { return math.Float32bits(wk[kqFlat+g]) != 0 }
 
-// qkxLevels are the levels the make_qkx search kept for group g of n values x, recomputed
-// from the inverse scale and min they were rounded with.
-func (wk *kqWork) qkxLevels(g int, x []float32, L []uint8, nmax int) {
-	if wk.isFlat(g) {
-		clear(L[:len(x)])
-		return
-	}
-	iscale, min := wk[kqIscale+g], wk[kqMinL+g]
-	for i, v := range x {
-		L[i] = uint8(clampInt(nearestInt(iscale*(v-min)), 0, nmax))
+// The kernels leave the scales, not the levels, of the make_qkx and make_qx searches: the
+// requantization replaces them except in the groups whose stored scale is zero (the kept mask
+// the requantize functions return), whose levels the helpers below recompute.
+
+// qkxLevels sets the levels the make_qkx search kept for the groups in kept (bit j: kernel
+// group g0+j, values x[n*j:n*j+n]), recomputed from the inverse scale and min they were
+// rounded with.
+func (wk *kqWork) qkxLevels(kept uint16, g0 int, x []float32, L []uint8, n, nmax int) {
+	for ; kept != 0; kept &= kept - 1 {
+		j := bits.TrailingZeros16(kept)
+		g, xj, Lj := g0+j, x[n*j:n*j+n], L[n*j:n*j+n]
+		if wk.isFlat(g) {
+			clear(Lj)
+			continue
+		}
+		iscale, min := wk[kqIscale+g], wk[kqMinL+g]
+		for i, v := range xj {
+			Lj[i] = uint8(clampInt(nearestInt(iscale*(v-min)), 0, nmax))
+		}
 	}
 }
 
-// qxLevels are the levels (offset by nmax) the make_qx search kept for group g, recomputed.
-func (wk *kqWork) qxLevels(g int, x []float32, L []int8, nmax int) {
-	if wk.isFlat(g) {
-		clear(L[:len(x)])
-		return
-	}
-	iscale := wk[kqIscale+g]
-	for i, v := range x {
-		L[i] = int8(nmax + clampInt(nearestInt(iscale*v), -nmax, nmax-1))
+// qxLevels sets the levels (offset by nmax) the make_qx search kept for the groups of 16 in
+// kept, recomputed from the inverse scale they were rounded with.
+func (wk *kqWork) qxLevels(kept uint16, x []float32, L *[qkK]int8, nmax int) {
+	for ; kept != 0; kept &= kept - 1 {
+		j := bits.TrailingZeros16(kept)
+		xj, Lj := x[16*j:16*j+16], L[16*j:16*j+16]
+		if wk.isFlat(j) {
+			clear(Lj)
+			continue
+		}
+		iscale := wk[kqIscale+j]
+		for i, v := range xj {
+			Lj[i] = int8(nmax + clampInt(nearestInt(iscale*v), -nmax, nmax-1))
+		}
 	}
 }
 
@@ -151,11 +166,7 @@ func quantizeRowK45Lanes(dst []byte, src, imatrix []float32, kl *kLanes) {
 				kPutScalesWeighted(y, &scales, &mins, &sw, kl.clamp63)
 			}
 			kept := kRequantize(y, xs, &L, kl.nmax)
-			for j := 0; kept != 0; j, kept = j+1, kept>>1 {
-				if kept&1 != 0 {
-					wk.qkxLevels(8*s+j, xs[32*j:32*j+32], L[32*j:32*j+32], kl.nmax)
-				}
-			}
+			wk.qkxLevels(uint16(kept), 8*s, xs, L[:], 32, kl.nmax)
 			if kl.nmax == 15 { // a direct call: a func value would move L to the heap
 				packQ4K(y, &L)
 			} else {
@@ -186,11 +197,7 @@ func quantizeRowQ6KAsm(dst []byte, src, imatrix []float32) {
 		if !ok {
 			continue
 		}
-		for j := 0; kept != 0; j, kept = j+1, kept>>1 {
-			if kept&1 != 0 {
-				wk.qxLevels(j, x[16*j:16*j+16], L[16*j:16*j+16], 32)
-			}
-		}
+		wk.qxLevels(kept, x, &L, 32)
 		packQ6K(y, &L)
 	}
 }
@@ -228,25 +235,25 @@ func quantizeRowQ2KAsm(dst []byte, src, imatrix []float32) {
 			q2KPutScalesWeighted(y, &scales, &mins, &sw)
 		}
 		kept := requantizeQ2K(y, x, &L)
-		for j := 0; kept != 0; j, kept = j+1, kept>>1 {
-			if kept&1 != 0 {
-				wk.qkxLevels(j, x[16*j:16*j+16], L[16*j:16*j+16], 3)
-			}
-		}
+		wk.qkxLevels(kept, 0, x, L[:], 16, 3)
 		pack2(y[qkK/16:], L[:])
 	}
 }
 
-// q3Levels are the levels (offset by 4) make_q3_quants kept for group g: the kernel leaves them
-// in Aux, since its refinement changes them one at a time.
-func (wk *kqWork) q3Levels(g int, L []int8) {
-	if wk.isFlat(g) {
-		clear(L[:16])
-		return
-	}
-	s, j := g/8, g%8
-	for i := range L[:16] {
-		L[i] = int8(wk[kqAux+8*(16*s+i)+j]) + 4
+// q3Levels sets the levels (offset by 4) make_q3_quants kept for the groups of 16 in kept: the
+// kernel leaves them in Aux, since its refinement changes them one at a time.
+func (wk *kqWork) q3Levels(kept uint16, L *[qkK]int8) {
+	for ; kept != 0; kept &= kept - 1 {
+		g := bits.TrailingZeros16(kept)
+		Lg := L[16*g : 16*g+16]
+		if wk.isFlat(g) {
+			clear(Lg)
+			continue
+		}
+		s, j := g/8, g%8
+		for i := range Lg {
+			Lg[i] = int8(wk[kqAux+8*(16*s+i)+j]) + 4
+		}
 	}
 }
 
@@ -271,16 +278,10 @@ func quantizeRowQ3KAsm(dst []byte, src, imatrix []float32) {
 			copy(sw[:], wk[kqSumW:])
 			q3KPutScalesWeighted(y, &scales, &sw)
 		}
-		kept := requantizeQ3K(y, x, &L)
-		for j := 0; kept != 0; j, kept = j+1, kept>>1 {
-			if kept&1 == 0 {
-				continue
-			}
-			if imatrix == nil {
-				wk.q3Levels(j, L[16*j:16*j+16])
-			} else {
-				wk.qxLevels(j, x[16*j:16*j+16], L[16*j:16*j+16], 4)
-			}
+		if kept := requantizeQ3K(y, x, &L); imatrix == nil {
+			wk.q3Levels(kept, &L)
+		} else {
+			wk.qxLevels(kept, x, &L, 4)
 		}
 		packQ3K(y, &L)
 	}

@@ -12,8 +12,5 @@ const haveAsm = false
 // in every build.
 var useAsm = false
 
-func quantizeRowQ4KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ4KGo(dst, src, imatrix) }
-func quantizeRowQ5KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ5KGo(dst, src, imatrix) }
-func quantizeRowQ6KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ6KGo(dst, src, imatrix) }
-func quantizeRowQ2KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ2KGo(dst, src, imatrix) }
-func quantizeRowQ3KAsm(dst []byte, src, imatrix []float32) { quantizeRowQ3KGo(dst, src, imatrix) }
+// The lane-kernel encoders the codecs name: none, so Quantize runs the pure-Go ones.
+var quantizeRowQ4KAsm, quantizeRowQ5KAsm, quantizeRowQ6KAsm, quantizeRowQ2KAsm, quantizeRowQ3KAsm func(dst []byte, src, imatrix []float32)

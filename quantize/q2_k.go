@@ -13,7 +13,7 @@ const (
 )
 
 func init() {
-	register(gguf.TypeQ2_K, &codec{quantizeRow: quantizeRowQ2K, dequantizeRow: dequantizeRowQ2K})
+	register(gguf.TypeQ2_K, &codec{quantizeRow: quantizeRowQ2K, quantizeRowAsm: quantizeRowQ2KAsm, dequantizeRow: dequantizeRowQ2K})
 }
 
 // pack2 packs 256 2-bit quants the way Q2_K and Q3_K store them: byte l of each 32-byte half
@@ -26,16 +26,8 @@ func pack2(qs []byte, L []uint8) {
 	}
 }
 
+// quantizeRowQ2K is the pure-Go encoder (the fallback, and the reference of the lane kernels).
 func quantizeRowQ2K(dst []byte, src, imatrix []float32) {
-	if useAsm {
-		quantizeRowQ2KAsm(dst, src, imatrix)
-		return
-	}
-	quantizeRowQ2KGo(dst, src, imatrix)
-}
-
-// quantizeRowQ2KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
-func quantizeRowQ2KGo(dst []byte, src, imatrix []float32) {
 	var L [qkK]uint8
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]

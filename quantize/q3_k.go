@@ -10,19 +10,11 @@ import "github.com/ggufy/ggufy/gguf"
 const blockQ3K = qkK/8 + qkK/4 + 12 + 2
 
 func init() {
-	register(gguf.TypeQ3_K, &codec{quantizeRow: quantizeRowQ3K, dequantizeRow: dequantizeRowQ3K})
+	register(gguf.TypeQ3_K, &codec{quantizeRow: quantizeRowQ3K, quantizeRowAsm: quantizeRowQ3KAsm, dequantizeRow: dequantizeRowQ3K})
 }
 
+// quantizeRowQ3K is the pure-Go encoder (the fallback, and the reference of the lane kernels).
 func quantizeRowQ3K(dst []byte, src, imatrix []float32) {
-	if useAsm {
-		quantizeRowQ3KAsm(dst, src, imatrix)
-		return
-	}
-	quantizeRowQ3KGo(dst, src, imatrix)
-}
-
-// quantizeRowQ3KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
-func quantizeRowQ3KGo(dst []byte, src, imatrix []float32) {
 	var L [qkK]int8
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]

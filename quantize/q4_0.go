@@ -46,11 +46,7 @@ func quantizeRowQ4_0(dst []byte, src, imatrix []float32) {
 // rowSigma2 is sum(x²)/len(x) accumulated in order, as the legacy _impl quantizers compute it
 // over the whole row.
 func rowSigma2(x []float32) float32 {
-	var sumX2 float32
-	for _, v := range x {
-		sumX2 += float32(v * v)
-	}
-	return float32(sumX2 / float32(len(x)))
+	return float32(sumSquares(x) / float32(len(x)))
 }
 
 func quantizeRowQ4_0Weighted(dst []byte, src, qw []float32) {

@@ -10,7 +10,7 @@ import "github.com/ggufy/ggufy/gguf"
 const blockQ4K = 4 + 12 + qkK/2
 
 func init() {
-	register(gguf.TypeQ4_K, &codec{quantizeRow: quantizeRowQ4K, dequantizeRow: dequantizeRowQ4K})
+	register(gguf.TypeQ4_K, &codec{quantizeRow: quantizeRowQ4K, quantizeRowAsm: quantizeRowQ4KAsm, dequantizeRow: dequantizeRowQ4K})
 }
 
 // putScaleMinK4 stores the 6-bit scale ls and min lm of group j in the 12 scale bytes of Q4_K and
@@ -42,11 +42,7 @@ func kScalesRef(y []byte, x []float32, L *[qkK]uint8, nmax int, rmin, rdelta flo
 	var mins, scales [qkK / 32]float32
 	for j := 0; j < qkK/32; j++ {
 		xj := x[32*j : 32*j+32]
-		var sumX2 float32
-		for _, v := range xj {
-			sumX2 += float32(v * v)
-		}
-		avX := sqrtf(sumX2 / 32)
+		avX := sqrtf(sumSquares(xj) / 32)
 		for l, v := range xj {
 			weights[l] = avX + absf(v)
 		}
@@ -151,16 +147,8 @@ func kRequantize(y []byte, x []float32, L *[qkK]uint8, nmax int) (kept uint8) {
 	return kept
 }
 
+// quantizeRowQ4K is the pure-Go encoder (the fallback, and the reference of the lane kernels).
 func quantizeRowQ4K(dst []byte, src, imatrix []float32) {
-	if useAsm {
-		quantizeRowQ4KAsm(dst, src, imatrix)
-		return
-	}
-	quantizeRowQ4KGo(dst, src, imatrix)
-}
-
-// quantizeRowQ4KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
-func quantizeRowQ4KGo(dst []byte, src, imatrix []float32) {
 	var L [qkK]uint8
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]

@@ -10,19 +10,11 @@ import "github.com/ggufy/ggufy/gguf"
 const blockQ5K = 4 + 12 + qkK/8 + qkK/2
 
 func init() {
-	register(gguf.TypeQ5_K, &codec{quantizeRow: quantizeRowQ5K, dequantizeRow: dequantizeRowQ5K})
+	register(gguf.TypeQ5_K, &codec{quantizeRow: quantizeRowQ5K, quantizeRowAsm: quantizeRowQ5KAsm, dequantizeRow: dequantizeRowQ5K})
 }
 
+// quantizeRowQ5K is the pure-Go encoder (the fallback, and the reference of the lane kernels).
 func quantizeRowQ5K(dst []byte, src, imatrix []float32) {
-	if useAsm {
-		quantizeRowQ5KAsm(dst, src, imatrix)
-		return
-	}
-	quantizeRowQ5KGo(dst, src, imatrix)
-}
-
-// quantizeRowQ5KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
-func quantizeRowQ5KGo(dst []byte, src, imatrix []float32) {
 	var L [qkK]uint8
 	for i := 0; i < len(src)/qkK; i++ {
 		x := src[i*qkK : (i+1)*qkK]

@@ -10,19 +10,11 @@ import "github.com/ggufy/ggufy/gguf"
 const blockQ6K = qkK/2 + qkK/4 + qkK/16 + 2
 
 func init() {
-	register(gguf.TypeQ6_K, &codec{quantizeRow: quantizeRowQ6K, dequantizeRow: dequantizeRowQ6K})
+	register(gguf.TypeQ6_K, &codec{quantizeRow: quantizeRowQ6K, quantizeRowAsm: quantizeRowQ6KAsm, dequantizeRow: dequantizeRowQ6K})
 }
 
+// quantizeRowQ6K is the pure-Go encoder (the fallback, and the reference of the lane kernels).
 func quantizeRowQ6K(dst []byte, src, imatrix []float32) {
-	if useAsm {
-		quantizeRowQ6KAsm(dst, src, imatrix)
-		return
-	}
-	quantizeRowQ6KGo(dst, src, imatrix)
-}
-
-// quantizeRowQ6KGo is the pure-Go encoder (the fallback, and the reference of the lane kernels).
-func quantizeRowQ6KGo(dst []byte, src, imatrix []float32) {
 	var L [qkK]int8
 	var scales [qkK / 16]float32
 	for i := 0; i < len(src)/qkK; i++ {

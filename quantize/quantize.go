@@ -18,10 +18,13 @@ var ErrUnsupported = errors.New("quantize: unsupported type")
 // codec holds the row functions of one ggml type. quantizeRow encodes one row of n values
 // (n a multiple of the block size) into dst, using imatrix (n weights, may be nil) the way
 // ggml_quantize_chunk does; dequantizeRow decodes n values.
+// quantizeRowAsm, where not nil, is quantizeRow with the lane kernels (kasm_amd64.go): the same
+// bytes, used while useAsm is set.
 type codec struct {
-	quantizeRow   func(dst []byte, src, imatrix []float32)
-	dequantizeRow func(dst []float32, src []byte)
-	needsImatrix  bool // ggml_quantize_requires_imatrix
+	quantizeRow    func(dst []byte, src, imatrix []float32)
+	quantizeRowAsm func(dst []byte, src, imatrix []float32)
+	dequantizeRow  func(dst []float32, src []byte)
+	needsImatrix   bool // ggml_quantize_requires_imatrix
 }
 
 var codecs = map[gguf.Type]*codec{}
@@ -72,8 +75,12 @@ func Quantize(t gguf.Type, dst []byte, src []float32, nPerRow int, imatrix []flo
 	if imatrix == nil && c.needsImatrix {
 		return fmt.Errorf("%w: %s", ErrNeedImatrix, t)
 	}
+	quantizeRow := c.quantizeRow
+	if useAsm && c.quantizeRowAsm != nil {
+		quantizeRow = c.quantizeRowAsm
+	}
 	for r := 0; r < nrows; r++ {
-		c.quantizeRow(dst[r*int(rowSize):(r+1)*int(rowSize)], src[r*nPerRow:(r+1)*nPerRow], imatrix)
+		quantizeRow(dst[r*int(rowSize):(r+1)*int(rowSize)], src[r*nPerRow:(r+1)*nPerRow], imatrix)
 	}
 	return nil
 }
