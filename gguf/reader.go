@@ -81,9 +81,8 @@ type File struct {
 
 	byName map[string]int
 	r      io.ReaderAt
-	data   []byte // whole file when memory-mapped
-	mm     *mmap.Map
-	closer io.Closer
+	data   []byte    // whole file when memory-mapped
+	mm     *mmap.Map // the memory map behind data, closed by Close
 }
 
 // Open memory-maps and parses a GGUF file. Close releases it.
@@ -109,7 +108,6 @@ func Open(path string) (*File, error) {
 	}
 	gf.data = m.Data()
 	gf.mm = m
-	gf.closer = m
 	return gf, nil
 }
 
@@ -118,7 +116,7 @@ func Open(path string) (*File, error) {
 // resident memory at the pieces in flight. b stays readable. It does nothing for a file that
 // is not memory-mapped.
 func (f *File) Release(b []byte) {
-	if f.mm != nil && f.data != nil {
+	if f.mm != nil {
 		f.mm.Release(b)
 	}
 }
@@ -130,9 +128,8 @@ func NewReader(r io.ReaderAt, size int64, name string) (*File, error) {
 
 // Close releases the memory map, if any.
 func (f *File) Close() error {
-	if f.closer != nil {
-		err := f.closer.Close()
-		f.closer = nil
+	if f.mm != nil {
+		err := f.mm.Close()
 		f.data = nil
 		f.mm = nil
 		return err
